@@ -1,0 +1,50 @@
+# Everything a fresh machine needs: `make run` and `make test` do all the set-up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup run test lint typecheck unit integration bench lock demo clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e . -e tests/plugin_example
+	@touch $(STAMP)
+
+lock:  ## re-resolve pinned versions after changing pyproject.toml
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock --quiet
+
+run: setup demo
+	$(VENV)/bin/ecluse run examples/demo/orders_pipeline.json
+
+demo: setup
+	@mkdir -p examples/demo/out
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/lint-imports --config pyproject.toml
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(PY) -m pytest tests/unit -q -n 2
+
+integration: setup
+	$(PY) -m pytest tests/integration -q
+
+test: setup lint typecheck
+	$(PY) -m pytest tests -q -n 2 -p no:cacheprovider
+
+bench: setup
+	$(PY) bench/run_bench.py
+
+clean:
+	rm -rf $(VENV) .ecluse .mypy_cache .ruff_cache .pytest_cache

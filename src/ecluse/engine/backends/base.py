@@ -1,0 +1,109 @@
+"""What every backend shares: naming, transcoding, delimiter sniffing."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import itertools
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ecluse.sdk.errors import ConfigError
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+    from ibis.backends import BaseBackend
+
+    from ecluse.sdk.backend import ScanHandle
+    from ecluse.sdk.files import CsvReadOptions, FileWrite
+
+_UTF8_NAMES = {"utf-8", "utf8", "utf-8-sig", "utf8-sig"}
+
+
+class EngineBackend(ABC):
+    name: Any
+    con: BaseBackend
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+        self._names = itertools.count()
+        self.last_scan_rows: list[int] | None = None
+        """Rows each source scan read during the last write, when the engine can tell."""
+        self.streams_registered = 0
+        """How many one-shot Arrow streams were bound (the engine materialises those it fans out)."""
+
+    def fresh_name(self, prefix: str) -> str:
+        return f"_ecluse_{prefix}_{next(self._names)}"
+
+    def to_utf8(self, paths: Sequence[str], encoding: str) -> list[str]:
+        """Paths of UTF-8 copies of ``paths`` (streamed, so memory stays bounded)."""
+        if encoding.lower() in _UTF8_NAMES:
+            return list(paths)
+        try:
+            codecs.lookup(encoding)
+        except LookupError as exc:
+            raise ConfigError(f"unknown encoding {encoding!r}", field="encoding") from exc
+        out = []
+        for path in paths:
+            target = self.work_dir / f"{self.fresh_name('utf8')}.csv"
+            with Path(path).open(encoding=encoding, newline="") as src, \
+                    target.open("w", encoding="utf-8", newline="") as dst:
+                while chunk := src.read(1 << 22):
+                    dst.write(chunk)
+            out.append(str(target))
+        return out
+
+    @staticmethod
+    def sniff_delimiter(path: str, encoding: str = "utf-8") -> str:
+        with Path(path).open(encoding=encoding, errors="replace", newline="") as f:
+            sample = f.read(64 * 1024)
+        try:
+            return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        except csv.Error:
+            return ","
+
+    @abstractmethod
+    def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,
+                 reject_dir: str | None = None) -> tuple[ir.Table, ScanHandle]: ...
+
+    @abstractmethod
+    def scan_parquet(self, paths: Sequence[str], *, hive_partitioning: bool) -> ir.Table: ...
+
+    @abstractmethod
+    def scan_json(self, paths: Sequence[str], *, lines: bool | None) -> ir.Table: ...
+
+    @abstractmethod
+    def from_arrow(self, data: pa.Table | pa.RecordBatchReader, *, name: str) -> ir.Table: ...
+
+    @abstractmethod
+    def materialize(self, table: ir.Table) -> ir.Table:
+        """Compute the relation once (it feeds several branches, or is a one-shot stream)."""
+
+    @abstractmethod
+    def write_files(self, table: ir.Table, request: FileWrite) -> int: ...
+
+    def to_batches(self, table: ir.Table, *, batch_size: int = 100_000) -> pa.RecordBatchReader:
+        return table.to_pyarrow_batches(chunk_size=batch_size)
+
+    def to_arrow(self, table: ir.Table, *, limit: int | None = None) -> pa.Table:
+        return (table.limit(limit) if limit is not None else table).to_pyarrow()
+
+    def count(self, table: ir.Table) -> int:
+        return int(table.count().to_pyarrow().as_py())
+
+    def interrupt(self) -> None:  # noqa: B027
+        """Stop the query running now, from another thread (cancellation)."""
+
+    def close(self) -> None:  # noqa: B027
+        pass
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

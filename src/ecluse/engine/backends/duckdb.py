@@ -1,0 +1,220 @@
+"""The default engine: DuckDB through Ibis. Files are scanned and written by DuckDB itself
+(parallel, spilling to disk past the memory limit)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from ibis.backends.sql.datatypes import DuckDBType
+
+from ecluse.engine.backends.base import EngineBackend, sql_identifier, sql_literal
+from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport
+from ecluse.sdk.types import to_ibis_type
+
+if TYPE_CHECKING:
+    import duckdb
+
+_NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "utf8-sig": "utf-8",
+                     "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1",
+                     "utf-16": "utf-16"}
+
+
+def extension_directory() -> str | None:
+    """DuckDB extensions come from PyPI wheels (``duckdb-ext-*``), never downloaded at run time."""
+    spec = importlib.util.find_spec("duckdb_ext")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return str(Path(next(iter(spec.submodule_search_locations))) / "extensions")
+
+
+class DuckDBBackend(EngineBackend):
+    name = "duckdb"
+
+    def __init__(self, *, work_dir: Path, memory_limit: str | None = None,
+                 threads: int | None = None, database: str = ":memory:") -> None:
+        super().__init__(work_dir)
+        config: dict[str, Any] = {"temp_directory": str(work_dir / "spill"),
+                                  "autoinstall_known_extensions": False}
+        if ext := extension_directory():
+            config["extension_directory"] = ext
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        if threads:
+            config["threads"] = threads
+        self.con = ibis.duckdb.connect(database, **config)
+
+    @property
+    def raw(self) -> duckdb.DuckDBPyConnection:
+        return self.con.con  # type: ignore[attr-defined,no-any-return]
+
+    def _view(self, select_sql: str) -> ir.Table:
+        name = self.fresh_name("scan")
+        self.raw.execute(f"CREATE OR REPLACE TEMP VIEW {sql_identifier(name)} AS {select_sql}")
+        return self.con.table(name)
+
+    def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,
+                 reject_dir: str | None = None) -> tuple[ir.Table, _DuckDBRejects]:
+        encoding = options.encoding.lower()
+        if encoding in _NATIVE_ENCODINGS:
+            native = _NATIVE_ENCODINGS[encoding]
+        else:
+            paths, native = self.to_utf8(paths, options.encoding), "utf-8"
+        args = [f"[{', '.join(sql_literal(p) for p in paths)}]",
+                f"header = {str(options.header).lower()}", f"encoding = {sql_literal(native)}",
+                "union_by_name = true" if len(paths) > 1 else "auto_detect = true"]
+        if options.delimiter:
+            args.append(f"delim = {sql_literal(options.delimiter)}")
+        if options.quote:
+            args.append(f"quote = {sql_literal(options.quote)}")
+        if options.decimal == ",":
+            args.append("decimal_separator = ','")
+        if options.null_values:
+            args.append(f"nullstr = [{', '.join(sql_literal(v) for v in options.null_values)}]")
+        if options.skip_rows:
+            args.append(f"skip = {int(options.skip_rows)}")
+        if options.columns:
+            types = ", ".join(f"{sql_literal(col)}: {sql_literal(_duck_type(t))}"
+                              for col, t in options.columns.items())
+            args.append(f"types = {{{types}}}")
+        rejects = _DuckDBRejects(self, reject_dir, paths)
+        if options.on_error != "fail":
+            args += ["store_rejects = true", f"rejects_table = {sql_literal(rejects.table)}",
+                     f"rejects_scan = {sql_literal(rejects.scan)}"]
+        try:
+            table = self._view(f"SELECT * FROM read_csv({', '.join(args)})")
+        except Exception as exc:
+            raise ConfigError(f"cannot read CSV: {_first_line(exc)}", field="path") from exc
+        return table, rejects
+
+    def scan_parquet(self, paths: Sequence[str], *, hive_partitioning: bool) -> ir.Table:
+        files = ", ".join(sql_literal(p) for p in paths)
+        return self._view(f"SELECT * FROM read_parquet([{files}], hive_partitioning = "
+                          f"{str(hive_partitioning).lower()}, union_by_name = true)")
+
+    def scan_json(self, paths: Sequence[str], *, lines: bool | None) -> ir.Table:
+        files = ", ".join(sql_literal(p) for p in paths)
+        fmt = {True: "newline_delimited", False: "array", None: "auto"}[lines]
+        try:
+            return self._view(f"SELECT * FROM read_json([{files}], format = {sql_literal(fmt)}, "
+                              "union_by_name = true)")
+        except Exception as exc:
+            raise ConfigError(f"cannot read JSON: {_first_line(exc)}", field="path") from exc
+
+    def from_arrow(self, data: pa.Table | pa.RecordBatchReader, *, name: str) -> ir.Table:
+        view = self.fresh_name(name)
+        if isinstance(data, pa.RecordBatchReader):
+            self.streams_registered += 1
+        self.raw.register(view, data)
+        return self.con.table(view)
+
+    def materialize(self, table: ir.Table) -> ir.Table:
+        name = self.fresh_name("cache")
+        sql = self.con.compile(table)
+        self.raw.execute(f"CREATE TEMP TABLE {sql_identifier(name)} AS {sql}")
+        return self.con.table(name)
+
+    def write_files(self, table: ir.Table, request: FileWrite) -> int:
+        options = [f"FORMAT {request.format}"]
+        if request.format == "csv":
+            options += [f"DELIMITER {sql_literal(request.csv_delimiter)}",
+                        f"HEADER {str(request.csv_header).lower()}"]
+        if request.compression:
+            options.append(f"COMPRESSION {sql_literal(request.compression)}")
+        if request.partition_by:
+            cols = ", ".join(sql_identifier(c) for c in request.partition_by)
+            options += [f"PARTITION_BY ({cols})", "OVERWRITE_OR_IGNORE true"]
+            target = request.directory
+        else:
+            suffix = {"csv": ".csv", "parquet": ".parquet", "json": ".jsonl"}[request.format]
+            target = request.directory / (request.single_file_name or f"part-0{suffix}")
+        sql = self.con.compile(table)
+        profile = self.work_dir / f"{self.fresh_name('profile')}.json"
+        self.raw.execute("PRAGMA enable_profiling = 'json'")
+        self.raw.execute(f"PRAGMA profiling_output = {sql_literal(str(profile))}")
+        try:
+            result = self.raw.execute(
+                f"COPY ({sql}) TO {sql_literal(str(target))} ({', '.join(options)})").fetchone()
+        finally:
+            self.raw.execute("PRAGMA disable_profiling")
+        self.last_scan_rows = _scan_cardinalities(profile)
+        return int(result[0]) if result else 0
+
+    def to_batches(self, table: ir.Table, *, batch_size: int = 100_000) -> pa.RecordBatchReader:
+        return self.raw.execute(self.con.compile(table)).fetch_record_batch(batch_size)
+
+    def interrupt(self) -> None:
+        self.raw.interrupt()
+
+    def close(self) -> None:
+        self.con.disconnect()
+
+
+class _DuckDBRejects:
+    """Rows the CSV scan rejected (``store_rejects``), turned into a report and a side file."""
+
+    def __init__(self, backend: DuckDBBackend, reject_dir: str | None, paths: Sequence[str]) -> None:
+        self.backend = backend
+        self.table = backend.fresh_name("rejects")
+        self.scan = backend.fresh_name("rejects_scan")
+        self.reject_dir = reject_dir
+        self.paths = paths
+
+    def report(self) -> ScanReport:
+        raw = self.backend.raw
+        try:
+            rel = raw.execute(
+                f"SELECT s.file_path AS file, e.line, any_value(e.csv_line) AS raw_line, "
+                f"string_agg(DISTINCT e.error_type, ', ') AS error_types, "
+                f"string_agg(e.error_message, '; ') AS errors "
+                f"FROM {sql_identifier(self.table)} e "
+                f"JOIN {sql_identifier(self.scan)} s USING (scan_id, file_id) "
+                f"GROUP BY ALL ORDER BY file, line")
+            rejected = rel.fetch_arrow_table()
+        except Exception:  # the scan never ran, so DuckDB made no rejects table
+            return ScanReport()
+        if rejected.num_rows == 0:
+            return ScanReport()
+        path = None
+        if self.reject_dir is not None:
+            out = Path(self.reject_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            path = str(out / "rejected_rows.csv")
+            pacsv.write_csv(rejected, path)
+        sample = [json.loads(json.dumps(r, default=str)) for r in rejected.slice(0, 5).to_pylist()]
+        return ScanReport(rows_rejected=rejected.num_rows, rejected_path=path, rejected_sample=sample)
+
+
+def _scan_cardinalities(profile: Path) -> list[int] | None:
+    """Rows read by each source scan of the last query, from DuckDB's profile."""
+    try:
+        tree = json.loads(profile.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    finally:
+        profile.unlink(missing_ok=True)
+    rows: list[int] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node.get("operator_type") == "TABLE_SCAN":
+            rows.append(int(node.get("operator_cardinality", 0)))
+        stack.extend(node.get("children", []))
+    return rows
+
+
+def _duck_type(name: str) -> str:
+    return str(DuckDBType.from_ibis(to_ibis_type(name)).sql("duckdb"))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,116 @@
+"""The Polars engine (``engine: "polars"``): lazy frames through Ibis, streaming sinks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import polars as pl
+import pyarrow as pa
+
+from ecluse.engine.backends.base import EngineBackend
+from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport
+from ecluse.sdk.types import to_ibis_type
+
+
+class PolarsBackend(EngineBackend):
+    name = "polars"
+
+    def __init__(self, *, work_dir: Path) -> None:
+        super().__init__(work_dir)
+        self.con = ibis.polars.connect()
+
+    def _register(self, frame: pl.LazyFrame | pl.DataFrame, prefix: str) -> ir.Table:
+        name = self.fresh_name(prefix)
+        self.con.create_table(name, frame)
+        return self.con.table(name)
+
+    def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,
+                 reject_dir: str | None = None) -> tuple[ir.Table, _NoRejects]:
+        if options.on_error == "quarantine":
+            raise ConfigError("on_error 'quarantine' needs the duckdb engine; use 'skip' or 'fail' "
+                              "on polars", field="on_error")
+        files = self.to_utf8(paths, options.encoding)
+        delimiter = options.delimiter or self.sniff_delimiter(files[0])
+        overrides = {col: ibis.dtype(to_ibis_type(t)).to_polars() for col, t in options.columns.items()}
+        try:
+            frame = pl.scan_csv(
+                files, separator=delimiter, has_header=options.header,
+                quote_char=options.quote, null_values=list(options.null_values) or None,
+                schema_overrides=overrides or None, decimal_comma=options.decimal == ",",
+                ignore_errors=options.on_error == "skip", try_parse_dates=True,
+                skip_rows=options.skip_rows, infer_schema_length=10_000,
+                missing_columns="insert" if len(files) > 1 else None)
+            frame.collect_schema()
+        except Exception as exc:
+            raise ConfigError(f"cannot read CSV: {exc}", field="path") from exc
+        return self._register(frame, "scan"), _NoRejects()
+
+    def scan_parquet(self, paths: Sequence[str], *, hive_partitioning: bool) -> ir.Table:
+        return self._register(pl.scan_parquet(list(paths), hive_partitioning=hive_partitioning,
+                                              missing_columns="insert"), "scan")
+
+    def scan_json(self, paths: Sequence[str], *, lines: bool | None) -> ir.Table:
+        frames = []
+        for path in paths:
+            is_lines = lines if lines is not None else _looks_like_json_lines(path)
+            frame = pl.scan_ndjson(path) if is_lines else pl.read_json(path).lazy()
+            frames.append(frame)
+        return self._register(pl.concat(frames, how="diagonal_relaxed"), "scan")
+
+    def from_arrow(self, data: pa.Table | pa.RecordBatchReader, *, name: str) -> ir.Table:
+        table = data.read_all() if isinstance(data, pa.RecordBatchReader) else data
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return self._register(frame, name)
+
+    def materialize(self, table: ir.Table) -> ir.Table:
+        return self._register(self.con.compile(table).collect(), "cache")
+
+    def write_files(self, table: ir.Table, request: FileWrite) -> int:
+        frame: pl.LazyFrame = self.con.compile(table)
+        suffix = {"csv": ".csv", "parquet": ".parquet", "json": ".jsonl"}[request.format]
+        target: Any
+        if request.partition_by:
+            target = pl.PartitionBy(str(request.directory), key=list(request.partition_by),
+                                    include_key=False)
+        else:
+            target = str(request.directory / (request.single_file_name or f"part-0{suffix}"))
+        if request.format == "parquet":
+            frame.sink_parquet(target, compression=request.compression or "zstd",  # type: ignore[call-overload]
+                               mkdir=True)
+        elif request.format == "csv":
+            frame.sink_csv(target, separator=request.csv_delimiter,
+                           include_header=request.csv_header, mkdir=True)
+        else:
+            frame.sink_ndjson(target, mkdir=True)
+        return _count_written(request)
+
+
+def _count_written(request: FileWrite) -> int:
+    """Rows in what was just written (polars sinks do not return a count)."""
+    pattern = "**/*" if request.partition_by else "*"
+    files = [str(p) for p in request.directory.glob(pattern) if p.is_file()]
+    if not files:
+        return 0
+    if request.format == "parquet":
+        return int(pl.scan_parquet(files, hive_partitioning=False).select(pl.len()).collect().item())
+    if request.format == "csv":
+        return int(pl.scan_csv(files, separator=request.csv_delimiter, has_header=request.csv_header,
+                               infer_schema=False).select(pl.len()).collect().item())
+    return int(pl.scan_ndjson(files).select(pl.len()).collect().item())
+
+
+def _looks_like_json_lines(path: str) -> bool:
+    with Path(path).open("rb") as f:
+        head = f.read(4096).lstrip()
+    return not head.startswith(b"[")
+
+
+class _NoRejects:
+    def report(self) -> ScanReport:
+        return ScanReport()

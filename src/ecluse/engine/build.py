@@ -1,0 +1,106 @@
+"""Turn plan nodes into lazy relations, in order. Shared by runs, schemas and previews."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis.expr.types as ir
+
+from ecluse.engine.backends.base import EngineBackend
+from ecluse.engine.plan import Plan, PlanNode
+from ecluse.sdk.context import NodeContext
+from ecluse.sdk.errors import ConfigError, EcluseError, NodeError
+from ecluse.sdk.module import Extractor, Inputs, Loader, Transformer
+
+
+@dataclass
+class BuiltGraph:
+    outputs: dict[tuple[str, str], ir.Table] = field(default_factory=dict)
+    """(node id, output port) -> relation; a loader's entry is its input, under port 'in'."""
+    errors: dict[str, NodeError] = field(default_factory=dict)
+    contexts: dict[str, NodeContext] = field(default_factory=dict)
+
+    def output(self, node_id: str, port: str = "out") -> ir.Table:
+        return self.outputs[(node_id, port)]
+
+
+def build_graph(plan: Plan, nodes: list[PlanNode], backend: EngineBackend,
+                make_context: Callable[[PlanNode], NodeContext], *, materialize_fanout: bool,
+                stop_on_error: bool) -> BuiltGraph:
+    built = BuiltGraph()
+    for pn in nodes:
+        failed_inputs = [src for sources in pn.inputs.values() for src, _ in sources
+                         if src in built.errors]
+        if failed_inputs:
+            built.errors[pn.id] = NodeError(pn.id, f"its input {failed_inputs[0]!r} has an error")
+            continue
+        ctx = make_context(pn)
+        built.contexts[pn.id] = ctx
+        try:
+            _build_node(pn, built, backend, ctx, materialize_fanout)
+        except Exception as exc:
+            error = as_node_error(pn.id, exc)
+            if stop_on_error:
+                raise error from exc
+            built.errors[pn.id] = error
+    return built
+
+
+def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: NodeContext,
+                materialize_fanout: bool) -> None:
+    module = pn.module
+    inputs = {port: [built.outputs[src] for src in sources] for port, sources in pn.inputs.items()}
+    one_shot = False
+    if isinstance(module, Extractor):
+        streams_before = backend.streams_registered
+        table = module.read(ctx)
+        one_shot = backend.streams_registered > streams_before
+        if ctx.sample_rows is not None:
+            table = table.limit(ctx.sample_rows)
+        results: Mapping[str, ir.Table] = {"out": table}
+    elif isinstance(module, Transformer):
+        produced = module.transform(Inputs(inputs), ctx)
+        results = {"out": produced} if isinstance(produced, ir.Table) else produced
+        missing = {p.name for p in module.outputs} - set(results)
+        if missing:
+            raise EcluseError(f"the module produced no output for {sorted(missing)}")
+    elif isinstance(module, Loader):
+        table = Inputs(inputs).one("in")
+        module.check(table, ctx)
+        results = {"in": table}
+    else:
+        raise EcluseError(f"unknown module kind {type(module).__name__}")
+    for port, table in results.items():
+        # A file scan is cheap to read twice; a stream or a chain of transforms is not.
+        costly = one_shot or isinstance(module, Transformer)
+        if materialize_fanout and pn.consumers > 1 and costly:
+            table = backend.materialize(table)
+        built.outputs[(pn.id, port)] = table
+
+
+def as_node_error(node_id: str, exc: BaseException) -> NodeError:
+    if isinstance(exc, NodeError):
+        return exc
+    field_name = exc.field if isinstance(exc, ConfigError) else None
+    return NodeError(node_id, describe_exception(exc), cause=exc, field=field_name)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One readable sentence for an exception from a module, Ibis or an engine."""
+    text = str(exc).strip()
+    if isinstance(exc, EcluseError):
+        return text
+    if hasattr(exc, "errors") and callable(exc.errors):  # pydantic ValidationError
+        return text.splitlines()[0]
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(("LINE", "  "))]
+    head = lines[0] if lines else type(exc).__name__
+    return head if len(head) < 500 else head[:497] + "..."
+
+
+def public_value(value: Any) -> Any:
+    """Parameters and metrics as JSON-friendly values."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

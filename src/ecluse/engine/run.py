@@ -1,0 +1,261 @@
+"""Run a compiled plan: build the relations, let every loader write, then commit state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ecluse.engine.backends import connect_backend
+from ecluse.engine.backends.base import EngineBackend
+from ecluse.engine.build import as_node_error, build_graph, public_value
+from ecluse.engine.events import RunEvent
+from ecluse.engine.plan import Plan, PlanNode
+from ecluse.engine.state import MemoryStateStore
+from ecluse.sdk.connections import ConnectionResolver, EnvConnections
+from ecluse.sdk.context import CancelToken, NodeContext, StateStore
+from ecluse.sdk.errors import NodeError, RunCancelled
+from ecluse.sdk.module import Extractor, Loader, LoadResult
+
+NodeStatus = Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped"]
+
+
+@dataclass
+class RunOptions:
+    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    pipeline_id: str | None = None
+    connections: ConnectionResolver = field(default_factory=EnvConnections)
+    state: StateStore = field(default_factory=MemoryStateStore)
+    cancel: CancelToken = field(default_factory=CancelToken)
+    on_event: Callable[[RunEvent], None] | None = None
+    memory_limit: str | None = None
+    threads: int | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+    data_dir: Path = field(default_factory=lambda: Path(".ecluse"))
+    """Run artifacts (quarantined rows) go to ``data_dir/runs/<run id>/<node id>``."""
+
+
+@dataclass
+class NodeMetrics:
+    node_id: str
+    module: str
+    status: NodeStatus = "pending"
+    rows_in: int | None = None
+    rows_out: int | None = None
+    rows_rejected: int | None = None
+    bytes_written: int | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node_id": self.node_id, "module": self.module, "status": self.status,
+                "rows_in": self.rows_in, "rows_out": self.rows_out,
+                "rows_rejected": self.rows_rejected, "bytes_written": self.bytes_written,
+                "duration_s": self.duration_s,
+                "started_at": self.started_at.isoformat() if self.started_at else None,
+                "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+                "error": self.error, "extra": {k: public_value(v) for k, v in self.extra.items()}}
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: Literal["succeeded", "failed", "cancelled"]
+    nodes: dict[str, NodeMetrics]
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    error: NodeError | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        err = None
+        if self.error is not None:
+            err = {"node_id": self.error.node_id, "message": self.error.reason,
+                   "field": self.error.field, "sample_rows": self.error.sample_rows}
+        return {"run_id": self.run_id, "status": self.status, "duration_s": self.duration_s,
+                "started_at": self.started_at.isoformat(), "finished_at": self.finished_at.isoformat(),
+                "nodes": {k: m.to_dict() for k, m in self.nodes.items()}, "error": err}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _Run:
+    def __init__(self, plan: Plan, options: RunOptions) -> None:
+        self.plan = plan
+        self.options = options
+        self.pipeline_id = options.pipeline_id or plan.pipeline.id or plan.pipeline.name
+        self.metrics = {pn.id: NodeMetrics(pn.id, pn.node.module) for pn in plan.nodes}
+        self._lock = threading.Lock()
+
+    def emit(self, kind: Any, node_id: str | None = None, **data: Any) -> None:
+        if self.options.on_event is not None:
+            self.options.on_event(RunEvent(kind, self.options.run_id, node_id, data))
+
+    def make_context(self, backend: EngineBackend, work_dir: Path) -> Callable[[PlanNode], NodeContext]:
+        def factory(pn: PlanNode) -> NodeContext:
+            node_dir = work_dir / "nodes" / pn.id
+            return NodeContext(
+                run_id=self.options.run_id, pipeline_id=self.pipeline_id, node_id=pn.id,
+                backend=backend, parameters=self.plan.parameters,
+                connections=self.options.connections, mode="run", work_dir=node_dir,
+                cancel=self.options.cancel, base_dir=self.options.base_dir,
+                artifacts_dir=work_dir.parent / pn.id,
+                previous_state=self.options.state.get(self.pipeline_id, pn.id),
+                on_progress=lambda node_id, rows: self.emit("node_progress", node_id, rows=rows),
+                on_log=lambda node_id, level, msg, fields: self.emit(
+                    "log", node_id, level=level, message=msg, **fields))
+        return factory
+
+    def start(self, pn: PlanNode) -> None:
+        m = self.metrics[pn.id]
+        if m.status == "pending":
+            m.status, m.started_at = "running", _now()
+            self.emit("node_started", pn.id, module=pn.node.module)
+
+    def finish(self, pn: PlanNode, status: NodeStatus, error: str | None = None) -> None:
+        m = self.metrics[pn.id]
+        if m.status != "running":
+            return
+        m.status, m.finished_at, m.error = status, _now(), error
+        kind = "node_finished" if status == "succeeded" else "node_failed"
+        self.emit(kind, pn.id, status=status, **{k: v for k, v in m.to_dict().items()
+                                                 if k not in ("node_id", "status")})
+
+
+def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
+    """Run every loader of the plan. Never raises for a node failure: the result says it."""
+    options = options or RunOptions()
+    run = _Run(plan, options)
+    started = _now()
+    run.emit("run_started", engine=plan.engine, parameters={k: public_value(v) for k, v in
+                                                             plan.parameters.items()})
+    root = options.data_dir.absolute() / "runs" / options.run_id
+    work_dir = root / "work"
+    (work_dir / "spill").mkdir(parents=True, exist_ok=True)
+    backend = connect_backend(plan.engine, work_dir=work_dir, memory_limit=options.memory_limit,
+                              threads=options.threads)
+    unhook = options.cancel.on_cancel(backend.interrupt)
+    error: NodeError | None = None
+    status: Literal["succeeded", "failed", "cancelled"] = "succeeded"
+    built = None
+    try:
+        options.cancel.raise_if_cancelled()
+        built = build_graph(plan, plan.nodes, backend, run.make_context(backend, work_dir),
+                            materialize_fanout=True, stop_on_error=True)
+        for pn in plan.nodes:
+            if isinstance(pn.module, Loader):
+                options.cancel.raise_if_cancelled()
+                _load(run, pn, built.output(pn.id, "in"), built.contexts[pn.id])
+    except RunCancelled:
+        status = "cancelled"
+    except NodeError as exc:
+        status, error = ("cancelled", None) if options.cancel.cancelled else ("failed", exc)
+    except Exception as exc:  # a bug outside any node: still a clean, recorded failure
+        status, error = "failed", as_node_error("", exc)
+    finally:
+        unhook()
+    succeeded = status == "succeeded"
+    if built is not None:
+        _finish_extractors(run, built.contexts, succeeded)
+    for pn in plan.nodes:
+        if run.metrics[pn.id].status == "running":
+            run.finish(pn, "succeeded" if succeeded else status,
+                       error.reason if error and error.node_id == pn.id else None)
+        elif run.metrics[pn.id].status == "pending":
+            run.metrics[pn.id].status = "skipped" if succeeded else status
+    if succeeded and built is not None:
+        for node_id, ctx in built.contexts.items():
+            if ctx.staged_state is not None:
+                options.state.put(run.pipeline_id, node_id, ctx.staged_state)
+    backend.close()
+    shutil.rmtree(work_dir, ignore_errors=True)
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+    result = RunResult(options.run_id, status, run.metrics, started, _now(), error)
+    run.emit("run_finished", status=status, duration_s=result.duration_s,
+             error=result.to_dict()["error"])
+    return result
+
+
+def _load(run: _Run, pn: PlanNode, table: Any, ctx: NodeContext) -> None:
+    """Run one loader; every node upstream of it is running while it writes."""
+    upstream = run.plan.upstream(pn.id)
+    for up in upstream:
+        run.start(up)
+    t0 = time.perf_counter()
+    try:
+        result: LoadResult = pn.module.write(table, ctx)  # type: ignore[attr-defined]
+    except Exception as exc:
+        error = as_node_error(pn.id, exc)
+        run.finish(pn, "failed", error.reason)
+        raise error from exc
+    m = run.metrics[pn.id]
+    m.rows_in = m.rows_out = result.rows_written
+    m.bytes_written = result.bytes_written
+    m.extra.update({"location": result.location, "rows_inserted": result.rows_inserted,
+                    "rows_updated": result.rows_updated, "rows_deleted": result.rows_deleted,
+                    "load_seconds": round(time.perf_counter() - t0, 3), **result.extra})
+    m.extra = {k: v for k, v in m.extra.items() if v is not None}
+    scans = ctx.backend.last_scan_rows
+    sources = [up for up in upstream if isinstance(up.module, Extractor)]
+    if scans is not None and len(scans) == 1 and len(sources) == 1:
+        run.metrics[sources[0].id].rows_out = scans[0]
+    run.finish(pn, "succeeded")
+    for up in upstream:
+        if up.id != pn.id and all(run.metrics[d].status != "pending" for d in _loaders_of(run, up)):
+            run.finish(up, "succeeded")
+    _fill_edge_rows(run, pn)
+
+
+def _loaders_of(run: _Run, pn: PlanNode) -> list[str]:
+    return [n.id for n in run.plan.nodes
+            if isinstance(n.module, Loader) and pn in run.plan.upstream(n.id)]
+
+
+def _fill_edge_rows(run: _Run, loader: PlanNode) -> None:
+    """Carry known counts along edges: a node's rows in are its single input's rows out."""
+    for sources in loader.inputs.values():
+        for src, _ in sources:
+            m = run.metrics[src]
+            if m.rows_out is None:
+                m.rows_out = run.metrics[loader.id].rows_in
+    for pn in run.plan.nodes:
+        edges = [src for sources in pn.inputs.values() for src, _ in sources]
+        if len(edges) == 1 and run.metrics[pn.id].rows_in is None:
+            run.metrics[pn.id].rows_in = run.metrics[edges[0]].rows_out
+
+
+def _finish_extractors(run: _Run, contexts: Mapping[str, NodeContext], succeeded: bool) -> None:
+    for pn in run.plan.nodes:
+        if not isinstance(pn.module, Extractor) or pn.id not in contexts:
+            continue
+        ctx = contexts[pn.id]
+        try:
+            pn.module.finish(ctx, succeeded=succeeded)
+        except Exception as exc:  # reporting must never turn a good run bad
+            run.emit("log", pn.id, level="warning", message=f"finishing failed: {exc}")
+        m = run.metrics[pn.id]
+        for key, value in ctx.metrics.items():
+            if hasattr(m, key) and key not in ("node_id", "module", "status"):
+                setattr(m, key, value)
+            else:
+                m.extra[key] = value

@@ -1,0 +1,79 @@
+"""Extractor ``csv``: delimited text files, read by the engine in parallel."""
+
+from __future__ import annotations
+
+import codecs
+from typing import ClassVar, Literal
+
+import ibis.expr.types as ir
+from pydantic import Field, field_validator
+
+from ecluse.sdk import Extractor, ModuleConfig, NodeContext, TypeName, path_field
+from ecluse.sdk.backend import ScanHandle
+from ecluse.sdk.files import CsvReadOptions, expand_paths
+
+
+class CsvConfig(ModuleConfig):
+    path: str = path_field("A file, a folder or a glob such as `in/*.csv`.")
+    delimiter: str | None = Field(None, min_length=1, max_length=1,
+                                  description="Field separator; detected from the file when empty.")
+    encoding: str = Field("utf-8", description="Text encoding: utf-8 (with or without BOM), "
+                          "latin-1, cp1252, utf-16...", examples=["utf-8", "latin-1", "cp1252"])
+    header: bool = Field(True, description="The first line holds the column names.")
+    quote: str | None = Field('"', max_length=1, description="Quote character.")
+    decimal: Literal[".", ","] = Field(".", description="Decimal separator of numbers.")
+    null_values: list[str] = Field(default_factory=list,
+                                   description="Texts read as missing values, e.g. `NA`, `-`.")
+    columns: dict[str, TypeName] = Field(
+        default_factory=dict, description="Explicit types for some columns (others are detected), "
+        "e.g. `{\"amount\": \"decimal(12,2)\"}`.")
+    on_error: Literal["fail", "skip", "quarantine"] = Field(
+        "fail", description="What to do with a malformed row: stop the run, skip it (counted), "
+        "or set it aside in a quarantine file (counted and reported).")
+    skip_rows: int = Field(0, ge=0, description="Lines to skip before the header.")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+
+class CsvExtractor(Extractor):
+    name = "csv"
+    title = "CSV file"
+    description = "Read delimited text files (a file, a folder or a glob)."
+    category = "Files"
+    icon = "description"
+    Config = CsvConfig
+    config: CsvConfig
+    examples: ClassVar = ({"path": "in/*.csv", "delimiter": ";", "encoding": "latin-1",
+                           "decimal": ",", "on_error": "quarantine"},)
+
+    def read(self, ctx: NodeContext) -> ir.Table:
+        c = self.config
+        paths = expand_paths(c.path, base_dir=ctx.base_dir)
+        options = CsvReadOptions(delimiter=c.delimiter, encoding=c.encoding, header=c.header,
+                                 quote=c.quote, decimal=c.decimal, null_values=tuple(c.null_values),
+                                 columns=dict(c.columns), on_error=c.on_error, skip_rows=c.skip_rows)
+        reject_dir = str(ctx.artifacts_dir) if c.on_error == "quarantine" else None
+        table, handle = ctx.backend.scan_csv(paths, options, reject_dir=reject_dir)
+        ctx.scratch["rejects"] = handle
+        ctx.metrics["files"] = len(paths)
+        return table
+
+    def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
+        handle: ScanHandle | None = ctx.scratch.get("rejects")
+        if handle is None or self.config.on_error == "fail":
+            return
+        report = handle.report()
+        ctx.metrics["rows_rejected"] = report.rows_rejected
+        if report.rejected_path:
+            ctx.metrics["rejected_path"] = report.rejected_path
+        if report.rows_rejected:
+            ctx.log(f"{report.rows_rejected} malformed row(s) "
+                    f"{'quarantined' if report.rejected_path else 'skipped'}",
+                    level="warning", path=report.rejected_path, sample=report.rejected_sample)

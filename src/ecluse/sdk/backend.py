@@ -1,0 +1,56 @@
+"""What a module may ask of the engine that runs it.
+
+Modules stay engine-agnostic: they describe *what* to read or write, and the backend
+(DuckDB, Polars, PySpark) decides *how*. Transforms only use Ibis expressions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+    from ibis.backends import BaseBackend
+
+    from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport
+
+EngineName = Literal["duckdb", "polars", "pyspark"]
+
+
+class Backend(Protocol):
+    name: EngineName
+    con: BaseBackend
+    last_scan_rows: list[int] | None
+
+    def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,
+                 reject_dir: str | None = None) -> tuple[ir.Table, ScanHandle]:
+        """A lazy relation over CSV files, and a handle to what the scan rejected."""
+        ...
+
+    def scan_parquet(self, paths: Sequence[str], *, hive_partitioning: bool) -> ir.Table: ...
+
+    def scan_json(self, paths: Sequence[str], *, lines: bool | None) -> ir.Table:
+        """``lines``: JSON lines (True), one JSON array (False) or auto-detect (None)."""
+        ...
+
+    def from_arrow(self, data: pa.Table | pa.RecordBatchReader, *, name: str) -> ir.Table:
+        """Bind Arrow data (a stream is consumed once, lazily where the engine can)."""
+        ...
+
+    def write_files(self, table: ir.Table, request: FileWrite) -> int:
+        """Write the relation as files; return the number of rows written."""
+        ...
+
+    def to_batches(self, table: ir.Table, *, batch_size: int = 100_000) -> pa.RecordBatchReader: ...
+
+    def to_arrow(self, table: ir.Table, *, limit: int | None = None) -> pa.Table: ...
+
+    def count(self, table: ir.Table) -> int: ...
+
+
+class ScanHandle(Protocol):
+    def report(self) -> ScanReport:
+        """What the scan rejected so far (call after the relation was executed)."""
+        ...

@@ -1,0 +1,42 @@
+"""Errors a module or the engine raises. Each names where it happened so a person can act."""
+
+from __future__ import annotations
+
+
+class EcluseError(Exception):
+    """Base of every error Ecluse raises on purpose."""
+
+
+class ConfigError(EcluseError):
+    """A node's configuration cannot work with its inputs (unknown column, wrong type...).
+
+    ``field`` is the config key at fault, so the UI can show the message on that field.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ConnectionNotFound(EcluseError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no connection named {name!r} is defined")
+        self.name = name
+
+
+class NodeError(EcluseError):
+    """A node failed while the pipeline ran; carries the node id and the cause."""
+
+    def __init__(self, node_id: str, message: str, *, cause: BaseException | None = None,
+                 field: str | None = None, sample_rows: list[dict[str, object]] | None = None) -> None:
+        super().__init__(f"node {node_id!r}: {message}")
+        self.node_id = node_id
+        self.reason = message
+        self.cause = cause
+        self.field = field
+        self.sample_rows = sample_rows or []
+
+
+class RunCancelled(EcluseError):
+    def __init__(self) -> None:
+        super().__init__("the run was cancelled")

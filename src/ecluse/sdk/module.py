@@ -1,0 +1,154 @@
+"""Base classes of the module catalog: extractors, transformers and loaders.
+
+A module is one file: a subclass of :class:`Extractor`, :class:`Transformer` or
+:class:`Loader` with a ``Config`` (a :class:`~ecluse.sdk.config.ModuleConfig`), its ports,
+and its work. It registers through the ``ecluse.modules`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from ecluse.sdk.config import ModuleConfig
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from ecluse.sdk.context import NodeContext
+
+ModuleKind = Literal["extractor", "transformer", "loader"]
+ALL_ENGINES: frozenset[str] = frozenset({"duckdb", "polars"})
+
+
+@dataclass(frozen=True)
+class InputPort:
+    """A target handle. ``max_edges`` None means any number (a union's input)."""
+
+    name: str
+    min_edges: int = 1
+    max_edges: int | None = 1
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class OutputPort:
+    name: str
+    description: str = ""
+
+
+@dataclass
+class LoadResult:
+    rows_written: int = 0
+    rows_inserted: int | None = None
+    rows_updated: int | None = None
+    rows_deleted: int | None = None
+    bytes_written: int | None = None
+    location: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Inputs:
+    """The relations arriving on a node's input ports."""
+
+    def __init__(self, tables: Mapping[str, Sequence[ir.Table]]) -> None:
+        self._tables = tables
+
+    def one(self, port: str = "in") -> ir.Table:
+        tables = self._tables.get(port, ())
+        if len(tables) != 1:
+            raise ValueError(f"port {port!r} has {len(tables)} inputs, expected 1")
+        return tables[0]
+
+    def many(self, port: str = "in") -> list[ir.Table]:
+        return list(self._tables.get(port, ()))
+
+    def ports(self) -> list[str]:
+        return list(self._tables)
+
+
+class Module(ABC):
+    kind: ClassVar[ModuleKind]
+    name: ClassVar[str]
+    """The ``module`` value in a pipeline node."""
+    title: ClassVar[str]
+    description: ClassVar[str]
+    """One line, shown in the palette."""
+    category: ClassVar[str] = "General"
+    icon: ClassVar[str] = "extension"
+    version: ClassVar[int] = 1
+    Config: ClassVar[type[ModuleConfig]]
+    inputs: ClassVar[tuple[InputPort, ...]] = ()
+    outputs: ClassVar[tuple[OutputPort, ...]] = ()
+    engines: ClassVar[frozenset[str]] = ALL_ENGINES
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ()
+
+    def __init__(self, config: ModuleConfig, node_id: str = "") -> None:
+        self.config = config
+        self.node_id = node_id
+
+    @classmethod
+    def migrate(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
+        """Upgrade a config saved by an older ``version`` of this module."""
+        return config
+
+    @classmethod
+    def parse_config(cls, raw: Mapping[str, Any]) -> ModuleConfig:
+        return cls.Config.model_validate(dict(raw))
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The catalog entry: what the UI palette and the form generator need."""
+        return {
+            "type": cls.kind,
+            "module": cls.name,
+            "title": cls.title,
+            "description": cls.description,
+            "category": cls.category,
+            "icon": cls.icon,
+            "version": cls.version,
+            "engines": sorted(cls.engines),
+            "inputs": [
+                {"name": p.name, "min": p.min_edges, "max": p.max_edges, "description": p.description}
+                for p in cls.inputs
+            ],
+            "outputs": [{"name": p.name, "description": p.description} for p in cls.outputs],
+            "config_schema": cls.Config.model_json_schema(),
+            "examples": list(cls.examples),
+        }
+
+
+class Extractor(Module):
+    kind: ClassVar[ModuleKind] = "extractor"
+    outputs: ClassVar[tuple[OutputPort, ...]] = (OutputPort("out"),)
+
+    @abstractmethod
+    def read(self, ctx: NodeContext) -> ir.Table:
+        """A lazy relation over the source; in preview mode, read only a sample."""
+
+    def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
+        """Called after the run with its outcome (write quarantine files, stage state)."""
+
+
+class Transformer(Module):
+    kind: ClassVar[ModuleKind] = "transformer"
+    inputs: ClassVar[tuple[InputPort, ...]] = (InputPort("in"),)
+    outputs: ClassVar[tuple[OutputPort, ...]] = (OutputPort("out"),)
+
+    @abstractmethod
+    def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table | Mapping[str, ir.Table]:
+        """Relations in, relations out: build Ibis expressions, never execute them."""
+
+
+class Loader(Module):
+    kind: ClassVar[ModuleKind] = "loader"
+    inputs: ClassVar[tuple[InputPort, ...]] = (InputPort("in"),)
+
+    def check(self, table: ir.Table, ctx: NodeContext) -> None:
+        """Design-time check of the incoming relation (raise ConfigError)."""
+
+    @abstractmethod
+    def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
+        """Write the relation atomically: on failure the destination is unchanged."""

@@ -1,0 +1,406 @@
+"""Validate a pipeline document completely, reporting every problem at once.
+
+Works on the raw JSON so that one broken part never hides the problems of the others.
+Each problem carries a JSON pointer, the node or edge concerned, and a plain sentence.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import ValidationError
+
+from ecluse.sdk.config import fields_with_widget
+from ecluse.sdk.connections import ConnectionResolver
+from ecluse.sdk.module import Module
+from ecluse.sdk.registry import Registry
+from ecluse.spec.document import Parameter, Pipeline, coerce_parameter
+from ecluse.spec.problems import Problem, pointer
+
+RESERVED_PARAMETERS = frozenset({"last_value"})
+"""Bound by the engine itself (incremental extractors)."""
+
+_KIND_WORDS = {"extractor": "an extractor", "transformer": "a transformer", "loader": "a loader"}
+
+
+class DocumentInvalid(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        errors = [p for p in problems if p.severity == "error"]
+        super().__init__("; ".join(f"{p.pointer}: {p.message}" for p in errors[:5]))
+        self.problems = problems
+
+
+@dataclass
+class _RawNode:
+    index: int
+    id: str
+    kind: str
+    module_name: str
+    config: Any
+    module: type[Module] | None = None
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _describe_pydantic_error(err: Mapping[str, Any], fields: Iterable[str]) -> tuple[str, str]:
+    loc = [str(p) for p in err["loc"]]
+    where = ".".join(loc) if loc else "config"
+    kind = err["type"]
+    if kind == "missing":
+        return where, f"the setting {where!r} is required."
+    if kind == "extra_forbidden":
+        return where, f"{where!r} is not a setting of this module.{_did_you_mean(loc[-1], fields)}"
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return where, f"setting {where!r}: {msg[0].lower() + msg[1:] if msg else msg}."
+
+
+_STRINGS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def query_parameters(sql: str) -> list[str]:
+    """Names of the ``:name`` parameters a query uses (not inside strings, not ``::`` casts)."""
+    stripped = _STRINGS_AND_COMMENTS.sub(" ", sql)
+    return list(dict.fromkeys(_PARAM.findall(stripped)))
+
+
+def validate_document(raw: Any, registry: Registry, *,
+                      connections: ConnectionResolver | None = None,
+                      engine: str | None = None) -> list[Problem]:
+    if not isinstance(raw, Mapping):
+        return [Problem("", "The pipeline must be a JSON object with 'name', 'nodes' and 'edges'.",
+                        "not_an_object")]
+    problems: list[Problem] = []
+    problems += _structure(raw)
+    nodes = _nodes(raw, registry, problems)
+    params = _parameters(raw, problems)
+    problems += _modules(nodes, registry, raw.get("engine") if engine is None else engine,
+                         params, connections)
+    problems += _graph(raw, nodes)
+    problems += _schedule(raw)
+    return problems
+
+
+def parse_pipeline(raw: Any, registry: Registry, *, connections: ConnectionResolver | None = None,
+                   engine: str | None = None) -> Pipeline:
+    """The validated document; raises :class:`DocumentInvalid` with every problem."""
+    problems = validate_document(raw, registry, connections=connections, engine=engine)
+    if any(p.severity == "error" for p in problems):
+        raise DocumentInvalid(problems)
+    return Pipeline.model_validate(raw)
+
+
+def _structure(raw: Mapping[str, Any]) -> list[Problem]:
+    try:
+        Pipeline.model_validate(raw)
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors():
+            loc = list(err["loc"])
+            node_id = None
+            if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
+                nodes = raw.get("nodes")
+                if isinstance(nodes, list) and loc[1] < len(nodes) and isinstance(nodes[loc[1]], dict):
+                    node_id = nodes[loc[1]].get("id") if isinstance(nodes[loc[1]].get("id"), str) else None
+            if len(loc) >= 3 and loc[0] == "nodes" and loc[2] == "config":
+                continue  # reported against the module's own schema
+            if loc[:1] == ["parameters"] and len(loc) > 2:
+                continue  # reported by _parameters with a better sentence
+            where = ".".join(str(p) for p in loc) or "document"
+            if err["type"] == "missing":
+                message = f"{where!r} is required."
+            elif err["type"] == "extra_forbidden":
+                message = f"{str(loc[-1])!r} is not a known key here." + _did_you_mean(
+                    str(loc[-1]), _known_keys(loc))
+            else:
+                message = f"{where!r}: {err['msg']}."
+            out.append(Problem(pointer(*loc), message, f"structure.{err['type']}", node_id=node_id))
+        return out
+    return []
+
+
+def _known_keys(loc: list[Any]) -> list[str]:
+    from ecluse.spec.document import Edge, Node  # local: only for suggestions
+
+    if loc[:1] == ["nodes"]:
+        return list(Node.model_fields)
+    if loc[:1] == ["edges"]:
+        return list(Edge.model_fields)
+    return list(Pipeline.model_fields)
+
+
+def _nodes(raw: Mapping[str, Any], registry: Registry, problems: list[Problem]) -> list[_RawNode]:
+    items = raw.get("nodes")
+    if not isinstance(items, list):
+        return []
+    seen: dict[str, int] = {}
+    nodes = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            continue
+        node_id, kind, module_name = item.get("id"), item.get("type"), item.get("module")
+        if not isinstance(node_id, str) or not node_id:
+            continue
+        if node_id in seen:
+            problems.append(Problem(pointer("nodes", i, "id"),
+                                    f"Two nodes have the id {node_id!r} (nodes {seen[node_id]} and "
+                                    f"{i}); every node needs its own id.",
+                                    "duplicate_node_id", node_id=node_id))
+            continue
+        seen[node_id] = i
+        node = _RawNode(i, node_id, str(kind), str(module_name), item.get("config", {}))
+        if isinstance(kind, str) and isinstance(module_name, str):
+            node.module = registry.get(kind, module_name)
+            if node.module is None and kind in _KIND_WORDS:
+                problems.append(_unknown_module(node, registry))
+        nodes.append(node)
+    return nodes
+
+
+def _unknown_module(node: _RawNode, registry: Registry) -> Problem:
+    other_kinds = registry.kinds_of(node.module_name)
+    if other_kinds:
+        message = (f"Node {node.id!r}: {node.module_name!r} is {_KIND_WORDS[other_kinds[0]]}, "
+                   f"not {_KIND_WORDS[node.kind]}; change the node's type or module.")
+    else:
+        suggestion = registry.suggest(node.kind, node.module_name)
+        hint = f" Did you mean {suggestion!r}?" if suggestion else ""
+        message = (f"Node {node.id!r} uses the module {node.module_name!r}, which is not "
+                   f"{_KIND_WORDS[node.kind]} known to this installation.{hint}")
+    return Problem(pointer("nodes", node.index, "module"), message, "unknown_module", node_id=node.id)
+
+
+def _parameters(raw: Mapping[str, Any], problems: list[Problem]) -> dict[str, Parameter]:
+    params: dict[str, Parameter] = {}
+    items = raw.get("parameters")
+    if not isinstance(items, Mapping):
+        return params
+    for name, spec in items.items():
+        try:
+            param = Parameter.model_validate(spec)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            problems.append(Problem(pointer("parameters", name, *err["loc"]),
+                                    f"Parameter {name!r}: {where or 'definition'} - {err['msg']}.",
+                                    "parameter_invalid"))
+            continue
+        params[name] = param
+        try:
+            coerce_parameter(name, param, param.default)
+        except ValueError as exc:
+            problems.append(Problem(pointer("parameters", name, "default"),
+                                    f"The default of parameter {name!r} is not a valid "
+                                    f"{param.type.value}: {exc}", "parameter_default"))
+    return params
+
+
+def _modules(nodes: list[_RawNode], registry: Registry, engine: Any, params: dict[str, Parameter],
+             connections: ConnectionResolver | None) -> list[Problem]:
+    problems = []
+    engine_name = engine if isinstance(engine, str) else "duckdb"
+    for node in nodes:
+        module = node.module
+        if module is None:
+            continue
+        base = ("nodes", node.index, "config")
+        if not isinstance(node.config, Mapping):
+            problems.append(Problem(pointer(*base), f"Node {node.id!r}: 'config' must be an object.",
+                                    "config_not_object", node_id=node.id))
+            continue
+        if engine_name not in module.engines:
+            problems.append(Problem(pointer("nodes", node.index, "module"),
+                                    f"Node {node.id!r}: the {module.name!r} {module.kind} does not run "
+                                    f"on the {engine_name} engine (it supports "
+                                    f"{', '.join(sorted(module.engines))}).",
+                                    "engine_unsupported", node_id=node.id))
+        try:
+            config = module.parse_config(node.config)
+        except ValidationError as exc:
+            fields = module.Config.model_fields.keys()
+            for err in exc.errors():
+                _, message = _describe_pydantic_error(err, fields)
+                problems.append(Problem(pointer(*base, *err["loc"]),
+                                        f"Node {node.id!r} ({module.name}): {message}",
+                                        "config_invalid", node_id=node.id,
+                                        field=str(err["loc"][0]) if err["loc"] else None))
+            continue
+        data = config.model_dump(by_alias=True)
+        for field_name in fields_with_widget(module.Config, "sql"):
+            sql = data.get(field_name)
+            if not isinstance(sql, str):
+                continue
+            for name in query_parameters(sql):
+                if name in params or name in RESERVED_PARAMETERS:
+                    continue
+                problems.append(Problem(pointer(*base, field_name),
+                                        f"Node {node.id!r}: the query uses the parameter :{name}, "
+                                        f"which the pipeline does not define."
+                                        + _did_you_mean(name, params),
+                                        "unknown_parameter", node_id=node.id, field=field_name))
+        if connections is None:
+            continue
+        for field_name in fields_with_widget(module.Config, "connection"):
+            value = data.get(field_name)
+            if isinstance(value, str) and connections.get(value) is None:
+                problems.append(Problem(pointer(*base, field_name),
+                                        f"Node {node.id!r}: no connection named {value!r} exists."
+                                        + _did_you_mean(value, connections.names()),
+                                        "unknown_connection", node_id=node.id, field=field_name))
+    return problems
+
+
+def _graph(raw: Mapping[str, Any], nodes: list[_RawNode]) -> list[Problem]:
+    problems: list[Problem] = []
+    by_id = {n.id: n for n in nodes}
+    incoming: dict[tuple[str, str], list[int]] = defaultdict(list)
+    outgoing: dict[str, list[int]] = defaultdict(list)
+    graph: dict[str, set[str]] = {n.id: set() for n in nodes}
+    seen_edges: dict[tuple[Any, ...], int] = {}
+    edges = raw.get("edges")
+    for i, edge in enumerate(edges if isinstance(edges, list) else []):
+        if not isinstance(edge, Mapping):
+            continue
+        src, dst = edge.get("source"), edge.get("target")
+        if not isinstance(src, str) or not isinstance(dst, str):
+            continue
+        label = f"{src} -> {dst}"
+        ok = True
+        for end, key in ((src, "source"), (dst, "target")):
+            if end not in by_id:
+                problems.append(Problem(pointer("edges", i, key),
+                                        f"The edge {label} points to {end!r}, which is not a node of "
+                                        f"this pipeline." + _did_you_mean(end, by_id),
+                                        "dangling_edge", edge=label))
+                ok = False
+        if not ok:
+            continue
+        edge_key = (src, dst, edge.get("source_handle"), edge.get("target_handle"))
+        if edge_key in seen_edges:
+            problems.append(Problem(pointer("edges", i), f"The edge {label} is drawn twice "
+                                    f"(also edge {seen_edges[edge_key]}).", "duplicate_edge", edge=label))
+            continue
+        seen_edges[edge_key] = i
+        if src == dst:
+            problems.append(Problem(pointer("edges", i), f"Node {src!r} is connected to itself; a "
+                                    "pipeline cannot loop.", "cycle", node_id=src, edge=label))
+            continue
+        source, target = by_id[src], by_id[dst]
+        graph[dst].add(src)
+        out_port = _source_port(source, edge.get("source_handle"), i, label, problems)
+        in_port = _target_port(target, edge.get("target_handle"), i, label, problems)
+        if out_port is not None:
+            outgoing[src].append(i)
+        if in_port is not None:
+            incoming[(dst, in_port)].append(i)
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        cycle = list(exc.args[1])
+        problems.append(Problem(pointer("edges"), "These nodes form a loop, so no order can run them: "
+                                + " -> ".join(cycle) + ".", "cycle", node_id=cycle[0]))
+    for node in nodes:
+        module = node.module
+        if module is None:
+            continue
+        for port in module.inputs:
+            count = len(incoming.get((node.id, port.name), []))
+            where = "" if len(module.inputs) == 1 else f" on its {port.name!r} input"
+            if count < port.min_edges:
+                need = "an input" if port.min_edges == 1 else f"at least {port.min_edges} inputs"
+                problems.append(Problem(pointer("nodes", node.index), f"Node {node.id!r} "
+                                        f"({module.name}) needs {need}{where}; connect a node to it.",
+                                        "missing_input", node_id=node.id))
+            elif port.max_edges is not None and count > port.max_edges:
+                problems.append(Problem(pointer("nodes", node.index), f"Node {node.id!r} "
+                                        f"({module.name}) takes {port.max_edges} input{where} but "
+                                        f"{count} are connected.", "too_many_inputs",
+                                        node_id=node.id))
+        if module.outputs and not outgoing.get(node.id):
+            problems.append(Problem(pointer("nodes", node.index), f"Node {node.id!r} ({module.name}) "
+                                    "is not connected to anything downstream; its result is unused.",
+                                    "unused_output", node_id=node.id, severity="warning"))
+    if nodes and not any(n.module is not None and n.module.kind == "loader" for n in nodes):
+        problems.append(Problem(pointer("nodes"), "The pipeline has no loader, so a run writes "
+                                "nothing; add a loader to keep the result.", "no_loader",
+                                severity="warning"))
+    return problems
+
+
+def _source_port(node: _RawNode, handle: Any, i: int, label: str,
+                 problems: list[Problem]) -> str | None:
+    module = node.module
+    if module is None:
+        return None
+    names = [p.name for p in module.outputs]
+    if not names:
+        problems.append(Problem(pointer("edges", i, "source"), f"The edge {label} starts at "
+                                f"{node.id!r}, {_KIND_WORDS[module.kind]}: a loader writes data and "
+                                "has no output to connect.", "loader_has_no_output",
+                                node_id=node.id, edge=label))
+        return None
+    if handle is None:
+        return names[0]
+    if handle not in names:
+        problems.append(Problem(pointer("edges", i, "source_handle"), f"Node {node.id!r} has no "
+                                f"output {handle!r}; its outputs are {', '.join(names)}.",
+                                "unknown_handle", node_id=node.id, edge=label))
+        return None
+    return str(handle)
+
+
+def _target_port(node: _RawNode, handle: Any, i: int, label: str,
+                 problems: list[Problem]) -> str | None:
+    module = node.module
+    if module is None:
+        return None
+    names = [p.name for p in module.inputs]
+    if not names:
+        problems.append(Problem(pointer("edges", i, "target"), f"The edge {label} ends at "
+                                f"{node.id!r}, an extractor: extractors read from a source and take "
+                                "no input.", "extractor_has_no_input", node_id=node.id, edge=label))
+        return None
+    if handle is None:
+        if len(names) == 1:
+            return names[0]
+        problems.append(Problem(pointer("edges", i, "target_handle"), f"Node {node.id!r} "
+                                f"({module.name}) has several inputs ({', '.join(names)}); say which "
+                                "one the edge enters with 'target_handle'.", "handle_required",
+                                node_id=node.id, edge=label))
+        return None
+    if handle not in names:
+        problems.append(Problem(pointer("edges", i, "target_handle"), f"Node {node.id!r} has no "
+                                f"input {handle!r}; its inputs are {', '.join(names)}.",
+                                "unknown_handle", node_id=node.id, edge=label))
+        return None
+    return str(handle)
+
+
+def _schedule(raw: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    schedule = raw.get("schedule")
+    if isinstance(schedule, str) and not croniter.is_valid(schedule):
+        problems.append(Problem(pointer("schedule"), f"The schedule {schedule!r} is not a valid cron "
+                                "expression (5 fields: minute hour day-of-month month day-of-week, "
+                                "e.g. '0 2 * * *').", "bad_cron"))
+    tz = raw.get("timezone")
+    if isinstance(tz, str):
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(Problem(pointer("timezone"), f"{tz!r} is not a known time zone; use an "
+                                    "IANA name such as 'Europe/Paris' or 'UTC'.", "bad_timezone"))
+    return problems

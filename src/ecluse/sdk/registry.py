@@ -4,9 +4,13 @@ entry-point group."""
 from __future__ import annotations
 
 import difflib
+import importlib
+import inspect
+import pkgutil
 from collections.abc import Iterable
 from functools import cache
 from importlib.metadata import entry_points
+from types import ModuleType
 
 from ecluse.sdk.module import Module, ModuleKind
 
@@ -40,12 +44,34 @@ class Registry:
         return module
 
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> Registry:
+        """Register what each entry point names: a module class, or a Python package whose
+        files each define module classes (how the built-ins register: one file per module,
+        and adding one touches nothing else)."""
         for ep in entry_points(group=group):
             try:
-                self.register(ep.load())
+                target = ep.load()
+                if isinstance(target, ModuleType):
+                    self.register_package(target)
+                else:
+                    self.register(target)
             except Exception as exc:  # a broken plugin must not take the catalog down
                 self.load_errors.append(f"plugin {ep.name!r} ({ep.value}): {exc}")
         return self
+
+    def register_package(self, package: ModuleType) -> None:
+        """Import every file of ``package`` and register the module classes defined there."""
+        for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + "."):
+            if info.ispkg:
+                continue
+            try:
+                py_module = importlib.import_module(info.name)
+            except Exception as exc:
+                self.load_errors.append(f"{info.name}: {exc}")
+                continue
+            for _, obj in inspect.getmembers(py_module, inspect.isclass):
+                if (issubclass(obj, Module) and obj.__module__ == info.name
+                        and not inspect.isabstract(obj) and "name" in obj.__dict__):
+                    self.register(obj)
 
     def get(self, kind: str, name: str) -> type[Module] | None:
         return self._modules.get((kind, name))

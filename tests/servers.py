@@ -1,0 +1,156 @@
+"""Real services for the tests, on 127.0.0.1: reused when already running, started when
+missing (a fresh machine), and never silently skipped - a service that cannot start fails
+the run with the reason.
+
+Each ``ensure_*`` is safe to call from several pytest-xdist workers at once (a file lock
+serialises the start) and returns connection details.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+STATE_DIR = Path(tempfile.gettempdir()) / "ecluse-test-servers"
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_port(port: int, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start listening on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _lock(name: str) -> Iterator[None]:
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with (STATE_DIR / f"{name}.lock").open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _apt_install(*packages: str) -> None:
+    if os.geteuid() != 0:
+        raise RuntimeError(f"{packages} missing and not root: install them with apt-get")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+                   check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def _run_as(user: str, command: str) -> None:
+    subprocess.run(["su", user, "-s", "/bin/sh", "-c", command], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+# --- PostgreSQL -------------------------------------------------------------------------
+
+def ensure_postgres() -> str:
+    """A superuser URL (trust auth) of a running PostgreSQL on 127.0.0.1."""
+    if url := os.environ.get("ECLUSE_TEST_POSTGRES_URL"):
+        return url
+    if port_open(5432):
+        return "postgresql://postgres@127.0.0.1:5432/postgres"
+    port = 54329
+    with _lock("postgres"):
+        if not port_open(port):
+            initdb = shutil.which("initdb") or next(
+                iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
+            if initdb is None:
+                _apt_install("postgresql")
+                initdb = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))))
+            bindir = Path(initdb).parent
+            data = STATE_DIR / "pg"
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir(parents=True)
+            shutil.chown(data, "postgres")
+            _run_as("postgres", f"{bindir}/initdb -D {data}/data -U postgres --auth=trust "
+                                "-E UTF8 --locale=C.UTF-8")
+            _run_as("postgres", f"{bindir}/pg_ctl -D {data}/data -l {data}/pg.log -w -o "
+                                f"'-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=off "
+                                "-c synchronous_commit=off -c full_page_writes=off' start")
+        wait_port(port, "PostgreSQL")
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+# --- Redis ------------------------------------------------------------------------------
+
+def ensure_redis() -> str:
+    if url := os.environ.get("ECLUSE_TEST_REDIS_URL"):
+        return url
+    if port_open(6379):
+        return "redis://127.0.0.1:6379/0"
+    port = 63799
+    with _lock("redis"):
+        if not port_open(port):
+            if shutil.which("redis-server") is None:
+                _apt_install("redis-server")
+            subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1",
+                            "--port", str(port), "--save", "", "--appendonly", "no",
+                            "--dir", str(STATE_DIR)], check=True, stdout=subprocess.DEVNULL)
+        wait_port(port, "Redis")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+# --- MariaDB ----------------------------------------------------------------------------
+
+def ensure_mariadb() -> dict[str, object]:
+    """Connection parameters of a MariaDB where the user may create databases."""
+    if port_open(3306):
+        return {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+    port = 33069
+    with _lock("mariadb"):
+        if not port_open(port):
+            if shutil.which("mariadbd") is None:
+                _apt_install("mariadb-server")
+            data = STATE_DIR / "mariadb"
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir(parents=True)
+            shutil.chown(data, "mysql")
+            subprocess.run(["mariadb-install-db", "--no-defaults", "--user=mysql",
+                            f"--datadir={data}/data", "--auth-root-authentication-method=normal",
+                            "--skip-test-db"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.Popen(["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={data}/data",
+                              "--bind-address=127.0.0.1", f"--port={port}",
+                              f"--socket={data}/mysql.sock", f"--pid-file={data}/mysqld.pid",
+                              f"--log-error={data}/err.log", "--skip-log-bin",
+                              "--innodb-flush-log-at-trx-commit=0"], start_new_session=True)
+        wait_port(port, "MariaDB")
+    return {"host": "127.0.0.1", "port": port, "user": "root", "password": ""}
+
+
+# --- S3 (moto's standalone server: no MinIO binary can be had here) ---------------------
+
+def start_s3() -> tuple[str, object]:
+    """Start an S3-compatible server on a free port; returns (endpoint URL, server)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    wait_port(port, "moto S3 server", timeout=20)
+    return f"http://127.0.0.1:{port}", server

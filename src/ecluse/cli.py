@@ -300,7 +300,7 @@ def _summary(plan: Any, result: Any, progress: _Progress) -> None:
                           f"{m.extra['rejected_path']}[/]")
     if result.error is not None:
         where = f"node {result.error.node_id!r}" if result.error.node_id else "the run"
-        err_console.print(f"[bold red]error in {where}:[/] {result.error.reason}")
+        err_console.print(f"\n[bold red]error in {where}:[/] {result.error.reason}")
         err_console.print("[dim]Destinations were left unchanged.[/]")
 
 

@@ -181,7 +181,7 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
             run.finish(pn, "succeeded" if succeeded else status,
                        error.reason if error and error.node_id == pn.id else None)
         elif run.metrics[pn.id].status == "pending":
-            run.metrics[pn.id].status = "skipped" if succeeded else status
+            run.metrics[pn.id].status = "skipped"
     if succeeded and built is not None:
         for node_id, ctx in built.contexts.items():
             if ctx.staged_state is not None:

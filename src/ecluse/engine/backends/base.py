@@ -58,12 +58,22 @@ class EngineBackend(ABC):
 
     @staticmethod
     def sniff_delimiter(path: str, encoding: str = "utf-8") -> str:
+        """The separator that splits the first line into the most fields and most other lines
+        into the same number (robust to a few broken rows, unlike a whole-sample sniffer)."""
         with Path(path).open(encoding=encoding, errors="replace", newline="") as f:
-            sample = f.read(64 * 1024)
-        try:
-            return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-        except csv.Error:
+            lines = [ln for ln in f.read(64 * 1024).splitlines()[:200] if ln.strip()]
+        if not lines:
             return ","
+        best, best_score = ",", (0.0, 0)
+        for candidate in (",", ";", "\t", "|"):
+            fields = len(next(csv.reader([lines[0]], delimiter=candidate)))
+            if fields < 2:
+                continue
+            same = sum(len(row) == fields for row in csv.reader(lines[1:] or lines, delimiter=candidate))
+            score = (same / max(len(lines) - 1, 1), fields)
+            if score > best_score:
+                best, best_score = candidate, score
+        return best
 
     @abstractmethod
     def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,

@@ -98,3 +98,16 @@ def test_missing_file_is_a_clear_error(workdir: Path) -> None:
     result = run_doc(csv_doc(path="nope/*.csv"))
     assert result.status == "failed" and result.error is not None
     assert result.error.node_id == "src" and "no file matches 'nope/*.csv'" in result.error.reason
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("encoding", "text"), [
+    ("latin-1", "nom;ville\nZoé;Besançon\n"),
+    ("cp1252", "nom;prix\nŒuf;5 €\n"),
+    ("utf-8-sig", "nom;ville\nZoé;Besançon\n"),
+])
+def test_encoding_detected_when_not_set(workdir: Path, engine: str, encoding: str, text: str) -> None:
+    (workdir / "in.csv").write_bytes(text.encode(encoding))
+    rows = preview(csv_doc(path="in.csv"), "src", engine=engine).to_pylist()
+    first_line = text.splitlines()[1].split(";")
+    assert list(rows[0].values()) == first_line

@@ -64,11 +64,11 @@ class DuckDBBackend(EngineBackend):
 
     def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,
                  reject_dir: str | None = None) -> tuple[ir.Table, _DuckDBRejects]:
-        encoding = options.encoding.lower()
+        encoding = (options.encoding or self.detect_encoding(paths[0])).lower()
         if encoding in _NATIVE_ENCODINGS:
             native = _NATIVE_ENCODINGS[encoding]
         else:
-            paths, native = self.to_utf8(paths, options.encoding), "utf-8"
+            paths, native = self.to_utf8(paths, encoding), "utf-8"
         args = [f"[{', '.join(sql_literal(p) for p in paths)}]",
                 f"header = {str(options.header).lower()}", f"encoding = {sql_literal(native)}",
                 "union_by_name = true" if len(paths) > 1 else "auto_detect = true"]

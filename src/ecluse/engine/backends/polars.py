@@ -35,7 +35,7 @@ class PolarsBackend(EngineBackend):
         if options.on_error == "quarantine":
             raise ConfigError("on_error 'quarantine' needs the duckdb engine; use 'skip' or 'fail' "
                               "on polars", field="on_error")
-        files = self.to_utf8(paths, options.encoding)
+        files = self.to_utf8(paths, options.encoding or self.detect_encoding(paths[0]))
         delimiter = options.delimiter or self.sniff_delimiter(files[0])
         dropped = 0
         if options.on_error == "skip":

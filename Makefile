@@ -19,7 +19,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 lock:  ## re-resolve pinned versions after changing pyproject.toml
-	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock --quiet
+	$(UV) pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 -o requirements.lock --quiet
 
 run: setup demo
 	$(VENV)/bin/ecluse run examples/demo/orders_pipeline.json

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ecluse.sdk.context import NodeContext
 
 ModuleKind = Literal["extractor", "transformer", "loader"]
-ALL_ENGINES: frozenset[str] = frozenset({"duckdb", "polars"})
+ALL_ENGINES: frozenset[str] = frozenset({"duckdb", "polars", "pyspark"})
 
 
 @dataclass(frozen=True)

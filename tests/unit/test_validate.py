@@ -9,7 +9,8 @@ import pytest
 
 from ecluse.sdk.connections import StaticConnections, parse_connection
 from ecluse.sdk.registry import default_registry
-from ecluse.spec.validate import query_parameters, validate_document
+from ecluse.sdk.sqltext import query_parameters
+from ecluse.spec.validate import validate_document
 
 VALID: dict[str, Any] = {
     "name": "orders",

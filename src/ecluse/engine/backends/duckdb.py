@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 _NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "utf8-sig": "utf-8",
                      "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1",
-                     "utf-16": "utf-16"}
+                     "utf-16": "utf-16", "cp1252": "CP1252", "windows-1252": "CP1252"}
 
 
 def extension_directory() -> str | None:

@@ -17,6 +17,7 @@ from ecluse.engine.plan import compile_pipeline
 from ecluse.engine.run import RunOptions, run_pipeline
 from ecluse.sdk import Extractor, ModuleConfig, NodeContext
 from ecluse.sdk.registry import Registry, default_registry
+from ecluse.sdk.sqltext import quote_identifier
 
 KINDS = ["duckdb", "sqlite"]
 TABLE = 'odd "name" select'  # quotes, spaces and a reserved word
@@ -87,11 +88,12 @@ def read_back(kind: str, path: Path, **config: Any) -> pa.Table:
 
 
 def snapshot(kind: str, path: Path) -> list[tuple[Any, ...]]:
+    sql = f'SELECT id, "text" FROM {quote_identifier(TABLE)}'
     if kind == "sqlite":
         with sqlite3.connect(path) as con:
-            return sorted(con.execute(f'SELECT id, "text" FROM "{TABLE.replace(chr(34), chr(34) * 2)}"'))
+            return sorted(con.execute(sql))
     with duckdb.connect(str(path), read_only=True) as con:
-        return sorted(con.execute(f'SELECT id, "text" FROM "{TABLE.replace(chr(34), chr(34) * 2)}"').fetchall())
+        return sorted(con.execute(sql).fetchall())
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -175,7 +175,7 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
         unhook()
     succeeded = status == "succeeded"
     if built is not None:
-        _finish_extractors(run, built.contexts, succeeded)
+        _finish_modules(run, built.contexts, succeeded)
     for pn in plan.nodes:
         if run.metrics[pn.id].status == "running":
             run.finish(pn, "succeeded" if succeeded else status,
@@ -244,9 +244,9 @@ def _fill_edge_rows(run: _Run, loader: PlanNode) -> None:
             run.metrics[pn.id].rows_in = run.metrics[edges[0]].rows_out
 
 
-def _finish_extractors(run: _Run, contexts: Mapping[str, NodeContext], succeeded: bool) -> None:
+def _finish_modules(run: _Run, contexts: Mapping[str, NodeContext], succeeded: bool) -> None:
     for pn in run.plan.nodes:
-        if not isinstance(pn.module, Extractor) or pn.id not in contexts:
+        if pn.id not in contexts:
             continue
         ctx = contexts[pn.id]
         try:

@@ -83,6 +83,8 @@ class NodeContext:
     sample_rows: int | None = None
     base_dir: Path = field(default_factory=Path.cwd)
     """Relative paths in configs resolve from here (the pipeline file's folder in the CLI)."""
+    upstream: Mapping[str, list[str]] = field(default_factory=dict)
+    """Input port -> ids of the nodes feeding it, in edge order (to name inputs in SQL)."""
     on_progress: Callable[[str, int], None] | None = None
     on_log: Callable[[str, str, str, Mapping[str, Any]], None] | None = None
     artifacts_dir: Path | None = None

@@ -89,6 +89,10 @@ class Module(ABC):
         self.config = config
         self.node_id = node_id
 
+    def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:  # noqa: B027
+        """Called after the run with its outcome: release resources, report figures in
+        ``ctx.metrics`` (merged into the node's metrics), stage state."""
+
     @classmethod
     def migrate(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
         """Upgrade a config saved by an older ``version`` of this module."""

@@ -16,6 +16,7 @@ import pyarrow as pa
 from ecluse.engine.backends import connect_backend
 from ecluse.engine.build import BuiltGraph, build_graph
 from ecluse.engine.plan import Plan, PlanNode
+from ecluse.engine.run import close_shared
 from ecluse.engine.state import MemoryStateStore
 from ecluse.sdk.connections import ConnectionResolver, EnvConnections
 from ecluse.sdk.context import CancelToken, Mode, NodeContext, StateStore
@@ -60,6 +61,7 @@ class _Session:
         self.backend = connect_backend(plan.engine, work_dir=self.dir)
         self.pipeline_id = options.pipeline_id or plan.pipeline.id or plan.pipeline.name
         self.built: BuiltGraph | None = None
+        self.shared: dict[str, Any] = {}
 
     def context(self, pn: PlanNode) -> NodeContext:
         return NodeContext(
@@ -67,6 +69,7 @@ class _Session:
             backend=self.backend, parameters=self.plan.parameters,
             connections=self.options.connections, mode=self.mode, work_dir=self.dir / pn.id,
             cancel=CancelToken(), previous_state=self.options.state.get(self.pipeline_id, pn.id),
+            shared=self.shared,
             sample_rows=self.sample_rows, base_dir=self.options.base_dir,
             artifacts_dir=self.dir / pn.id / "artifacts")
 
@@ -81,6 +84,7 @@ class _Session:
             with contextlib.suppress(Exception):
                 self.plan.node(node_id).module.finish(ctx, succeeded=True)
         self.backend.close()
+        close_shared(self.shared)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

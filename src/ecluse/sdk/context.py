@@ -92,6 +92,9 @@ class NodeContext:
     staged_state: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     """Figures the module reports (``rows_rejected``...); merged into the node's metrics."""
+    shared: dict[str, Any] = field(default_factory=dict)
+    """Resources shared by the nodes of one run (one connection per database...); the same
+    dict for every node; the engine closes what it holds (``close()``) when the run ends."""
     scratch: dict[str, Any] = field(default_factory=dict)
     """The module's own per-run notes (kept between ``read`` and ``finish``)."""
 

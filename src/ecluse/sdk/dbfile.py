@@ -20,12 +20,13 @@ from ecluse.sdk.context import NodeContext
 from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.module import Extractor, Loader, LoadResult
 from ecluse.sdk.relational import require_columns
-from ecluse.sdk.sqltext import bind_parameters, quote_identifier, quote_table
+from ecluse.sdk.sqltext import bind_parameters, query_parameters, quote_identifier, quote_table
 
 if TYPE_CHECKING:
     import duckdb
     import ibis.expr.types as ir
     import pyarrow as pa
+    from ibis.backends import BaseBackend
 
 FileKind = Literal["duckdb", "sqlite"]
 LoadMode = Literal["append", "replace", "upsert"]
@@ -51,6 +52,21 @@ def connect(path: Path, kind: FileKind, *, read_only: bool) -> duckdb.DuckDBPyCo
     con.execute(f"ATTACH '{_escape(str(path))}' AS {ALIAS}{suffix}")
     con.execute(f"USE {ALIAS}")
     return con
+
+
+def database(ctx: NodeContext, path: Path, kind: FileKind, *,
+             must_exist: bool) -> duckdb.DuckDBPyConnection:
+    """A cursor on the run's one database instance for ``path`` (DuckDB refuses to attach the
+    same file twice in a process, and extractor, loader and pushdown may all need it)."""
+    key = f"dbfile:{kind}:{path.resolve()}"
+    base = ctx.shared.get(key)
+    if base is None:
+        if must_exist and not path.exists():
+            raise ConfigError(f"database file {path} does not exist", field="path")
+        base = ctx.shared[key] = connect(path, kind, read_only=False)
+    cursor = base.cursor()
+    cursor.execute(f"USE {ALIAS}")
+    return cursor
 
 
 def _escape(text: str) -> str:
@@ -86,12 +102,16 @@ class LoadCounts:
     deleted: int = 0
 
 
-def load(con: duckdb.DuckDBPyConnection, data: pa.RecordBatchReader, table: str, *,
+def load(con: duckdb.DuckDBPyConnection, data: pa.RecordBatchReader | str, table: str, *,
          mode: LoadMode, keys: Sequence[str], add_columns: bool) -> LoadCounts:
-    """Load ``data`` into ``table`` in one transaction of the target database: on any error
-    the table is exactly as it was (the transaction rolls back, DDL included)."""
+    """Load ``data`` (Arrow batches, or a SELECT over this same database) into ``table`` in
+    one transaction of the target database: on any error the table is exactly as it was
+    (the transaction rolls back, DDL included)."""
     target = quote_table(table)
-    con.register("ecluse_source", data)
+    if isinstance(data, str):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW ecluse_source AS {data}")
+    else:
+        con.register("ecluse_source", data)
     con.execute("BEGIN TRANSACTION")
     try:
         counts = _load(con, target, table, mode, keys, add_columns)
@@ -100,7 +120,10 @@ def load(con: duckdb.DuckDBPyConnection, data: pa.RecordBatchReader, table: str,
         con.execute("ROLLBACK")
         raise
     finally:
-        con.unregister("ecluse_source")
+        if isinstance(data, str):
+            con.execute("DROP VIEW IF EXISTS temp.ecluse_source")
+        else:
+            con.unregister("ecluse_source")
     return counts
 
 
@@ -292,7 +315,7 @@ class DbFileExtractor(Extractor):
 
     def read(self, ctx: NodeContext) -> ir.Table:
         c = self.config
-        con = connect(ctx.resolve_path(c.path), self.file_kind, read_only=True)
+        con = database(ctx, ctx.resolve_path(c.path), self.file_kind, must_exist=True)
         ctx.scratch["connection"] = con
         sql = source_query(table=c.table, query=c.query, columns=c.columns, where=c.where)
         limit = 0 if ctx.mode == "schema" else ctx.sample_rows
@@ -302,6 +325,19 @@ class DbFileExtractor(Extractor):
         con = ctx.scratch.pop("connection", None)
         if con is not None:
             con.close()
+
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        return warehouse_key(self.file_kind, ctx.resolve_path(self.config.path))
+
+    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+        return open_warehouse(ctx, ctx.resolve_path(self.config.path))
+
+    def warehouse_relation(self, con: BaseBackend, ctx: NodeContext) -> ir.Table | None:
+        c = self.config
+        sql = source_query(table=c.table, query=c.query, columns=c.columns, where=c.where)
+        if query_parameters(sql):
+            return None  # a view cannot carry bound parameters: stream it instead
+        return con.sql(sql)  # type: ignore[attr-defined,no-any-return]
 
 
 class DbFileLoadConfig(ModuleConfig):
@@ -337,11 +373,38 @@ class DbFileLoader(Loader):
         if self.file_kind == "sqlite":
             counts = load_sqlite(path, batches, c.table, mode=c.mode, keys=c.keys, add_columns=evolve)
         else:
-            con = connect(path, self.file_kind, read_only=False)
+            con = database(ctx, path, self.file_kind, must_exist=False)
             try:
                 counts = load(con, batches, c.table, mode=c.mode, keys=c.keys, add_columns=evolve)
             finally:
                 con.close()
+        return self._result(counts, path)
+
+    def _result(self, counts: LoadCounts, path: Path) -> LoadResult:
         return LoadResult(rows_written=counts.inserted + counts.updated,
                           rows_inserted=counts.inserted, rows_updated=counts.updated,
-                          rows_deleted=counts.deleted, location=f"{path}:{c.table}")
+                          rows_deleted=counts.deleted, location=f"{path}:{self.config.table}")
+
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        return warehouse_key(self.file_kind, ctx.resolve_path(self.config.path))
+
+    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+        return open_warehouse(ctx, ctx.resolve_path(self.config.path))
+
+    def write_in_warehouse(self, table: ir.Table, con: BaseBackend, ctx: NodeContext) -> LoadResult:
+        c = self.config
+        counts = load(con.con, str(con.compile(table)), c.table, mode=c.mode,  # type: ignore[attr-defined]
+                      keys=c.keys, add_columns=c.schema_evolution == "add_columns")
+        return self._result(counts, ctx.resolve_path(c.path))
+
+
+def warehouse_key(kind: FileKind, path: Path) -> str | None:
+    """DuckDB files can run pushed-down chains (SQLite loads keep declared types through
+    Python's sqlite3, so they stream instead)."""
+    return f"duckdb:{path.resolve()}" if kind == "duckdb" else None
+
+
+def open_warehouse(ctx: NodeContext, path: Path) -> BaseBackend:
+    import ibis
+
+    return ibis.duckdb.from_connection(database(ctx, path, "duckdb", must_exist=False))

@@ -41,7 +41,7 @@ integration: setup
 	$(PY) -m pytest tests/integration -q
 
 test: setup lint typecheck
-	$(PY) -m pytest tests -q -n 2 -p no:cacheprovider
+	$(PY) -m pytest tests -q -n 2 --dist loadfile -p no:cacheprovider
 
 bench: setup
 	$(PY) bench/run_bench.py

@@ -28,6 +28,7 @@ from ecluse.sdk.storage import (
     filesystem,
     list_objects,
     storage_error,
+    wanted,
 )
 
 ReadFormat = Literal["csv", "json", "parquet", "xml", "excel"]
@@ -135,8 +136,42 @@ class ObjectExtractor(Extractor):
         return fs, objects
 
     # -- reading ---------------------------------------------------------------------------
+    def _duckdb_reads(self, ctx: NodeContext) -> bool:
+        return self.storage == "s3" and ctx.backend.name == "duckdb" and \
+            self.config.format in ("parquet", "json")
+
+    def _secret(self, ctx: NodeContext) -> None:
+        if not ctx.scratch.get("secret"):
+            duckdb_s3_secret(ctx.backend.raw, ctx.connection(self.config.connection),  # type: ignore[attr-defined]
+                             scope=f"s3://{self._container()}")
+            ctx.scratch["secret"] = True
+
+    def _duckdb_objects(self, ctx: NodeContext) -> list[ObjectInfo]:
+        """List with DuckDB's own S3 client (no second client to start); empty on any error,
+        so that the storage layer's listing then reports the precise problem."""
+        c = self.config
+        container = self._container()
+        base = f"s3://{container}/{c.prefix}/" if c.prefix else f"s3://{container}/"
+        try:
+            self._secret(ctx)
+            rows = ctx.backend.raw.execute("SELECT file FROM glob(?)", [base + "**"]).fetchall()  # type: ignore[attr-defined]
+        except Exception:
+            return []
+        out = []
+        for (url,) in rows:
+            rel = str(url)[len(base):]
+            if wanted(rel, c.glob) and (c.glob or rel.lower().endswith(_SUFFIXES[c.format])):
+                out.append(ObjectInfo(str(url)[len(f"s3://{container}/"):], 0, ""))
+        return sorted(out, key=lambda o: o.key)
+
     def read(self, ctx: NodeContext) -> ir.Table:
         c = self.config
+        if self._duckdb_reads(ctx) and not (c.incremental and ctx.mode == "run"):
+            listed = self._duckdb_objects(ctx)
+            if listed:
+                chosen = listed if ctx.mode == "run" else listed[:1]
+                ctx.metrics["files"] = len(chosen)
+                return self._read_objects(ctx, None, chosen, sample=ctx.mode != "run")
         fs, objects = self._objects(ctx)
         chosen = objects
         if c.incremental and ctx.mode == "run":
@@ -157,10 +192,9 @@ class ObjectExtractor(Extractor):
                       sample: bool) -> ir.Table:
         c = self.config
         container = self._container()
-        conn = ctx.connection(c.connection)
-        if self.storage == "s3" and ctx.backend.name == "duckdb" and c.format in ("parquet", "json"):
+        if self._duckdb_reads(ctx):
             # DuckDB reads S3 itself (parallel range requests; preview limits are pushed down)
-            duckdb_s3_secret(ctx.backend.raw, conn, scope=f"s3://{container}")  # type: ignore[attr-defined]
+            self._secret(ctx)
             urls = [f"s3://{container}/{o.key}" for o in objects]
             try:
                 return self._scan(ctx, urls, hive_root=None)

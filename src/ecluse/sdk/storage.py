@@ -82,7 +82,7 @@ def filesystem(kind: StorageKind, connection: Connection | None) -> Any:
         endpoint = get("endpoint_url")
         return s3fs.S3FileSystem(
             key=get("access_key_id"), secret=get("secret_access_key"), token=get("session_token"),
-            endpoint_url=endpoint or None, skip_instance_cache=True, use_listings_cache=False,
+            endpoint_url=endpoint or None, use_listings_cache=False,
             client_kwargs={"region_name": get("region") or "us-east-1"},
             config_kwargs={"s3": {"addressing_style": "path" if endpoint else "auto"},
                            "retries": {"max_attempts": 5, "mode": "standard"},
@@ -224,6 +224,14 @@ def _hidden(relative: str) -> bool:
     return any(part.startswith(("_", ".")) or TEMP_MARK in part for part in relative.split("/"))
 
 
+def wanted(relative: str, pattern: str | None) -> bool:
+    """Whether a key (relative to the prefix) is read: not hidden, matching the pattern."""
+    if _hidden(relative):
+        return False
+    return not pattern or fnmatch.fnmatchcase(relative, pattern) or \
+        fnmatch.fnmatchcase(relative, pattern.replace("**/", ""))
+
+
 def list_objects(fs: Any, root: str, prefix: str, pattern: str | None, *, where: str,
                  connection: str | None = None) -> list[ObjectInfo]:
     """Objects under ``root/prefix`` (recursively), matching ``pattern`` (a glob on the key
@@ -231,8 +239,9 @@ def list_objects(fs: Any, root: str, prefix: str, pattern: str | None, *, where:
     Keys are returned relative to ``root``, sorted."""
     base = posixpath.join(root, prefix.strip("/")) if prefix.strip("/") else root
     try:
-        fs.ls(root, detail=False)  # the bucket itself: a missing bucket or a refusal shows here
         found = fs.find(base, detail=True)
+        if not found:  # a missing bucket or a refusal shows here (a bucket listing is slow on S3)
+            fs.ls(root, detail=False)
     except ConfigError:
         raise
     except Exception as exc:
@@ -243,10 +252,7 @@ def list_objects(fs: Any, root: str, prefix: str, pattern: str | None, *, where:
             continue
         rel_root = path[len(root):].lstrip("/") if path.startswith(root) else path
         rel = path[len(base):].lstrip("/") if path.startswith(base) else rel_root
-        if _hidden(rel):
-            continue
-        if pattern and not (fnmatch.fnmatchcase(rel, pattern)
-                            or fnmatch.fnmatchcase(rel, pattern.replace("**/", ""))):
+        if not wanted(rel, pattern):
             continue
         out.append(ObjectInfo(rel_root, int(info.get("size") or 0), _fingerprint(info)))
     return sorted(out, key=lambda o: o.key)

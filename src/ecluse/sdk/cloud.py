@@ -216,6 +216,14 @@ class ObjectExtractor(Extractor):
         return self._scan(ctx, [str(p) for p in paths], hive_root=local)
 
     def _scan(self, ctx: NodeContext, paths: list[str], *, hive_root: Path | None) -> ir.Table:
+        c = self.config
+        if c.format in ("csv", "json") and c.hive_partitioning and hive_root is not None:
+            groups = _hive_groups(paths, str(hive_root))
+            if len(groups) > 1 or any(groups):
+                return _with_partitions(groups, lambda ps: self._scan_files(ctx, ps, hive_root))
+        return self._scan_files(ctx, paths, hive_root)
+
+    def _scan_files(self, ctx: NodeContext, paths: list[str], hive_root: Path | None) -> ir.Table:
         from ecluse.sdk.files import CsvReadOptions
         from ecluse.sdk.relational import flatten_structs
 
@@ -247,6 +255,42 @@ class ObjectExtractor(Extractor):
         manifest = ctx.scratch.get("manifest")
         if succeeded and manifest is not None:
             ctx.set_state({"files": manifest})
+
+
+def _hive_groups(paths: list[str], root: str) -> dict[tuple[tuple[str, str], ...], list[str]]:
+    """Files grouped by the `key=value` folders between ``root`` and their name."""
+    from urllib.parse import unquote
+
+    groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for path in paths:
+        rel = path[len(root):].lstrip("/")
+        folders = rel.split("/")[:-1]
+        key = tuple((f.split("=", 1)[0], unquote(f.split("=", 1)[1])) for f in folders if "=" in f)
+        groups.setdefault(key, []).append(path)
+    return groups
+
+
+def _with_partitions(groups: dict[tuple[tuple[str, str], ...], list[str]], scan: Any) -> ir.Table:
+    """Scan each partition's files, add its folder values as columns, and union them all
+    (values that are all whole numbers become integers)."""
+    import ibis
+
+    names = sorted({k for key in groups for k, _ in key})
+    numeric = {n: all(v.lstrip("-").isdigit() for key in groups for k, v in key if k == n
+                      and v != "__HIVE_DEFAULT_PARTITION__") for n in names}
+    parts = []
+    for key, files in groups.items():
+        values = dict(key)
+        table = scan(files)
+        cols = {}
+        for n in names:
+            v = values.get(n)
+            if v is None or v == "__HIVE_DEFAULT_PARTITION__":
+                cols[n] = ibis.null("int64" if numeric[n] else "string")
+            else:
+                cols[n] = ibis.literal(int(v) if numeric[n] else v, "int64" if numeric[n] else "string")
+        parts.append(table.mutate(**cols))
+    return parts[0] if len(parts) == 1 else ibis.union(*parts)
 
 
 def _head(fs: Any, container: str, obj: ObjectInfo, ctx: NodeContext) -> Path:
@@ -327,6 +371,9 @@ class ObjectLoader(Loader):
         if c.partition_by and len(c.partition_by) == len(table.columns):
             raise ConfigError("every column is a partition column: nothing would be left in the "
                               "files", field="partition_by")
+        if c.format == "json" and c.partition_by:
+            raise ConfigError("JSON output cannot be partitioned yet: choose parquet or csv, or "
+                              "no partition columns", field="partition_by")
         if c.format != "parquet" and c.compression not in (None, "none", "gzip"):
             raise ConfigError(f"{c.format} files can be compressed with gzip only", field="compression")
 

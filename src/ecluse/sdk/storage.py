@@ -161,10 +161,10 @@ def object_store_options(kind: StorageKind, connection: Connection | None) -> di
             opts["account_key"] = parts["account_key"]
         if "sas_token" in parts:
             opts["sas_token"] = parts["sas_token"]
-        if "endpoint" in parts and parts["endpoint"].startswith("http://"):
-            if parts["endpoint"].startswith(("http://127.0.0.1", "http://localhost")):
-                opts["use_emulator"] = "true"
-            opts["allow_http"] = "true"
+        if "endpoint" in parts:  # Azurite, sovereign clouds: the blob endpoint with the account
+            opts["endpoint"] = parts["endpoint"].rstrip("/")
+            if parts["endpoint"].startswith("http://"):
+                opts["allow_http"] = "true"
         return opts
     return {}
 

@@ -90,3 +90,25 @@ def test_failed_run_leaves_no_table_or_snapshot(workdir: Path, catalog: Any) -> 
     t = catalog().load_table("db.kept")
     assert [s.snapshot_id for s in t.snapshots()] == before
     assert t.scan().to_arrow().column("id").to_pylist() == [1]
+
+
+def test_warehouse_on_the_s3_server(s3_store: dict[str, Any], workdir: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = {"type": "iceberg", "uri": f"sqlite:///{workdir}/s3cat.db",
+            "warehouse": f"s3://{s3_store['bucket']}/warehouse", "s3_connection": "lake"}
+    monkeypatch.setenv("ECLUSE_CONN_S3CAT", json.dumps(conn))
+    r = run_doc(chain(_source_node(workdir, pa.table({"id": [1, 2]})),
+                      node("dst", "loader", "iceberg", connection="s3cat", table="lake.t")))
+    assert r.status == "succeeded", r.error
+    assert [k for k in s3_store["fs"].find(s3_store["bucket"]) if k.endswith(".parquet")]
+    out = workdir / "back.parquet"
+    r = run_doc(chain(node("src", "extractor", "iceberg", connection="s3cat", table="lake.t"),
+                      node("dst", "loader", "parquet", path=str(out))))
+    assert r.status == "succeeded", r.error
+    assert sorted(pq.read_table(out).column("id").to_pylist()) == [1, 2]
+
+
+def _source_node(workdir: Path, rows: pa.Table) -> dict[str, Any]:
+    src = workdir / "s3src.parquet"
+    pq.write_table(rows, src)
+    return node("src", "extractor", "parquet", path=str(src))

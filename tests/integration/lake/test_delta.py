@@ -173,3 +173,20 @@ def test_on_azurite(fixture: str, request: pytest.FixtureRequest, workdir: Path)
                       node("dst", "loader", "parquet", path=str(out))))
     assert r.status == "succeeded", r.error
     assert sorted(pq.read_table(out).column("amount").to_pylist()) == [1.0, 7.0]
+
+
+def test_bad_credentials_on_s3(s3_store: dict[str, Any], workdir: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import settings
+
+    path = f"s3://{s3_store['bucket']}/lake/secure"
+    assert _load(workdir, pa.table({"id": [1]}), path=path, connection="lake").status == "succeeded"
+    with monkeypatch.context() as m:
+        m.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+        r = _load(workdir, pa.table({"id": [2]}), "b", path=path, connection="bad")
+        assert r.status == "failed"
+        assert "check the credentials of connection 'bad'" in r.error.reason, r.error.reason
+        r = run_doc(chain(node("src", "extractor", "delta", path=path, connection="bad"),
+                          node("dst", "loader", "parquet", path=str(workdir / "o.parquet"))))
+        assert r.status == "failed"
+        assert "check the credentials of connection 'bad'" in r.error.reason, r.error.reason

@@ -31,7 +31,7 @@ def _load(workdir: Path, rows: pa.Table, **config: Any) -> Any:
     src = workdir / f"src-{len(list(workdir.glob('src-*')))}.parquet"
     pq.write_table(rows, src)
     return run_doc(chain(node("src", "extractor", "parquet", path=str(src)),
-                         node("dst", "loader", "iceberg", connection="cat", **config)))
+                         node("dst", "loader", "iceberg", **{"connection": "cat", **config})))
 
 
 def test_append_overwrite_snapshots(workdir: Path, catalog: Any) -> None:
@@ -80,7 +80,7 @@ def test_failed_run_leaves_no_table_or_snapshot(workdir: Path, catalog: Any) -> 
     def bad(**config: Any) -> Any:
         return run_doc(chain(node("src", "extractor", "parquet", path=str(src)),
                              node("c", "transformer", "cleaner", cast={"id": "int64"}),
-                             node("dst", "loader", "iceberg", connection="cat", **config)))
+                             node("dst", "loader", "iceberg", **{"connection": "cat", **config})))
 
     assert bad(table="db.never").status == "failed"
     assert not catalog().table_exists("db.never")
@@ -112,3 +112,15 @@ def _source_node(workdir: Path, rows: pa.Table) -> dict[str, Any]:
     src = workdir / "s3src.parquet"
     pq.write_table(rows, src)
     return node("src", "extractor", "parquet", path=str(src))
+
+
+def test_bad_catalog_and_missing_table(workdir: Path, catalog: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECLUSE_CONN_NOPE", json.dumps({"type": "iceberg", "catalog": "rest",
+                                                       "uri": "http://127.0.0.1:9/catalog"}))
+    r = _load(workdir, pa.table({"id": [1]}), connection="nope", table="db.t")
+    assert r.status == "failed"
+    assert "cannot open the Iceberg catalog of connection 'nope'" in r.error.reason, r.error.reason
+    r = run_doc(chain(node("src", "extractor", "iceberg", connection="cat", table="db.missing"),
+                      node("dst", "loader", "parquet", path=str(workdir / "o.parquet"))))
+    assert r.status == "failed"
+    assert "no Iceberg table 'db.missing'" in r.error.reason, r.error.reason

@@ -42,8 +42,8 @@ def is_text(dtype: dt.DataType) -> bool:
     return isinstance(dtype, dt.String)
 
 
-@ibis.udf.scalar.builtin(name="trim")
-def _sql_trim(value: str) -> str:  # type: ignore[empty-body,untyped-decorator]
+@ibis.udf.scalar.builtin(name="trim")  # type: ignore[untyped-decorator]
+def _sql_trim(value: str) -> str:  # type: ignore[empty-body]
     """SQL's own TRIM (surrounding spaces), which engines run much faster than a trim of a
     character set (what Ibis's ``strip()`` compiles to)."""
 

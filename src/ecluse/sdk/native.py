@@ -1,0 +1,50 @@
+"""Lowering a relation directly to the engine when Ibis cannot express it there.
+
+Ibis 12's Polars backend has no window functions at all (``row_number``, ``rank``, ``lag``,
+running sums... raise ``OperationNotDefinedError``). Modules that need them build the Ibis
+expression as usual (it gives the design-time schema, and runs on DuckDB and PySpark), and
+on the Polars engine hand the same work to Polars lazily: the input relation is compiled to a
+``LazyFrame`` (no execution), Polars expressions are added, and the frame is registered back
+as an Ibis table with exactly the schema of the Ibis expression.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ibis.expr.types as ir
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ecluse.sdk.context import NodeContext
+
+_names = itertools.count()
+
+
+def engine_of(ctx: NodeContext) -> str | None:
+    """The engine running this node (None at design time without an engine)."""
+    backend = getattr(ctx, "backend", None)
+    return getattr(backend, "name", None)
+
+
+def on_polars(ctx: NodeContext) -> bool:
+    return engine_of(ctx) == "polars"
+
+
+def via_polars(ctx: NodeContext, table: ir.Table, expected: ir.Table,
+               build: Callable[[pl.LazyFrame], pl.LazyFrame]) -> ir.Table:
+    """Run ``build`` on ``table`` as a Polars LazyFrame and give the result back as an Ibis
+    table whose schema is exactly ``expected``'s (columns cast to its types, in its order)."""
+    import polars as pl
+
+    con: Any = ctx.backend.con
+    frame: pl.LazyFrame = con.compile(table)
+    out = build(frame)
+    schema = expected.schema()
+    out = out.select([pl.col(name).cast(dtype.to_polars()) for name, dtype in schema.items()])
+    name = f"_ecluse_native_{ctx.node_id}_{next(_names)}"
+    con.create_table(name, out)
+    return con.table(name)  # type: ignore[no-any-return]

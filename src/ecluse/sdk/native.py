@@ -10,6 +10,7 @@ as an Ibis table with exactly the schema of the Ibis expression.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -24,14 +25,18 @@ if TYPE_CHECKING:
 _names = itertools.count()
 
 
-def engine_of(ctx: NodeContext) -> str | None:
-    """The engine running this node (None at design time without an engine)."""
+def engine_of(ctx: NodeContext, table: ir.Table | None = None) -> str | None:
+    """The engine that will run ``table`` (the run's engine, or a warehouse the engine pushes
+    the chain down to); None for unbound tables at design time."""
+    if table is not None:
+        with contextlib.suppress(Exception):  # an unbound table: the run's engine
+            return str(table._find_backend(use_default=False).name)
     backend = getattr(ctx, "backend", None)
     return getattr(backend, "name", None)
 
 
-def on_polars(ctx: NodeContext) -> bool:
-    return engine_of(ctx) == "polars"
+def on_polars(ctx: NodeContext, table: ir.Table | None = None) -> bool:
+    return engine_of(ctx, table) == "polars"
 
 
 def via_polars(ctx: NodeContext, table: ir.Table, expected: ir.Table,
@@ -40,7 +45,7 @@ def via_polars(ctx: NodeContext, table: ir.Table, expected: ir.Table,
     table whose schema is exactly ``expected``'s (columns cast to its types, in its order)."""
     import polars as pl
 
-    con: Any = ctx.backend.con
+    con: Any = table._find_backend(use_default=False)
     frame: pl.LazyFrame = con.compile(table)
     out = build(frame)
     schema = expected.schema()

@@ -105,3 +105,22 @@ def test_pipeline_schema_and_run(workdir: Path, engine: str) -> None:
     assert result.status == "succeeded", result.error
     assert pq.read_table(workdir / "out.parquet").sort_by("k").to_pylist() == [
         {"k": 2, "d": 40, "ok": True}, {"k": 3, "d": 60, "ok": False}]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_inputs_named_by_upstream_node_id(workdir: Path, engine: str) -> None:
+    pq.write_table(FLIGHTS, workdir / "flights.parquet")
+    pq.write_table(AIRLINES, workdir / "airlines.parquet")
+    doc = {"name": "sql", "nodes": [
+        node("flights", "extractor", "parquet", path="flights.parquet"),
+        node("airlines", "extractor", "parquet", path="airlines.parquet"),
+        node("q", "transformer", "sql", query="SELECT count(*) AS n FROM flights "
+                                              "JOIN airlines USING (k)"),
+        node("out", "loader", "parquet", path="out.parquet")],
+        "edges": [{"source": "flights", "target": "q", "target_handle": "in"},
+                  {"source": "airlines", "target": "q", "target_handle": "in2"},
+                  {"source": "q", "target": "out"}]}
+    assert schemas(doc, engine=engine)["q"] == [("n", "int64")]
+    result = run_doc(doc, engine=engine)
+    assert result.status == "succeeded", result.error
+    assert pq.read_table(workdir / "out.parquet").to_pylist() == [{"n": 2}]

@@ -128,3 +128,8 @@ def test_pipeline_with_quarantine_output(workdir: Path, engine: str) -> None:
     assert pq.read_table(workdir / "good.parquet").num_rows == 2
     assert sorted(pq.read_table(workdir / "bad.parquet").column("_rejected_rule").to_pylist()) == [
         "id_not_null", "id_unique", "id_unique"]
+    metrics = result.nodes["check"]
+    assert metrics.rows_rejected == 3
+    assert metrics.extra["violations"] == {
+        "id_not_null": 1, "id_unique": 2, "status_in_set": 1, "amount_range": 1,
+        "email_regex": 1, "n_type": 1, "status_length": 1, "small": 1}

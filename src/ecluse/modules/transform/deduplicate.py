@@ -41,6 +41,7 @@ class Deduplicate(Transformer):
     icon = "filter_1"
     Config = DeduplicateConfig
     config: DeduplicateConfig
+    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = ({"columns": ["customer_id"], "keep": "last",
                            "order_by": [{"column": "updated_at"}]},
                           {"columns": ["email"], "keep": "any"})
@@ -50,7 +51,7 @@ class Deduplicate(Transformer):
         t = inputs.one()
         require_columns(t, c.columns, field="columns")
         keys = c.columns or list(t.columns)
-        if on_polars(ctx) and c.keep != "any":
+        if on_polars(ctx, t) and c.keep != "any":
             expected = t.filter(ibis.literal(True))
             return via_polars(ctx, t, expected, lambda f: self._polars(f, keys))
         if c.keep == "any":

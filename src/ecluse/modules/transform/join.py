@@ -21,6 +21,7 @@ from ecluse.sdk import (
     column_field,
     columns_field,
 )
+from ecluse.sdk.native import on_polars
 from ecluse.sdk.relational import require_columns
 from ecluse.sdk.types import type_name
 
@@ -83,6 +84,7 @@ class Join(Transformer):
     icon = "join_inner"
     Config = JoinConfig
     config: JoinConfig
+    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     inputs: ClassVar = (InputPort("left", description="The left input."),
                         InputPort("right", description="The right input."))
     examples: ClassVar = (
@@ -173,7 +175,7 @@ class Join(Transformer):
             raise ConfigError(f"the asof columns differ in type: {a.left!r} is "
                               f"{type_name(lt.type())}, {rcol!r} is {type_name(rt.type())}",
                               field="asof")
-        if getattr(ctx.backend, "name", None) == "polars":
+        if on_polars(ctx, left):
             # Polars' as-of join needs both sides sorted on the time column.
             left, r = left.order_by(a.left), r.order_by(private[rcol])
             lt, rt = left[a.left], r[private[rcol]]

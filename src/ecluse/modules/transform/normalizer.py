@@ -102,6 +102,8 @@ class Normalizer(Transformer):
     icon = "spellcheck"
     Config = NormalizerConfig
     config: NormalizerConfig
+    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
+    pushdown: ClassVar = False
     examples: ClassVar = (
         {"email": ["email"], "phone": ["phone"], "phone_region": "FR", "date": ["birth_date"],
          "country": ["country"], "whitespace": ["name"], "strip_accents": ["name"],
@@ -127,7 +129,7 @@ class Normalizer(Transformer):
 
         def udf(kind: str, fn: Callable[[Any], Any], out: dt.DataType) -> Any:
             # null_handling: DuckDB hands nulls to the function, which may return nulls.
-            config = {"null_handling": "special"} if engine_of(ctx) == "duckdb" else {}
+            config = {"null_handling": "special"} if engine_of(ctx, t) == "duckdb" else {}
             return ibis.udf.scalar.pyarrow(fn, name=f"ecluse_{kind}_{tag}",
                                            signature=((dt.string,), out), **config)
 

@@ -40,6 +40,7 @@ class Sample(Transformer):
     icon = "casino"
     Config = SampleConfig
     config: SampleConfig
+    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = ({"fraction": 0.1, "seed": 42}, {"n": 1000})
 
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table:
@@ -55,7 +56,7 @@ class Sample(Transformer):
         else:
             out = scored.order_by([key]).limit(c.n)
         out = out.drop(key)
-        if on_polars(ctx):
+        if on_polars(ctx, t):
             return via_polars(ctx, t, out, self._polars)
         return out
 

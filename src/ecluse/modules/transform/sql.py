@@ -1,14 +1,15 @@
 """Transformer ``sql``: a SELECT query over the node's inputs, written in the DuckDB dialect.
 
-Inputs are named after their handle: ``input`` (the ``in`` handle; ``"in"`` quoted works
-too), ``in2``, ``in3``, ``in4``. The query is parsed with sqlglot and checked before anything
-runs: one SELECT (or WITH ... SELECT) statement, tables only among the inputs and the
-query's own CTEs (no files, no table functions, no other database objects). ``:name``
-parameters are bound from the pipeline's typed parameters as literal nodes of the syntax
-tree — never pasted into the text. Each input is exposed to the engine as a view (a lazy
-relation, nothing executes) and the query is handed to the engine through Ibis, which
-transpiles the DuckDB dialect with sqlglot for engines that speak another one (Polars).
-Its output schema is known at design time from the engine's planner.
+Inputs are named after their handle — ``input`` (the ``in`` handle; ``"in"`` quoted works
+too), ``in2``, ``in3``, ``in4`` — and after the id of the node feeding them. The query is
+parsed with sqlglot and checked before anything runs: one SELECT (or WITH ... SELECT)
+statement, tables only among the inputs and the query's own CTEs (no files, no table
+functions, no other database objects). ``:name`` parameters are bound from the pipeline's
+typed parameters as literal nodes of the syntax tree — never pasted into the text. Each
+input is exposed to the engine as a view (a lazy relation, nothing executes) and the query
+is handed to the engine through Ibis, which transpiles the DuckDB dialect with sqlglot for
+engines that speak another one (Polars). Its output schema is known at design time from the
+engine's planner.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ _names = itertools.count()
 class SqlConfig(ModuleConfig):
     query: str = sql_field(
         "A SELECT over the inputs, in DuckDB SQL. Inputs are named `input` (the `in` handle), "
-        "`in2`, `in3`, `in4`; use `:name` for pipeline parameters.", min_length=1,
+        "`in2`, `in3`, `in4`, or by the id of the node feeding them; use `:name` for pipeline "
+        "parameters.", min_length=1,
         examples=["SELECT carrier, avg(dep_delay) AS mean_delay FROM input "
                   "WHERE dep_delay > :min_delay GROUP BY carrier"])
 
@@ -51,6 +53,8 @@ class Sql(Transformer):
     icon = "code"
     Config = SqlConfig
     config: SqlConfig
+    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
+    pushdown: ClassVar = False
     inputs: ClassVar = (InputPort("in", description="Queried as `input` (or \"in\")."),
                         InputPort("in2", min_edges=0, description="Queried as `in2`."),
                         InputPort("in3", min_edges=0, description="Queried as `in3`."),
@@ -63,7 +67,7 @@ class Sql(Transformer):
     )
 
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table:
-        tables = self._named_inputs(inputs)
+        tables = self._named_inputs(inputs, ctx)
         tree = parse_query(self.config.query)
         views = {name: f"_ecluse_sql_{_safe(self.node_id)}_{next(_names)}_{_safe(name)}"
                  for name in tables}
@@ -81,7 +85,7 @@ class Sql(Transformer):
             raise ConfigError(f"the query cannot run: {_first_line(exc)}", field="query") from exc
 
     @staticmethod
-    def _named_inputs(inputs: Inputs) -> dict[str, ir.Table]:
+    def _named_inputs(inputs: Inputs, ctx: NodeContext) -> dict[str, ir.Table]:
         tables: dict[str, ir.Table] = {}
         for handle in HANDLES:
             bound = inputs.many(handle)
@@ -92,12 +96,11 @@ class Sql(Transformer):
                 tables[handle] = bound[0]
                 if handle == "in":
                     tables["input"] = bound[0]
-        # Hook for the engine: Inputs may one day say which upstream node feeds each handle.
-        sources = getattr(inputs, "sources", None)
-        if isinstance(sources, dict):
-            for handle, ids in sources.items():
-                for node_id, table in zip(ids, inputs.many(handle), strict=False):
-                    tables.setdefault(str(node_id), table)
+        # Each input is also named after the node feeding it (ctx.upstream, from the engine).
+        upstream = getattr(ctx, "upstream", None) or {}
+        for handle, ids in upstream.items():
+            for node_id, table in zip(ids, inputs.many(handle), strict=False):
+                tables.setdefault(str(node_id), table)
         return tables
 
 

@@ -12,7 +12,8 @@ Counting violations needs the data, so in run and preview mode the node runs **o
 aggregate query over its input while the pipeline is being built (all rules and table
 checks in a single pass) — always with ``fail`` and table checks, and for ``drop`` /
 ``quarantine`` unless ``report`` is false. The counts per rule go to ``ctx.metrics``
-(``violations``) and to the run log. At design time (schema mode) nothing runs.
+(``violations``, ``rows_rejected``), which the engine merges into the node's metrics,
+and to the run log. At design time (schema mode) nothing runs.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ class Validator(Transformer):
     icon = "rule"
     Config = ValidatorConfig
     config: ValidatorConfig
+    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
+    pushdown: ClassVar = False
     outputs: ClassVar = (OutputPort("out", description="Rows that pass every rule."),
                          OutputPort("rejected", description="Rows that broke a rule, with "
                                     f"`{RULE_COLUMN}` and `{RULES_COLUMN}`."))
@@ -268,6 +271,8 @@ class Validator(Transformer):
                  ctx: NodeContext) -> None:
         c = self.config
         metrics: dict[str, Any] = {"rows": marked.count()}
+        if flags:
+            metrics["bad"] = (~_all(marked, flags)).sum()
         for f, n in zip(flags, names, strict=True):
             metrics[f"v_{n}"] = (~marked[f]).sum()
         fresh = c.table_checks.freshness if c.table_checks else None
@@ -281,8 +286,8 @@ class Validator(Transformer):
         row = ctx.backend.to_arrow(marked.aggregate(**metrics)).to_pylist()[0]
         violations = {n: int(row[f"v_{n}"] or 0) for n in names}
         ctx.metrics["violations"] = violations
-        ctx.metrics["rows_checked"] = int(row["rows"])
-        ctx.metrics["rows_rejected"] = 0
+        ctx.metrics["rows_in"] = int(row["rows"])
+        ctx.metrics["rows_rejected"] = int(row.get("bad") or 0)
         if any(violations.values()):
             ctx.log("validation found violations", level="warning", violations=violations)
         problems = self._table_problems(int(row["rows"]), row.get("latest"))

@@ -118,6 +118,7 @@ class Window(Transformer):
     icon = "view_week"
     Config = WindowConfig
     config: WindowConfig
+    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = (
         {"partition_by": ["carrier"], "order_by": [{"column": "dep_delay", "descending": True}],
          "functions": [{"function": "rank", "name": "delay_rank"},
@@ -150,7 +151,7 @@ class Window(Transformer):
                 raise ConfigError(f"a range frame needs a numeric order column; "
                                   f"{c.order_by[0].column!r} is {otype}", field="frame")
         expected = t.mutate(**{f.name: self._ibis(t, f, order) for f in c.functions})
-        if on_polars(ctx):
+        if on_polars(ctx, t):
             return via_polars(ctx, t, expected, self._polars)
         return expected
 

@@ -220,15 +220,24 @@ class Window(Transformer):
         c = self.config
         part = list(c.partition_by)
         keys = [k.column for k in c.order_by]
-        if part or keys:
-            frame = frame.sort(part + keys,
-                               descending=[False] * len(part) + [k.descending for k in c.order_by],
-                               nulls_last=[True] * len(part) + [k.nulls == "last"
-                                                                for k in c.order_by],
-                               maintain_order=True)
+        directions = {(k.descending, k.nulls) for k in c.order_by}
+        ranged = c.frame is not None and c.frame.type == "range"
+        if part and keys and len(directions) == 1 and not ranged:
+            # Order inside each group only (no global sort): Polars sorts group by group.
+            ((descending, nulls),) = directions
+            order: dict[str, Any] = {"order_by": keys, "descending": descending,
+                                     "nulls_last": nulls == "last"}
+        else:
+            order = {}
+            if part or keys:
+                frame = frame.sort(
+                    part + keys, descending=[False] * len(part) + [k.descending
+                                                                   for k in c.order_by],
+                    nulls_last=[True] * len(part) + [k.nulls == "last" for k in c.order_by],
+                    maintain_order=True)
 
         def over(e: pl.Expr) -> pl.Expr:
-            return e.over(part) if part else e
+            return e.over(part, **order) if part else e
 
         idx, new, n = "__ecluse_idx", "__ecluse_new", "__ecluse_n"
         helpers = [over(pl.int_range(pl.len(), dtype=pl.Int64)).alias(idx),

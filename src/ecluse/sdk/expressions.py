@@ -156,7 +156,7 @@ class _Lowering:
         raise self.fail(f"{_describe(node)} is not supported here", node)
 
     def column(self, node: exp.Column) -> ir.Value:
-        if node.table:
+        if node.table or node.args.get("db") or node.args.get("catalog"):
             raise self.fail("write the column name alone, without a table prefix", node)
         name = node.name
         columns = list(self.table.columns)

@@ -87,6 +87,14 @@ def test_asof(engine: str) -> None:
     assert [(r["ticker"], r["qty"], r["px"]) for r in out] == [("A", 1, 10.0), ("A", 2, 20.0)]
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_asof_on_numbers(engine: str) -> None:
+    left = pa.table({"k": ["a", "a", "a"], "seq": [5, 10, 20]})
+    right = pa.table({"k": ["a", "a"], "seq": [4, 9], "v": ["x", "y"]})
+    out = join(engine, left, right, how="left", on=["k"], asof={"left": "seq", "tolerance": 2})
+    assert sorted((r["seq"], r["v"]) for r in out) == [(5, "x"), (10, "y"), (20, None)]
+
+
 def test_schema_and_errors() -> None:
     sch = {"left": [{"carrier": "string", "dep_delay": "int64", "name": "string"}],
            "right": [{"carrier": "string", "name": "string"}]}

@@ -119,7 +119,8 @@ class PySparkBackend(EngineBackend):
         return self._view(frame, "scan")
 
     def from_arrow(self, data: pa.Table | pa.RecordBatchReader, *, name: str) -> ir.Table:
-        target = self.work_dir / f"{self.fresh_name(name)}.parquet"
+        # Spark skips files whose names start with "_" or "." (it takes them for metadata).
+        target = self.work_dir / f"{self.fresh_name(name).lstrip('_')}.parquet"
         if isinstance(data, pa.Table):
             pq.write_table(data, target)
         else:

@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 import ibis.expr.types as ir
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
 from ecluse.sdk import ConfigError, Extractor, ModuleConfig, NodeContext, TypeName, path_field
@@ -184,6 +183,12 @@ def _put(row: dict[str, Any], name: str, value: Any) -> None:
 _CANDIDATES = (pa.int64(), pa.float64(), pa.bool_(), pa.date32(), pa.timestamp("us"))
 
 
+def _cast(values: pa.Array, dtype: pa.DataType) -> pa.Array:
+    import pyarrow.compute as pc  # imported on use: the catalog loads every module at start-up
+
+    return pc.cast(values, dtype)
+
+
 def _target_type(name: str, explicit: Mapping[str, str], sample: list[dict[str, Any]]) -> pa.DataType:
     if name in explicit:
         return to_ibis_type(explicit[name]).to_pyarrow()
@@ -195,7 +200,7 @@ def _target_type(name: str, explicit: Mapping[str, str], sample: list[dict[str, 
     strings = pa.array([str(v) for v in values], pa.string())
     for candidate in _CANDIDATES:
         try:
-            pc.cast(strings, candidate)
+            _cast(strings, candidate)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
         return candidate
@@ -212,7 +217,7 @@ def _to_batch(rows: list[dict[str, Any]], schema: pa.Schema, first: int) -> pa.R
             continue
         text = pa.array([None if v is None else str(v) for v in values], pa.string())
         try:
-            columns.append(pc.cast(text, field.type) if field.type != pa.string() else text)
+            columns.append(_cast(text, field.type) if field.type != pa.string() else text)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             bad = next(i for i, v in enumerate(values) if v is not None and not _casts(v, field.type))
             raise ConfigError(f"record {first + bad + 1}: {values[bad]!r} in {field.name!r} is not "
@@ -223,7 +228,7 @@ def _to_batch(rows: list[dict[str, Any]], schema: pa.Schema, first: int) -> pa.R
 
 def _casts(value: Any, dtype: pa.DataType) -> bool:
     try:
-        pc.cast(pa.array([str(value)], pa.string()), dtype)
+        _cast(pa.array([str(value)], pa.string()), dtype)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return False
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import uuid
@@ -60,6 +61,10 @@ class ExcelLoader(Loader):
                 ctx.progress(rows)
             book.save(temp)
             os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(Exception):  # release the half-written sheet's streams
+                sheet.close()
+            raise
         finally:
             temp.unlink(missing_ok=True)
         return LoadResult(rows_written=rows, bytes_written=target.stat().st_size,

@@ -4,7 +4,8 @@ Fields: ``catalog`` = ``sql`` (default: a SQL catalog on SQLite or PostgreSQL, `
 as ``sqlite:////data/catalog.db`` or ``postgresql+psycopg://...``) or ``rest`` (``uri`` of the
 REST catalog, ``token`` or ``credential``); ``warehouse`` (where data files go: a local
 folder, ``s3://bucket/path``...); ``properties``: any other PyIceberg catalog property
-(``s3.endpoint``, ``s3.access-key-id``...). The name of an ``s3`` connection in
+(``s3.endpoint``, ``s3.access-key-id``...); ``catalog_name`` (a SQL catalog keys its tables by
+catalog name: default, the connection's name). The name of an ``s3`` connection in
 ``s3_connection`` fills the ``s3.*`` properties from it.
 """
 
@@ -49,7 +50,7 @@ def catalog_from_connection(ctx: NodeContext, name: str) -> Any:
             props["s3.force-virtual-addressing"] = "false"
     props.update(dict(conn.get("properties") or {}))
     try:
-        return load_catalog(name, **props)
+        return load_catalog(str(conn.get("catalog_name") or name), **props)
     except Exception as exc:
         raise ConfigError(f"cannot open the Iceberg catalog of connection {name!r}: "
                           f"{str(exc).splitlines()[0][:300]}", field="connection") from exc

@@ -154,3 +154,53 @@ def start_s3() -> tuple[str, object]:
     server.start()
     wait_port(port, "moto S3 server", timeout=20)
     return f"http://127.0.0.1:{port}", server
+
+
+# --- ClickHouse (Debian's clickhouse-server, spoken to over the native protocol) -------
+
+def ensure_clickhouse() -> str:
+    """A ``clickhouse://`` URL (native protocol) of a running ClickHouse on 127.0.0.1:
+    ``ECLUSE_TEST_CLICKHOUSE_URL`` when set, else the apt server started from a temp dir on
+    high ports (installed with apt when missing)."""
+    if url := os.environ.get("ECLUSE_TEST_CLICKHOUSE_URL"):
+        return url
+    port, http_port = 19000, 18123
+    with _lock("clickhouse"):
+        if not port_open(port):
+            if shutil.which("clickhouse-server") is None:
+                _apt_install("clickhouse-server")
+            config = Path("/etc/clickhouse-server/config.xml")
+            data = STATE_DIR / "clickhouse"
+            shutil.rmtree(data, ignore_errors=True)
+            (data / "data").mkdir(parents=True)
+            (data / "log").mkdir()
+            text = config.read_text()
+            import re
+
+            text = re.sub(r">[^<]*/lib/clickhouse/", f">{data}/data/", text)
+            text = re.sub(r">[^<]*/log/clickhouse-server/", f">{data}/log/", text)
+            text = (text.replace("<http_port>8123", f"<http_port>{http_port}")
+                    .replace("<tcp_port>9000", f"<tcp_port>{port}")
+                    .replace("<interserver_http_port>9009", "<interserver_http_port>19009")
+                    .replace("<listen_host>::1</listen_host>", ""))
+            (data / "config.xml").write_text(text)
+            shutil.copy(config.parent / "users.xml", data / "users.xml")
+            subprocess.Popen(["clickhouse-server", f"--config-file={data}/config.xml"],
+                             cwd=data, start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        wait_port(port, "ClickHouse")
+    return f"clickhouse://default@127.0.0.1:{port}/default"
+
+
+# --- MongoDB: secantusdb, a MongoDB wire-protocol emulator (no real mongod here) --------
+
+def start_mongodb(storage: Path) -> tuple[str, object]:
+    """Start secantusdb (an emulator of MongoDB's wire protocol, *not* mongod) in this process
+    on a free port, storing under ``storage``; returns (mongodb:// URL, server)."""
+    from secantus import SecantusDBServer
+
+    port = free_port()
+    server = SecantusDBServer(host="127.0.0.1", port=port, storage_path=str(storage))
+    server.start()
+    wait_port(port, "secantusdb (MongoDB emulator)", timeout=30)
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true", server

@@ -145,7 +145,7 @@ def infer_schema(docs: Iterable[Mapping[str, Any]]) -> pa.Schema:
         else:
             dtype = pa.string()
         fields.append(pa.field(name, dtype))
-    return pa.schema(fields)
+    return pa.schema(fields or [pa.field("_id", pa.string())])  # no documents: only the id
 
 
 def arrow_value(value: Any, dtype: pa.DataType) -> Any:

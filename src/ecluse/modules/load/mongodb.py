@@ -91,6 +91,8 @@ class MongoLoader(Loader):
             target = db[temp] if c.mode == "replace" else db[c.collection]
             deleted = db[c.collection].estimated_document_count() if (
                 c.mode == "replace" and existed) else 0
+            if c.mode == "replace":
+                db.create_collection(temp)
             if c.keys and c.mode != "insert":
                 target.create_index([(k, 1) for k in c.keys], unique=True)
             with pa.memory_map(str(spool)) as source:

@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -195,12 +196,18 @@ def ensure_clickhouse() -> str:
 # --- MongoDB: secantusdb, a MongoDB wire-protocol emulator (no real mongod here) --------
 
 def start_mongodb(storage: Path) -> tuple[str, object]:
-    """Start secantusdb (an emulator of MongoDB's wire protocol, *not* mongod) in this process
-    on a free port, storing under ``storage``; returns (mongodb:// URL, server)."""
-    from secantus import SecantusDBServer
-
+    """Start secantusdb (an emulator of MongoDB's wire protocol, *not* mongod) as its own
+    process on a free port, storing under ``storage``; returns (mongodb:// URL, process)."""
+    exe = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
+    if not Path(exe).exists():
+        raise RuntimeError("secantusd-py not found: install the dev extra (secantusdb)")
     port = free_port()
-    server = SecantusDBServer(host="127.0.0.1", port=port, storage_path=str(storage))
-    server.start()
-    wait_port(port, "secantusdb (MongoDB emulator)", timeout=30)
-    return f"mongodb://127.0.0.1:{port}/?directConnection=true", server
+    proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path",
+                             str(storage)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        wait_port(port, "secantusdb (MongoDB emulator)", timeout=30)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true", proc

@@ -60,7 +60,8 @@ def mongodb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """secantusdb, a MongoDB wire-protocol emulator (no real mongod can be installed here)."""
     url, server = servers.start_mongodb(Path(tmp_path_factory.mktemp("secantus")))
     yield url
-    server.stop()  # type: ignore[attr-defined]
+    server.terminate()  # type: ignore[attr-defined]
+    server.wait(10)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -161,3 +161,14 @@ def test_incremental_keyset_and_state(mysql_url: str, tmp_path: Path) -> None:
         "(11, '2024-02-01 00:00:00', 'later')")
     back, _ = extract("mysql", tmp_path, state=state, connection=CONN, table="ev", incremental=inc)
     assert sorted(back.column("id").to_pylist()) == [10, 11]
+
+
+def test_design_time_schema_and_preview(mysql_url: str) -> None:
+    from tests.helpers import chain, node, preview, schemas
+
+    sql(mysql_url, "CREATE TABLE d (id INT, name TEXT)",
+        "INSERT INTO d VALUES " + ", ".join(f"({i}, 'n{i}')" for i in range(100)))
+    doc = chain(node("src", "extractor", "mysql", connection=CONN, table="d"),
+                node("out", "loader", "parquet", path="out.parquet"))
+    assert schemas(doc)["src"] == [("id", "int32"), ("name", "string")]
+    assert preview(doc, "src", limit=5).num_rows == 5

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -198,31 +197,17 @@ def _bulk_load(conn: Any, cur: Any, reader: pa.RecordBatchReader, staging: str, 
                method: str, batch_rows: int, ctx: NodeContext) -> int:
     total = 0
     if method == "load_data":
-        import duckdb
-
+        load_sql = (f"LOAD DATA LOCAL INFILE %s INTO TABLE {staging} CHARACTER SET utf8mb4 "
+                    "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+                    "LINES TERMINATED BY '\\n' ({})")
         exprs, targets, sets = _csv_plan(schema)
-        duck = duckdb.connect()
+        load_sql = load_sql.format(", ".join(targets)) + (f" SET {', '.join(sets)}" if sets else "")
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
-        fd, path = tempfile.mkstemp(suffix=".csv", dir=ctx.work_dir)
-        os.close(fd)
-        try:
-            for batch in _rebatch(reader, batch_rows):
-                ctx.cancel.raise_if_cancelled()
-                duck.register("b", batch)
-                duck.execute(f"COPY (SELECT {', '.join(exprs)} FROM b) TO '{path}' (HEADER false, "
-                             "NULLSTR 'NULL', FORCE_QUOTE *, QUOTE '\"', ESCAPE '\"')")
-                duck.unregister("b")
-                cur.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE {staging} CHARACTER SET utf8mb4 "
-                            "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
-                            f"LINES TERMINATED BY '\\n' ({', '.join(targets)})"
-                            + (f" SET {', '.join(sets)}" if sets else ""), (path,))
-                _no_warnings(cur)
-                total += batch.num_rows
-                ctx.progress(total)
-        finally:
-            duck.close()
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        for path, rows in _csv_files(reader, exprs, batch_rows, ctx):
+            cur.execute(load_sql, (path,))
+            _no_warnings(cur)
+            total += rows
+            ctx.progress(total)
         return total
     cols = ", ".join(quote(f.name) for f in schema)
     marks = ", ".join(["%s"] * len(schema))
@@ -234,6 +219,58 @@ def _bulk_load(conn: Any, cur: Any, reader: pa.RecordBatchReader, staging: str, 
         total += batch.num_rows
         ctx.progress(total)
     return total
+
+
+def _csv_files(reader: pa.RecordBatchReader, exprs: list[str], batch_rows: int,
+               ctx: NodeContext) -> Any:
+    """CSV files of ~``batch_rows`` rows, written by DuckDB in a thread while the previous file
+    is being loaded by the server (two files at most on disk, memory bounded)."""
+    import queue
+    import threading
+
+    import duckdb
+
+    out: queue.Queue[tuple[str, int] | BaseException | None] = queue.Queue(maxsize=1)
+    paths = [str(ctx.work_dir / f"mysql-load-{uuid.uuid4().hex[:8]}-{i}.csv") for i in range(3)]
+    stop = threading.Event()
+
+    def produce() -> None:
+        duck = duckdb.connect()
+        try:
+            for i, batch in enumerate(_rebatch(reader, batch_rows)):
+                if stop.is_set() or ctx.cancel.cancelled:
+                    return
+                path = paths[i % len(paths)]
+                duck.register("b", batch)
+                duck.execute(f"COPY (SELECT {', '.join(exprs)} FROM b) TO '{path}' (HEADER false, "
+                             "NULLSTR 'NULL', FORCE_QUOTE *, QUOTE '\"', ESCAPE '\"')")
+                duck.unregister("b")
+                out.put((path, batch.num_rows))
+            out.put(None)
+        except BaseException as exc:  # handed to the loading thread
+            out.put(exc)
+        finally:
+            duck.close()
+
+    worker = threading.Thread(target=produce, name="mysql-csv", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = out.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            ctx.cancel.raise_if_cancelled()
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            out.get_nowait()
+        worker.join(timeout=60)
+        for path in paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def _no_warnings(cur: Any) -> None:

@@ -24,7 +24,6 @@ from ecluse.sdk.keyset import (
     keyset_condition,
     keyset_order,
     remember,
-    rows_to_batch,
     stage_state,
     start_position,
 )
@@ -137,7 +136,7 @@ class ClickhouseExtractor(Extractor):
     def _stream(self, client: Any, ctx: NodeContext, schema: pa.Schema,
                 convert: list[Callable[[Any], Any] | None],
                 position: tuple[Any, Any, bool]) -> Iterator[pa.RecordBatch]:
-        c, inc = self.config, self.config.incremental
+        inc = self.config.incremental
         total, start = 0, position[0]
         unhook = ctx.cancel.on_cancel(lambda: _cancel(client))
         try:
@@ -165,25 +164,16 @@ class ClickhouseExtractor(Extractor):
                 elif ctx.mode == "preview" and ctx.sample_rows:
                     sql += f" LIMIT {int(ctx.sample_rows)}"
                 try:
-                    rows_iter = client.execute_iter(sql, values)
+                    blocks = _blocks(client, sql, values)
                 except Exception as exc:
                     raise ConfigError(f"ClickHouse rejected the query: {first_line(exc)}",
                                       field="query") from exc
                 page = 0
-                pending: list[Any] = []
-                for row in _guarded(rows_iter):
-                    pending.append(row)
-                    if len(pending) >= c.batch_size:
-                        batch = self._emit(ctx, pending, schema, convert)
-                        page += batch.num_rows
-                        total += batch.num_rows
-                        position = self._advance(ctx, batch, position)
-                        pending = []
-                        yield batch
-                if pending:
-                    batch = self._emit(ctx, pending, schema, convert)
+                for columns in _guarded(blocks):
+                    batch = _columns_to_batch(columns, schema, convert)
                     page += batch.num_rows
                     total += batch.num_rows
+                    ctx.progress(total)
                     position = self._advance(ctx, batch, position)
                     yield batch
                 ctx.progress(total)
@@ -195,13 +185,6 @@ class ClickhouseExtractor(Extractor):
             with contextlib.suppress(Exception):
                 client.disconnect()
 
-    @staticmethod
-    def _emit(ctx: NodeContext, rows: list[Any], schema: pa.Schema,
-              convert: list[Callable[[Any], Any] | None]) -> pa.RecordBatch:
-        batch = rows_to_batch(rows, schema, convert)
-        ctx.progress(batch.num_rows)
-        return batch
-
     def _advance(self, ctx: NodeContext, batch: pa.RecordBatch,
                  position: tuple[Any, Any, bool]) -> tuple[Any, Any, bool]:
         inc = self.config.incremental
@@ -212,6 +195,35 @@ class ClickhouseExtractor(Extractor):
 
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
         stage_state(ctx, self.config.incremental, succeeded=succeeded)
+
+
+def _blocks(client: Any, sql: str, values: dict[str, Any]) -> Iterator[Any]:
+    """The result's blocks as lists of columns: the driver decodes each block column by column,
+    and this skips turning them into row tuples (and back into columns for Arrow)."""
+    from clickhouse_driver.result import IterQueryResult
+
+    class Blocks(IterQueryResult):  # type: ignore[misc]
+        def __next__(self) -> list[Any]:
+            packet = next(self.packet_generator)
+            block = getattr(packet, "block", None)
+            if block is None or not block.num_rows:
+                return []
+            return [block.get_columns()]
+
+    client.iter_query_result_cls = Blocks
+    return iter(client.execute_iter(sql, values))
+
+
+def _columns_to_batch(columns: Any, schema: pa.Schema,
+                      convert: list[Callable[[Any], Any] | None]) -> pa.RecordBatch:
+    import pyarrow as pa
+
+    arrays = []
+    for values, f, fn in zip(columns, schema, convert, strict=True):
+        if fn is not None:
+            values = [None if v is None else fn(v) for v in values]
+        arrays.append(pa.array(values, type=f.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _guarded(rows: Iterator[Any]) -> Iterator[Any]:

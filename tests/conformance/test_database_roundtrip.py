@@ -40,6 +40,8 @@ AWKWARD = pa.table({
     "ts": pa.array([None, dt.datetime(2024, 3, 31, 1, 59, 59), dt.datetime(2024, 3, 31, 2, 30),
                     dt.datetime(2024, 10, 27, 2, 30, 0, 500000), dt.datetime(1970, 1, 1)],
                    pa.timestamp("us")),
+    # a column name with quotes, a backquote, spaces and a reserved word
+    'we"ird `col` select': [None, "a", "b", "c", "d"],
 })
 
 Widen = Callable[[str, list[Any]], list[Any]]

@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -205,3 +206,57 @@ def start_azurite(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
     conn = (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
             f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
     return conn, proc
+# --- ClickHouse (Debian's clickhouse-server, spoken to over the native protocol) -------
+
+def ensure_clickhouse() -> str:
+    """A ``clickhouse://`` URL (native protocol) of a running ClickHouse on 127.0.0.1:
+    ``ECLUSE_TEST_CLICKHOUSE_URL`` when set, else the apt server started from a temp dir on
+    high ports (installed with apt when missing)."""
+    if url := os.environ.get("ECLUSE_TEST_CLICKHOUSE_URL"):
+        return url
+    port, http_port = 19000, 18123
+    with _lock("clickhouse"):
+        if not port_open(port):
+            if shutil.which("clickhouse-server") is None:
+                _apt_install("clickhouse-server")
+            config = Path("/etc/clickhouse-server/config.xml")
+            data = STATE_DIR / "clickhouse"
+            shutil.rmtree(data, ignore_errors=True)
+            (data / "data").mkdir(parents=True)
+            (data / "log").mkdir()
+            text = config.read_text()
+            import re
+
+            text = re.sub(r">[^<]*/lib/clickhouse/", f">{data}/data/", text)
+            text = re.sub(r">[^<]*/log/clickhouse-server/", f">{data}/log/", text)
+            text = (text.replace("<http_port>8123", f"<http_port>{http_port}")
+                    .replace("<tcp_port>9000", f"<tcp_port>{port}")
+                    .replace("<interserver_http_port>9009", "<interserver_http_port>19009")
+                    .replace("<listen_host>::1</listen_host>", ""))
+            (data / "config.xml").write_text(text)
+            shutil.copy(config.parent / "users.xml", data / "users.xml")
+            subprocess.Popen(["clickhouse-server", f"--config-file={data}/config.xml"],
+                             cwd=data, start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        wait_port(port, "ClickHouse")
+    return f"clickhouse://default@127.0.0.1:{port}/default"
+
+
+# --- MongoDB: secantusdb, a MongoDB wire-protocol emulator (no real mongod here) --------
+
+def start_mongodb(storage: Path) -> tuple[str, object]:
+    """Start secantusdb (an emulator of MongoDB's wire protocol, *not* mongod) as its own
+    process on a free port, storing under ``storage``; returns (mongodb:// URL, process)."""
+    exe = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
+    if not Path(exe).exists():
+        raise RuntimeError("secantusd-py not found: install the dev extra (secantusdb)")
+    port = free_port()
+    proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path",
+                             str(storage)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        wait_port(port, "secantusdb (MongoDB emulator)", timeout=30)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true", proc

@@ -1,0 +1,180 @@
+"""Database modules against hand-written bulk paths, on the same data in the same run.
+
+    .venv/bin/python bench/databases/bench_databases.py [rows]
+
+MySQL (MariaDB on 127.0.0.1) and ClickHouse (the test server) must be reachable: the test
+helpers in tests/servers.py start them when missing. Prints a Markdown table for
+bench/RESULTS.md. Loads go through a real pipeline (in-memory Arrow source -> loader); extracts
+are timed on the module's own Arrow stream, consumed to its end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import pyarrow as pa
+from tests import servers
+from tests.integration.databases.harness import load
+from tests.integration.databases.test_bounded_memory import peak_rss, stream_rows
+
+
+def data(rows: int) -> pa.Table:
+    base = dt.datetime(2024, 1, 1)
+    return pa.table({
+        "id": pa.array(range(rows), pa.int64()),
+        "name": pa.array([f"customer {i % 10_000} ünïcødé" for i in range(rows)]),
+        "amount": pa.array([decimal.Decimal(i % 100_000) / 100 for i in range(rows)],
+                           pa.decimal128(12, 2)),
+        "at": pa.array([base + dt.timedelta(seconds=i) for i in range(rows)], pa.timestamp("us")),
+        "flag": pa.array([i % 3 == 0 for i in range(rows)]),
+    })
+
+
+def timed(label: str, fn: Any, results: list[tuple[str, float, str]], note: str = "") -> float:
+    start = time.perf_counter()
+    fn()
+    elapsed = time.perf_counter() - start
+    results.append((label, elapsed, note))
+    print(f"{label}: {elapsed:.2f} s {note}", flush=True)
+    return elapsed
+
+
+def bench_mysql(table: pa.Table, work: Path, results: list[tuple[str, float, str]]) -> None:
+    import duckdb
+    import pymysql
+
+    s = servers.ensure_mariadb()
+    db = f"ecluse_bench_{uuid.uuid4().hex[:8]}"
+    admin = pymysql.connect(host=str(s["host"]), port=int(str(s["port"])), user=str(s["user"]),
+                            password=str(s["password"]), autocommit=True, local_infile=True)
+    admin.cursor().execute(f"CREATE DATABASE {db} CHARACTER SET utf8mb4")
+    os.environ["ECLUSE_CONN_BENCH_MYSQL"] = (
+        f"mysql://{s['user']}:{s['password']}@{s['host']}:{s['port']}/{db}")
+    cur = admin.cursor()
+    cur.execute(f"USE {db}")
+    try:
+        def by_hand() -> None:
+            csv = work / "hand.csv"
+            con = duckdb.connect()
+            con.register("t", table)
+            con.execute("COPY (SELECT id, name, amount, strftime(t.at_, '%Y-%m-%d %H:%M:%S.%f'), "
+                        "CAST(flag AS INTEGER) FROM (SELECT *, \"at\" AS at_ FROM t) AS t) "
+                        f"TO '{csv}' (HEADER false, NULLSTR 'NULL', "
+                        "FORCE_QUOTE *, QUOTE '\"', ESCAPE '\"')")
+            cur.execute("CREATE TABLE hand (id BIGINT, name LONGTEXT, amount DECIMAL(12,2), "
+                        "at DATETIME(6), flag BOOLEAN) DEFAULT CHARSET=utf8mb4")
+            cur.execute(f"LOAD DATA LOCAL INFILE '{csv}' INTO TABLE hand CHARACTER SET utf8mb4 "
+                        "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+                        "LINES TERMINATED BY '\\n'")
+
+        hand = timed("mysql load: hand-written DuckDB CSV + LOAD DATA", by_hand, results)
+        for method in ("load_data", "insert"):
+            def run(method: str = method) -> None:
+                result = load("mysql", table, work, chunk=100_000, connection="bench-mysql",
+                              table=f"via_{method}", mode="replace", bulk_method=method)
+                assert result.status == "succeeded", result.error
+            t = timed(f"mysql loader, bulk_method={method}", run, results)
+            results[-1] = (results[-1][0], t, f"{t / hand:.2f}x hand-written")
+
+        def upsert() -> None:
+            result = load("mysql", table, work, chunk=100_000, connection="bench-mysql",
+                          table="via_load_data", mode="upsert", keys=["id"])
+            assert result.status == "failed" or result.status == "succeeded"
+        cur.execute("ALTER TABLE via_load_data ADD PRIMARY KEY (id)")
+        timed("mysql loader, upsert of every row (all updates)", upsert, results)
+
+        with peak_rss() as growth:
+            timed("mysql extractor (server-side cursor -> Arrow)",
+                  lambda: stream_rows("mysql", work, connection="bench-mysql", table="hand"),
+                  results)
+        results[-1] = (*results[-1][:2], f"peak RSS +{growth():.0f} MB")
+
+        def scanner() -> None:
+            import importlib.util
+
+            spec = importlib.util.find_spec("duckdb_ext")
+            config: dict[str, Any] = {"autoinstall_known_extensions": False}
+            if spec is not None and spec.submodule_search_locations:
+                config["extension_directory"] = str(
+                    Path(next(iter(spec.submodule_search_locations))) / "extensions")
+            con = duckdb.connect(config=config)
+            con.execute(f"ATTACH 'host={s['host']} port={s['port']} user={s['user']} "
+                        f"database={db}' AS m (TYPE mysql, READ_ONLY)")
+            reader = con.execute("SELECT * FROM m.hand").fetch_record_batch(100_000)
+            for _ in reader:
+                pass
+
+        timed("DuckDB mysql scanner (generic Arrow reader)", scanner, results)
+    finally:
+        cur.execute(f"DROP DATABASE {db}")
+        admin.close()
+
+
+def bench_clickhouse(table: pa.Table, work: Path, results: list[tuple[str, float, str]]) -> None:
+    from clickhouse_driver import Client
+
+    url = servers.ensure_clickhouse()
+    db = f"ecluse_bench_{uuid.uuid4().hex[:8]}"
+    client = Client.from_url(url)
+    client.execute(f"CREATE DATABASE {db}")
+    os.environ["ECLUSE_CONN_BENCH_CLICKHOUSE"] = url.rpartition("/")[0] + f"/{db}"
+    try:
+        def by_hand() -> None:
+            client.execute(f"CREATE TABLE {db}.hand (id Int64, name String, amount Decimal(12, 2), "
+                           "at DateTime('UTC'), flag UInt8) ENGINE = MergeTree ORDER BY id")
+            for batch in table.to_batches(max_chunksize=100_000):
+                cols = [c.to_pylist() for c in batch.columns]
+                cols[3] = [v.replace(tzinfo=dt.UTC) for v in cols[3]]
+                client.execute(f"INSERT INTO {db}.hand VALUES", cols, columnar=True)
+
+        hand = timed("clickhouse load: hand-written clickhouse-driver columnar INSERT", by_hand,
+                     results)
+
+        def run() -> None:
+            result = load("clickhouse", table, work, chunk=100_000,
+                          connection="bench-clickhouse", table="via_loader", mode="replace",
+                          keys=["id"])
+            assert result.status == "succeeded", result.error
+        t = timed("clickhouse loader (staging + RENAME)", run, results)
+        results[-1] = (results[-1][0], t, f"{t / hand:.2f}x hand-written")
+
+        with peak_rss() as growth:
+            timed("clickhouse extractor (native blocks -> Arrow)",
+                  lambda: stream_rows("clickhouse", work, connection="bench-clickhouse",
+                                      table="hand"), results)
+        results[-1] = (*results[-1][:2], f"peak RSS +{growth():.0f} MB")
+
+        def raw() -> None:
+            for _ in client.execute_iter(f"SELECT * FROM {db}.hand",
+                                         settings={"max_block_size": 65536}):
+                pass
+        timed("clickhouse-driver execute_iter, rows only (no Arrow)", raw, results)
+    finally:
+        client.execute(f"DROP DATABASE {db}")
+        client.disconnect()
+
+
+def main() -> None:
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    table = data(rows)
+    work = Path(tempfile.mkdtemp(prefix="ecluse-bench-db-"))
+    results: list[tuple[str, float, str]] = []
+    bench_mysql(table, work, results)
+    bench_clickhouse(table, work, results)
+    print(f"\n| {rows:,} rows | seconds | note |\n|---|---:|---|")
+    for label, seconds, note in results:
+        print(f"| {label} | {seconds:.2f} | {note} |")
+
+
+if __name__ == "__main__":
+    main()

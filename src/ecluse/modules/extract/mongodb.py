@@ -1,0 +1,220 @@
+"""Extractor ``mongodb``: a collection (with a filter and a projection) or an aggregation
+pipeline, streamed in batches into Arrow; nested documents flattened into ``a.b`` columns or
+kept as JSON text; optionally incremental on a field with keyset paging on (field, ``_id``)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field, model_validator
+
+from ecluse.sdk import ConfigError, Extractor, ModuleConfig, NodeContext, connection_field
+from ecluse.sdk.config import column_field
+from ecluse.sdk.mongo_arrow import bind, connect, docs_to_batch, flatten, infer_schema
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+
+
+class MongoIncrementalConfig(ModuleConfig):
+    cursor_field: str = column_field(
+        "Field that grows with new or changed documents (`updated_at`, an increasing id...). "
+        "Its highest value read is kept (as extended JSON) and bound as `\":last_value\"` in "
+        "filters and pipelines on the next run.")
+    key_field: str = column_field("Unique tie-break field for keyset paging.", default="_id")
+    initial_value: Any = Field(None, description="Cursor value to start from on the first run "
+                               "(an extended-JSON value such as `{\"$date\": \"2024-01-01T00:00:00Z\"}` "
+                               "or a plain number/string); empty reads everything.")
+    page_size: int = Field(100_000, ge=1, le=10_000_000,
+                           description="Documents per keyset page (each page is one short query).")
+
+
+class MongoExtractConfig(ModuleConfig):
+    connection: str = connection_field("MongoDB connection (`mongodb://…`).", kinds=("mongodb",))
+    database: str | None = Field(None, description="Database; defaults to the one in the "
+                                 "connection's URL.")
+    collection: str = Field(min_length=1, description="Collection to read (the pipeline's "
+                            "starting collection).")
+    filter: dict[str, Any] = Field(default_factory=dict, description="Query filter (MongoDB "
+                                   "syntax). A string value `\":name\"` is replaced by that "
+                                   "pipeline parameter, typed.")
+    projection: dict[str, Any] | None = Field(None, description="Fields to return, e.g. "
+                                              "`{\"name\": 1, \"address.city\": 1}`.")
+    pipeline: list[dict[str, Any]] | None = Field(
+        None, description="Aggregation pipeline instead of filter/projection (`\":name\"` "
+        "parameters allowed).")
+    flatten: bool = Field(True, description="Flatten sub-documents into `parent.child` columns; "
+                          "when off they are kept as JSON text. Arrays are always JSON text.")
+    sample_size: int = Field(1000, ge=1, le=1_000_000, description="Documents sampled to infer "
+                             "the columns and their types.")
+    batch_size: int = Field(10_000, ge=10, le=1_000_000,
+                            description="Documents per batch fetched from the server.")
+    incremental: MongoIncrementalConfig | None = Field(
+        None, description="Read only documents added or changed since the last successful run.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MongoExtractConfig:
+        if self.pipeline is not None and (self.filter or self.projection):
+            raise ValueError("give either `pipeline` or `filter`/`projection`, not both")
+        return self
+
+
+class MongoExtractor(Extractor):
+    name = "mongodb"
+    title = "MongoDB"
+    description = "Read a MongoDB collection or aggregation, streamed as Arrow (optionally incremental)."
+    category = "Databases"
+    icon = "storage"
+    Config = MongoExtractConfig
+    config: MongoExtractConfig
+    examples: ClassVar = (
+        {"connection": "app-db", "collection": "orders", "filter": {"status": ":status"}},
+        {"connection": "app-db", "collection": "events",
+         "incremental": {"cursor_field": "updated_at"}},
+    )
+
+    def _start(self, ctx: NodeContext) -> tuple[Any, Any, bool]:
+        from bson import json_util
+
+        inc = self.config.incremental
+        if inc is None:
+            return None, None, False
+        state = ctx.previous_state or {}
+        if state.get("cursor_field") == inc.cursor_field and state.get("last_value") is not None:
+            key = state.get("last_key") if state.get("key_field") == inc.key_field else None
+            return (json_util.loads(state["last_value"]),
+                    None if key is None else json_util.loads(key), True)
+        initial = inc.initial_value
+        if isinstance(initial, (dict, list)):
+            initial = json_util.loads(json_util.dumps(initial))
+        return initial, None, False
+
+    def _cursor(self, coll: Any, ctx: NodeContext, position: tuple[Any, Any, bool], start: Any,
+                limit: int | None) -> Any:
+        c, inc = self.config, self.config.incremental
+        params = {**ctx.parameters, "last_value": start}
+        match: dict[str, Any] = {}
+        sort: list[tuple[str, int]] = []
+        if inc is not None and ctx.mode == "run":
+            value, key, resumed = position
+            if value is not None:
+                if not resumed:
+                    match = {inc.cursor_field: {"$gte": value}}
+                elif key is not None:
+                    match = {"$or": [{inc.cursor_field: {"$gt": value}},
+                                     {inc.cursor_field: value, inc.key_field: {"$gt": key}}]}
+                else:
+                    match = {inc.cursor_field: {"$gt": value}}
+            sort = [(inc.cursor_field, 1), (inc.key_field, 1)]
+            limit = inc.page_size
+        if c.pipeline is not None:
+            stages = bind(c.pipeline, params)
+            if match:
+                stages.append({"$match": match})
+            if sort:
+                stages.append({"$sort": dict(sort)})
+            if limit is not None:
+                stages.append({"$limit": int(limit)})
+            return coll.aggregate(stages, batchSize=c.batch_size, allowDiskUse=True)
+        query = bind(c.filter, params)
+        if match:
+            query = {"$and": [query, match]} if query else match
+        cursor = coll.find(query, c.projection, batch_size=c.batch_size)
+        if sort:
+            cursor = cursor.sort(sort)
+        if limit is not None:
+            cursor = cursor.limit(int(limit))
+        return cursor
+
+    def read(self, ctx: NodeContext) -> ir.Table:
+        import pyarrow as pa
+
+        c = self.config
+        client, db = connect(ctx.connection(c.connection), c.database)
+        coll = db[c.collection]
+        position = self._start(ctx)
+        try:
+            sample = [flatten(d, nested=c.flatten) for d in
+                      self._cursor(coll, ctx, (None, None, False), position[0], c.sample_size)]
+        except ConfigError:
+            client.close()
+            raise
+        except Exception as exc:
+            client.close()
+            raise ConfigError(f"MongoDB rejected the query: {str(exc).splitlines()[0]}",
+                              field="pipeline" if c.pipeline is not None else "filter") from exc
+        schema = infer_schema(sample)
+        inc = c.incremental
+        if inc is not None and sample:
+            for name, what in ((inc.cursor_field, "cursor_field"), (inc.key_field, "key_field")):
+                if name not in schema.names:
+                    client.close()
+                    raise ConfigError(f"incremental {what} {name!r} is not a field of the "
+                                      f"documents; fields are: {', '.join(schema.names)}",
+                                      field="incremental")
+        if ctx.mode == "schema":
+            client.close()
+            return ctx.backend.from_arrow(schema.empty_table(), name="mongodb")
+        reader = pa.RecordBatchReader.from_batches(schema, self._stream(client, coll, ctx, schema,
+                                                                        position))
+        return ctx.backend.from_arrow(reader, name="mongodb")
+
+    def _stream(self, client: Any, coll: Any, ctx: NodeContext, schema: pa.Schema,
+                position: tuple[Any, Any, bool]) -> Iterator[pa.RecordBatch]:
+        c, inc = self.config, self.config.incremental
+        known = set(schema.names)
+        total, start = 0, position[0]
+        limit = ctx.sample_rows if ctx.mode == "preview" else None
+        try:
+            while True:
+                ctx.cancel.raise_if_cancelled()
+                page = 0
+                cursor = self._cursor(coll, ctx, position, start, limit)
+                docs_iter = iter(cursor)
+                while chunk := list(itertools.islice(docs_iter, c.batch_size)):
+                    ctx.cancel.raise_if_cancelled()
+                    flat = [flatten(d, nested=c.flatten) for d in chunk]
+                    extra = {k for d in flat for k in d} - known
+                    if extra:
+                        raise ConfigError(
+                            f"documents have field(s) {sorted(extra)} not seen in the first "
+                            f"{c.sample_size} documents; raise `sample_size` or set a `projection`",
+                            field="sample_size")
+                    batch = docs_to_batch(flat, schema)
+                    page += batch.num_rows
+                    total += batch.num_rows
+                    ctx.progress(total)
+                    if inc is not None and ctx.mode == "run":
+                        last = chunk[-1]
+                        position = (_get(last, inc.cursor_field), _get(last, inc.key_field), True)
+                        ctx.scratch["position"] = position
+                    yield batch
+                with contextlib.suppress(Exception):
+                    cursor.close()
+                if inc is None or ctx.mode != "run" or page < inc.page_size:
+                    break
+            ctx.metrics["rows_out"] = total
+        finally:
+            client.close()
+
+    def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
+        from bson import json_util
+
+        inc = self.config.incremental
+        position = ctx.scratch.get("position")
+        if inc is None or not succeeded or ctx.mode != "run" or position is None:
+            return
+        ctx.set_state({"cursor_field": inc.cursor_field, "last_value": json_util.dumps(position[0]),
+                       "key_field": inc.key_field, "last_key": json_util.dumps(position[1])})
+
+
+def _get(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(part)
+    return doc

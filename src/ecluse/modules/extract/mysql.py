@@ -1,0 +1,217 @@
+"""Extractor ``mysql`` (MySQL and MariaDB): a query or a table, streamed through a server-side
+(unbuffered) cursor into Arrow batches; optionally incremental with keyset paging."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field, model_validator
+
+from ecluse.sdk import (
+    ConfigError,
+    Extractor,
+    ModuleConfig,
+    NodeContext,
+    columns_field,
+    connection_field,
+    sql_field,
+)
+from ecluse.sdk.keyset import (
+    IncrementalConfig,
+    keyset_condition,
+    keyset_order,
+    remember,
+    rows_to_batch,
+    stage_state,
+    start_position,
+)
+from ecluse.sdk.mysql_arrow import arrow_type, bind, connect, first_line, qualified, quote, split_table
+from ecluse.sdk.sqltext import query_parameters
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+
+
+class MysqlExtractConfig(ModuleConfig):
+    connection: str = connection_field("MySQL or MariaDB connection to read from.", kinds=("mysql",))
+    query: str | None = sql_field(
+        "SELECT query; `:name` parameters are bound (escaped by the driver), never pasted in.",
+        dialect="mysql", default=None)
+    table: str | None = Field(None, description="Table to read (`orders` or `shop.orders`), "
+                              "instead of a query.")
+    columns: list[str] = columns_field("Columns of `table` to read (all when empty).",
+                                       default_factory=list)
+    where: str | None = sql_field("Filter on `table` (SQL condition, `:name` parameters allowed).",
+                                  dialect="mysql", default=None)
+    incremental: IncrementalConfig | None = Field(
+        None, description="Read only rows added or changed since the last successful run.")
+    batch_size: int = Field(50_000, ge=100, le=1_000_000,
+                            description="Rows per Arrow batch streamed from the server.")
+
+    @model_validator(mode="after")
+    def _query_or_table(self) -> MysqlExtractConfig:
+        if (self.query is None) == (self.table is None):
+            raise ValueError("give either `query` or `table`")
+        if self.query is not None and (self.columns or self.where):
+            raise ValueError("`columns` and `where` go with `table`, not with `query`")
+        if self.table is not None:
+            try:
+                split_table(self.table)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
+def _time(value: Any) -> Any:
+    return value if isinstance(value, dt.timedelta) else None
+
+
+class MysqlExtractor(Extractor):
+    name = "mysql"
+    title = "MySQL / MariaDB"
+    description = "Read a MySQL or MariaDB query or table, streamed as Arrow (optionally incremental)."
+    category = "Databases"
+    icon = "storage"
+    Config = MysqlExtractConfig
+    config: MysqlExtractConfig
+    examples: ClassVar = (
+        {"connection": "shop-db", "query": "SELECT * FROM customers WHERE created_at > :start_date"},
+        {"connection": "shop-db", "table": "shop.orders",
+         "incremental": {"cursor_column": "updated_at", "key_column": "id"}},
+    )
+
+    def _base_sql(self, ctx: NodeContext, last_value: Any) -> tuple[str, dict[str, Any]]:
+        c = self.config
+        params = {**ctx.parameters, "last_value": last_value}
+        if c.query is not None:
+            return bind(c.query.strip().rstrip(";"), params)
+        db, table = split_table(c.table or "")
+        cols = ", ".join(quote(col) for col in c.columns) or "*"
+        sql = f"SELECT {cols} FROM {qualified(db, table)}"
+        if c.where:
+            text, values = bind(c.where, params)
+            return f"{sql} WHERE ({text})", values
+        return sql, {}
+
+    def read(self, ctx: NodeContext) -> ir.Table:
+        import pyarrow as pa
+
+        c, inc = self.config, self.config.incremental
+        position = start_position(inc, ctx.previous_state)
+        uses_last = "last_value" in query_parameters(c.query or c.where or "")
+        if uses_last and inc is None:
+            raise ConfigError("the query uses :last_value but `incremental` is not set",
+                              field="query")
+        if uses_last and position[0] is None:
+            raise ConfigError("the query uses :last_value: set `incremental.initial_value` "
+                              "for the first run", field="incremental")
+        conn = connect(ctx.connection(c.connection), streaming=True)
+        try:
+            base, values = self._base_sql(ctx, position[0])
+            cur = conn.cursor()
+            try:
+                cur.execute(f"SELECT * FROM ({base}) AS q LIMIT 0", values)
+                fields = list(cur._result.fields)
+                cur.fetchall()
+            except ConfigError:
+                raise
+            except Exception as exc:
+                raise ConfigError(f"MySQL rejected the query: {first_line(exc)}",
+                                  field="query" if c.query else "table") from exc
+            finally:
+                cur.close()
+        except BaseException:
+            conn.close()
+            raise
+        schema = pa.schema([pa.field(f.name, arrow_type(f)) for f in fields])
+        if inc is not None:
+            for col, what in ((inc.cursor_column, "cursor_column"), (inc.key_column, "key_column")):
+                if col is not None and col not in schema.names:
+                    conn.close()
+                    raise ConfigError(f"incremental {what} {col!r} is not a column of the result; "
+                                      f"columns are: {', '.join(schema.names)}", field="incremental")
+        if ctx.mode == "schema":
+            conn.close()
+            return ctx.backend.from_arrow(schema.empty_table(), name="mysql")
+        convert: list[Callable[[Any], Any] | None] = [
+            _time if pa.types.is_duration(f.type) else bool if pa.types.is_boolean(f.type) else None
+            for f in schema]
+        reader = pa.RecordBatchReader.from_batches(
+            schema, self._stream(conn, ctx, schema, convert, position))
+        return ctx.backend.from_arrow(reader, name="mysql")
+
+    def _stream(self, conn: Any, ctx: NodeContext, schema: pa.Schema,
+                convert: list[Callable[[Any], Any] | None],
+                position: tuple[Any, Any, bool]) -> Iterator[pa.RecordBatch]:
+        c, inc = self.config, self.config.incremental
+        total = 0
+        start = position[0]
+        unhook = ctx.cancel.on_cancel(lambda: _kill(conn))
+        try:
+            conn.cursor().execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            while True:
+                ctx.cancel.raise_if_cancelled()
+                base, values = self._base_sql(ctx, start)
+                sql = f"SELECT * FROM ({base}) AS q"
+                paged = inc is not None and ctx.mode == "run"
+                if paged:
+                    assert inc is not None
+                    n = 0
+
+                    def ph(value: Any, bound: dict[str, Any] = values) -> str:
+                        nonlocal n
+                        n += 1
+                        bound[f"_k{n}"] = value
+                        return f"%(_k{n})s"
+
+                    key_sql = f"q.{quote(inc.key_column)}" if inc.key_column else None
+                    cond = keyset_condition(inc, f"q.{quote(inc.cursor_column)}", key_sql, position, ph)
+                    sql += (f" WHERE {cond}" if cond else "") + keyset_order(
+                        f"q.{quote(inc.cursor_column)}", key_sql)
+                    if inc.key_column:
+                        sql += f" LIMIT {int(inc.page_size)}"
+                elif ctx.mode == "preview" and ctx.sample_rows:
+                    sql += f" LIMIT {int(ctx.sample_rows)}"
+                cur = conn.cursor()
+                try:
+                    cur.execute(sql, values)
+                except Exception as exc:
+                    raise ConfigError(f"MySQL rejected the query: {first_line(exc)}",
+                                      field="query") from exc
+                page = 0
+                while rows := cur.fetchmany(c.batch_size):
+                    batch = rows_to_batch(rows, schema, convert)
+                    page += batch.num_rows
+                    total += batch.num_rows
+                    ctx.progress(total)
+                    if paged:
+                        assert inc is not None
+                        last = remember(ctx, inc, batch)
+                        position = (last[0], last[1], True)
+                    yield batch
+                cur.close()
+                if not paged or inc is None or not inc.key_column or page < inc.page_size:
+                    break
+            ctx.metrics["rows_out"] = total
+        finally:
+            unhook()
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
+        stage_state(ctx, self.config.incremental, succeeded=succeeded)
+
+
+def _kill(conn: Any) -> None:
+    """Cancel a running query from another thread (best effort)."""
+    import pymysql
+
+    with contextlib.suppress(Exception):
+        other = pymysql.connect(host=conn.host, port=conn.port, user=conn.user,
+                                password=conn.password)
+        other.cursor().execute(f"KILL QUERY {int(conn.thread_id())}")
+        other.close()

@@ -1,0 +1,224 @@
+"""Loader ``clickhouse``: Arrow batches inserted column by column (native protocol) into a
+private staging table, then applied in one step. New tables use a MergeTree engine with
+``ORDER BY`` the `keys`. ClickHouse has no transactions, so nothing touches the target until
+every row has landed in staging:
+
+- replace: the staging table is renamed over the target (``RENAME TABLE a TO old, staging TO a``);
+- append: one ``INSERT … SELECT`` from staging;
+- upsert: a new table = target rows whose keys are not in the data + the data, swapped in with
+  ``RENAME`` (exact results at once, no FINAL needed; works on every MergeTree engine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
+from ecluse.sdk.clickhouse_arrow import (
+    connect,
+    ddl_type,
+    first_line,
+    py_values,
+    qualified,
+    quote,
+    split_table,
+    version,
+)
+from ecluse.sdk.config import connection_field
+from ecluse.sdk.relational import require_columns
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+
+
+class ClickhouseLoadConfig(ModuleConfig):
+    connection: str = connection_field("ClickHouse connection to write to (native protocol).",
+                                       kinds=("clickhouse",))
+    table: str = Field(min_length=1, description="Target table, `events` or `analytics.events` "
+                       "(created from the data's columns when missing).", examples=["analytics.events"])
+    mode: Literal["append", "replace", "upsert"] = Field(
+        "append", description="append: add the rows; replace: the table holds exactly the new "
+        "rows; upsert: rows whose `keys` match are replaced, the others inserted.")
+    keys: list[str] = columns_field("Key columns: the table's ORDER BY when it is created, and "
+                                    "the columns matching rows for upsert.", default_factory=list)
+    engine: Literal["MergeTree", "ReplacingMergeTree"] = Field(
+        "MergeTree", description="Engine of tables the loader creates (ReplacingMergeTree also "
+        "collapses duplicate keys in the background).")
+    low_cardinality: list[str] = columns_field(
+        "Text columns stored as LowCardinality(String) in tables the loader creates.",
+        default_factory=list)
+    schema_evolution: Literal["add_columns", "fail"] = Field(
+        "add_columns", description="When the data has columns the table lacks: add them, or fail.")
+    batch_rows: int = Field(100_000, ge=100, le=5_000_000,
+                            description="Rows per INSERT block sent to the server.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ClickhouseLoadConfig:
+        if self.mode == "upsert" and not self.keys:
+            raise ValueError("mode 'upsert' needs `keys`")
+        try:
+            split_table(self.table)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class ClickhouseLoader(Loader):
+    name = "clickhouse"
+    title = "ClickHouse"
+    description = "Write into a ClickHouse table (append, replace, upsert); nothing changes on failure."
+    category = "Databases"
+    icon = "storage"
+    Config = ClickhouseLoadConfig
+    config: ClickhouseLoadConfig
+    examples: ClassVar = (
+        {"connection": "warehouse", "table": "analytics.events", "mode": "upsert",
+         "keys": ["event_id"]},
+    )
+
+    def check(self, table: ir.Table, ctx: NodeContext) -> None:
+        require_columns(table, [*self.config.keys, *self.config.low_cardinality], field="keys")
+
+    def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
+        c = self.config
+        db, name = split_table(c.table)
+        reader = ctx.backend.to_batches(table)
+        schema = reader.schema
+        missing = [k for k in c.keys if k not in schema.names]
+        if missing:
+            raise ConfigError(f"key column(s) {missing} are not in the incoming data", field="keys")
+        client = connect(ctx.connection(c.connection))
+        db = db or str(client.execute("SELECT currentDatabase()")[0][0])
+        target = qualified(db, name)
+        tag = uuid.uuid4().hex[:12]
+        staging = qualified(db, f"_ecluse_stage_{tag}")
+        swap = qualified(db, f"_ecluse_new_{tag}")
+        old = qualified(db, f"_ecluse_old_{tag}")
+        server = version(client)
+        try:
+            existing = _columns(client, db, name)
+            fresh = existing is None or c.mode == "replace"
+            new_cols = [] if fresh else [f for f in schema if f.name not in (existing or {})]
+            if new_cols and c.schema_evolution == "fail":
+                raise ConfigError(f"the incoming data has column(s) {[f.name for f in new_cols]} "
+                                  f"that table {c.table} lacks; set schema_evolution to "
+                                  "'add_columns' to add them", field="schema_evolution")
+            types = {f.name: self._type(f, server) for f in schema}
+            if existing and not fresh:
+                types.update({k: v for k, v in existing.items() if k in types})
+            defs = ", ".join(f"{quote(n)} {t}" for n, t in types.items())
+            order = ", ".join(quote(k) for k in c.keys) if c.keys else ""
+            engine = f"{c.engine if fresh else 'MergeTree'} ORDER BY ({order})" if order \
+                else "MergeTree ORDER BY tuple()"
+            lc = {"allow_experimental_low_cardinality_type": 1} if server < (19, 9) and \
+                "LowCardinality" in defs else None
+            client.execute(f"CREATE TABLE {staging} ({defs}) ENGINE = {engine}", settings=lc)
+            total = self._insert(client, ctx, reader, staging, schema, types)
+            cols = ", ".join(quote(f.name) for f in schema)
+            if fresh:
+                deleted = 0
+                if existing is not None:
+                    deleted = _count(client, target)
+                    client.execute(f"RENAME TABLE {target} TO {old}, {staging} TO {target}")
+                    client.execute(f"DROP TABLE {old}")
+                else:
+                    client.execute(f"RENAME TABLE {staging} TO {target}")
+                return _result(total, 0, deleted, c.table)
+            if c.mode == "append":
+                added: list[str] = []
+                try:
+                    for f in new_cols:
+                        client.execute(f"ALTER TABLE {target} ADD COLUMN {quote(f.name)} "
+                                       f"{types[f.name]}")
+                        added.append(f.name)
+                    client.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging}")
+                except BaseException:
+                    for col in added:
+                        with contextlib.suppress(Exception):
+                            client.execute(f"ALTER TABLE {target} DROP COLUMN {quote(col)}")
+                    raise
+                return _result(total, 0, 0, c.table)
+            # upsert: build the new table aside, then swap it in
+            keys = ", ".join(quote(k) for k in c.keys)
+            client.execute(f"CREATE TABLE {swap} AS {target}", settings=lc)
+            for f in new_cols:
+                client.execute(f"ALTER TABLE {swap} ADD COLUMN {quote(f.name)} {types[f.name]}")
+            kept = ", ".join(quote(n) for n in (existing or {}))
+            updated = _count(client, target, f"({keys}) IN (SELECT {keys} FROM {staging})")
+            client.execute(f"INSERT INTO {swap} ({kept}) SELECT {kept} FROM {target} "
+                           f"WHERE ({keys}) NOT IN (SELECT {keys} FROM {staging})")
+            client.execute(f"INSERT INTO {swap} ({cols}) SELECT {cols} FROM {staging}")
+            client.execute(f"RENAME TABLE {target} TO {old}, {swap} TO {target}")
+            client.execute(f"DROP TABLE {old}")
+            return _result(total - updated, updated, 0, c.table)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            from clickhouse_driver.errors import Error
+
+            if isinstance(exc, Error):
+                raise ConfigError(f"ClickHouse refused the load into {c.table}: {first_line(exc)}",
+                                  field="table") from exc
+            raise
+        finally:
+            for t in (staging, swap):
+                with contextlib.suppress(Exception):
+                    client.execute(f"DROP TABLE IF EXISTS {t}")
+            with contextlib.suppress(Exception):
+                client.disconnect()
+
+    def _type(self, f: pa.Field, server: tuple[int, int]) -> str:
+        key = f.name in self.config.keys
+        if f.name in self.config.low_cardinality:
+            return "LowCardinality(String)" if key else "LowCardinality(Nullable(String))"
+        return ddl_type(f.type, server, nullable=not key)
+
+    def _insert(self, client: Any, ctx: NodeContext, reader: pa.RecordBatchReader, staging: str,
+                schema: pa.Schema, types: dict[str, str]) -> int:
+        import pyarrow as pa
+
+        cols = ", ".join(quote(f.name) for f in schema)
+        total = 0
+        pending: list[pa.RecordBatch] = []
+        count = 0
+
+        def flush() -> None:
+            data = pa.Table.from_batches(pending, schema=schema)
+            columns = [py_values(data.column(i), f.type, types[f.name]) for i, f in enumerate(schema)]
+            client.execute(f"INSERT INTO {staging} ({cols}) VALUES", columns, columnar=True)
+
+        for batch in reader:
+            ctx.cancel.raise_if_cancelled()
+            pending.append(batch)
+            count += batch.num_rows
+            if count >= self.config.batch_rows:
+                flush()
+                total += count
+                pending, count = [], 0
+                ctx.progress(total)
+        if count:
+            flush()
+            total += count
+            ctx.progress(total)
+        return total
+
+
+def _result(inserted: int, updated: int, deleted: int, table: str) -> LoadResult:
+    return LoadResult(rows_written=inserted + updated, rows_inserted=inserted,
+                      rows_updated=updated, rows_deleted=deleted, location=table)
+
+
+def _columns(client: Any, db: str, name: str) -> dict[str, str] | None:
+    rows = client.execute("SELECT name, type FROM system.columns WHERE database = %(db)s AND "
+                          "table = %(t)s", {"db": db, "t": name})
+    return {r[0]: r[1] for r in rows} or None
+
+
+def _count(client: Any, target: str, where: str | None = None) -> int:
+    sql = f"SELECT count() FROM {target}" + (f" WHERE {where}" if where else "")
+    return int(client.execute(sql)[0][0])

@@ -1,0 +1,148 @@
+"""Loader ``mongodb``: the incoming rows are first spooled to a local Arrow file (so a source
+that fails mid-way never reaches the database), then written in tuned batches:
+
+- insert: unordered ``insert_many``;
+- upsert: unordered bulk ``ReplaceOne(..., upsert=True)`` matched on `keys`;
+- replace: everything goes into a new collection, renamed over the target at the end
+  (``renameCollection`` with dropTarget: readers see the old or the new data, never a mix).
+
+Documents the server refuses (duplicate keys, too large...) are counted and reported: the run
+fails with the counts and the first errors, nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
+from ecluse.sdk.config import connection_field
+from ecluse.sdk.mongo_arrow import batch_to_docs, connect
+from ecluse.sdk.relational import require_columns
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+
+class MongoLoadConfig(ModuleConfig):
+    connection: str = connection_field("MongoDB connection (`mongodb://…`).", kinds=("mongodb",))
+    database: str | None = Field(None, description="Database; defaults to the one in the "
+                                 "connection's URL.")
+    collection: str = Field(min_length=1, description="Target collection (created when missing).")
+    mode: Literal["insert", "upsert", "replace"] = Field(
+        "insert", description="insert: add the documents; upsert: replace documents whose "
+        "`keys` match and insert the others; replace: the collection holds exactly the new "
+        "documents (written aside, then renamed over it).")
+    keys: list[str] = columns_field("Fields identifying a document (upsert); a unique index on "
+                                    "them is created when missing.", default_factory=list)
+    nest_dotted_columns: bool = Field(True, description="Columns named `a.b` become the "
+                                      "sub-document `{a: {b: …}}` (the inverse of the "
+                                      "extractor's flattening).")
+    batch_size: int = Field(5_000, ge=1, le=100_000,
+                            description="Documents per bulk write sent to the server.")
+
+    @model_validator(mode="after")
+    def _keys(self) -> MongoLoadConfig:
+        if self.mode == "upsert" and not self.keys:
+            raise ValueError("mode 'upsert' needs `keys`")
+        return self
+
+
+class MongoLoader(Loader):
+    name = "mongodb"
+    title = "MongoDB"
+    description = "Write documents into a MongoDB collection (insert, upsert, replace)."
+    category = "Databases"
+    icon = "storage"
+    Config = MongoLoadConfig
+    config: MongoLoadConfig
+    examples: ClassVar = (
+        {"connection": "app-db", "collection": "customers", "mode": "upsert", "keys": ["email"]},
+    )
+
+    def check(self, table: ir.Table, ctx: NodeContext) -> None:
+        require_columns(table, self.config.keys, field="keys")
+
+    def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        c = self.config
+        reader = ctx.backend.to_batches(table)
+        missing = [k for k in c.keys if k not in reader.schema.names]
+        if missing:
+            raise ConfigError(f"key column(s) {missing} are not in the incoming data", field="keys")
+        # 1. spool: the source is read to its end before the database is touched
+        ctx.work_dir.mkdir(parents=True, exist_ok=True)
+        spool = ctx.work_dir / f"mongodb-{uuid.uuid4().hex[:8]}.arrows"
+        with pa.OSFile(str(spool), "wb") as sink, ipc.new_stream(sink, reader.schema) as writer:
+            for batch in reader:
+                ctx.cancel.raise_if_cancelled()
+                writer.write_batch(batch)
+        client, db = connect(ctx.connection(c.connection), c.database)
+        temp = f"{c.collection}__ecluse_new_{uuid.uuid4().hex[:8]}"
+        counts = {"inserted": 0, "updated": 0, "failed": 0}
+        errors: list[str] = []
+        try:
+            existed = c.collection in db.list_collection_names()
+            target = db[temp] if c.mode == "replace" else db[c.collection]
+            deleted = db[c.collection].estimated_document_count() if (
+                c.mode == "replace" and existed) else 0
+            if c.mode == "replace":
+                db.create_collection(temp)
+            if c.keys and c.mode != "insert":
+                target.create_index([(k, 1) for k in c.keys], unique=True)
+            with pa.memory_map(str(spool)) as source:
+                for batch in ipc.open_stream(source):
+                    for start in range(0, batch.num_rows, c.batch_size):
+                        ctx.cancel.raise_if_cancelled()
+                        docs = batch_to_docs(batch.slice(start, c.batch_size),
+                                             nest_dotted=c.nest_dotted_columns)
+                        self._write(target, docs, counts, errors)
+                        ctx.progress(counts["inserted"] + counts["updated"] + counts["failed"])
+            ctx.metrics["documents_failed"] = counts["failed"]
+            if counts["failed"]:
+                raise ConfigError(
+                    f"{counts['failed']} document(s) were refused by MongoDB "
+                    f"({counts['inserted']} inserted, {counts['updated']} updated"
+                    + (", the collection was left unchanged" if c.mode == "replace" else "")
+                    + f"); first errors: {'; '.join(errors[:3])}", field="collection")
+            if c.mode == "replace":
+                if existed:
+                    target.rename(c.collection, dropTarget=True)
+                else:
+                    target.rename(c.collection)
+            return LoadResult(rows_written=counts["inserted"] + counts["updated"],
+                              rows_inserted=counts["inserted"], rows_updated=counts["updated"],
+                              rows_deleted=deleted, location=f"{db.name}.{c.collection}",
+                              extra={"documents_failed": counts["failed"]})
+        finally:
+            with contextlib.suppress(Exception):
+                if c.mode == "replace" and temp in db.list_collection_names():
+                    db[temp].drop()
+            client.close()
+            with contextlib.suppress(OSError):
+                spool.unlink()
+
+    def _write(self, coll: Any, docs: list[dict[str, Any]], counts: dict[str, int],
+               errors: list[str]) -> None:
+        from pymongo import ReplaceOne
+        from pymongo.errors import BulkWriteError
+
+        c = self.config
+        try:
+            if c.mode == "upsert":
+                ops = [ReplaceOne({k: d.get(k) for k in c.keys}, d, upsert=True) for d in docs]
+                result = coll.bulk_write(ops, ordered=False).bulk_api_result
+            else:
+                result = {"nInserted": len(coll.insert_many(docs, ordered=False).inserted_ids)}
+        except BulkWriteError as exc:
+            result = exc.details
+            write_errors = result.get("writeErrors", [])
+            counts["failed"] += len(write_errors)
+            errors.extend(f"#{e.get('index')}: {e.get('errmsg')}" for e in write_errors[:3])
+        counts["inserted"] += int(result.get("nInserted", 0)) + int(result.get("nUpserted", 0))
+        counts["updated"] += int(result.get("nMatched", 0))

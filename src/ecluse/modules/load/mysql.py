@@ -1,0 +1,339 @@
+"""Loader ``mysql`` (MySQL and MariaDB): rows are bulk-loaded into a private staging table
+(``LOAD DATA LOCAL INFILE`` when the server allows it, large multi-row INSERTs otherwise), then
+applied to the target in one step: ``RENAME TABLE`` swap (replace), or one transaction
+(append, upsert with ``INSERT … SELECT … ON DUPLICATE KEY UPDATE``). A failure while reading or
+loading leaves the target exactly as it was."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
+from ecluse.sdk.config import connection_field
+from ecluse.sdk.mysql_arrow import connect, ddl_type, first_line, qualified, quote, split_table
+from ecluse.sdk.relational import require_columns
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    import pyarrow as pa
+
+
+class MysqlLoadConfig(ModuleConfig):
+    connection: str = connection_field("MySQL or MariaDB connection to write to.", kinds=("mysql",))
+    table: str = Field(min_length=1, description="Target table, `orders` or `shop.orders` (created "
+                       "from the data's columns when missing).", examples=["shop.orders"])
+    mode: Literal["append", "replace", "upsert"] = Field(
+        "append", description="append: add the rows; replace: the table holds exactly the new "
+        "rows (swapped in with RENAME TABLE); upsert: insert new keys, update existing ones "
+        "(needs a primary key or unique index on `keys`; created so when the table is new).")
+    keys: list[str] = columns_field("Key columns identifying a row (upsert).", default_factory=list)
+    schema_evolution: Literal["add_columns", "fail"] = Field(
+        "add_columns", description="When the data has columns the table lacks: add them, or fail.")
+    bulk_method: Literal["auto", "load_data", "insert"] = Field(
+        "auto", description="How rows reach the server: `load_data` (LOAD DATA LOCAL INFILE, "
+        "fastest), `insert` (large multi-row INSERTs), or `auto` (LOAD DATA when the server "
+        "allows local_infile, INSERTs otherwise).")
+    batch_rows: int = Field(100_000, ge=100, le=5_000_000,
+                            description="Rows sent to the server per bulk statement.")
+
+    @model_validator(mode="after")
+    def _check(self) -> MysqlLoadConfig:
+        if self.mode == "upsert" and not self.keys:
+            raise ValueError("mode 'upsert' needs `keys`")
+        try:
+            split_table(self.table)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class MysqlLoader(Loader):
+    name = "mysql"
+    title = "MySQL / MariaDB"
+    description = "Write into a MySQL or MariaDB table (append, replace, upsert), atomically."
+    category = "Databases"
+    icon = "storage"
+    Config = MysqlLoadConfig
+    config: MysqlLoadConfig
+    examples: ClassVar = (
+        {"connection": "shop-db", "table": "shop.orders", "mode": "upsert", "keys": ["id"]},
+    )
+
+    def check(self, table: ir.Table, ctx: NodeContext) -> None:
+        require_columns(table, self.config.keys, field="keys")
+
+    def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
+        c = self.config
+        db, name = split_table(c.table)
+        target = qualified(db, name)
+        reader = ctx.backend.to_batches(table)
+        schema = reader.schema
+        missing = [k for k in c.keys if k not in schema.names]
+        if missing:
+            raise ConfigError(f"key column(s) {missing} are not in the incoming data", field="keys")
+        conn = connect(ctx.connection(c.connection))
+        staging = qualified(db, f"_ecluse_stage_{uuid.uuid4().hex[:12]}")
+        try:
+            cur = conn.cursor()
+            existing = _columns(cur, db, name)
+            fresh = existing is None or c.mode == "replace"
+            new_cols = [] if fresh else [f for f in schema if f.name not in (existing or {})]
+            if new_cols and c.schema_evolution == "fail":
+                raise ConfigError(f"the incoming data has column(s) {[f.name for f in new_cols]} "
+                                  f"that table {c.table} lacks; set schema_evolution to "
+                                  "'add_columns' to add them", field="schema_evolution")
+            if c.mode == "upsert" and not fresh:
+                _require_unique(cur, db, name, c.keys)
+            # 1. the staging table: typed like the target where the target has the column
+            defs = []
+            for f in schema:
+                known = None if fresh else (existing or {}).get(f.name)
+                col_type = known or ddl_type(f.type, key=f.name in c.keys)
+                null = " NOT NULL" if fresh and f.name in c.keys and c.mode == "upsert" else ""
+                defs.append(f"{quote(f.name)} {col_type}{null}")
+            if fresh and c.keys:
+                defs.append(f"PRIMARY KEY ({', '.join(quote(k) for k in c.keys)})")
+            cur.execute(f"CREATE TABLE {staging} ({', '.join(defs)}) ENGINE=InnoDB "
+                        "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+            # 2. the rows, in bulk
+            method = c.bulk_method
+            if method == "auto":
+                cur.execute("SELECT @@GLOBAL.local_infile")
+                row = cur.fetchone()
+                method = "load_data" if row and int(row[0]) else "insert"
+            total = _bulk_load(conn, cur, reader, staging, schema, method, c.batch_rows, ctx)
+            conn.commit()
+            ctx.metrics["bulk_method"] = method
+            # 3. apply
+            cols = ", ".join(quote(f.name) for f in schema)
+            if fresh:
+                deleted = 0
+                if existing is not None:
+                    deleted = _scalar(cur, f"SELECT COUNT(*) FROM {target}")
+                    old = qualified(db, f"_ecluse_old_{uuid.uuid4().hex[:12]}")
+                    cur.execute(f"RENAME TABLE {target} TO {old}, {staging} TO {target}")
+                    cur.execute(f"DROP TABLE {old}")
+                else:
+                    cur.execute(f"RENAME TABLE {staging} TO {target}")
+                return self._result(total, 0, deleted, c.table)
+            added: list[str] = []
+            try:
+                for f in new_cols:
+                    cur.execute(f"ALTER TABLE {target} ADD COLUMN {quote(f.name)} {ddl_type(f.type)}")
+                    added.append(f.name)
+                cur.execute("START TRANSACTION")
+                updated = 0
+                if c.mode == "upsert":
+                    match = " AND ".join(f"t.{quote(k)} <=> s.{quote(k)}" for k in c.keys)
+                    updated = _scalar(cur, f"SELECT COUNT(*) FROM {staging} s JOIN {target} t ON {match}")
+                    sets = ", ".join(f"{quote(f.name)} = s.{quote(f.name)}" for f in schema
+                                     if f.name not in c.keys) or \
+                        f"{quote(c.keys[0])} = s.{quote(c.keys[0])}"
+                    cur.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging} s "
+                                f"ON DUPLICATE KEY UPDATE {sets}")
+                else:
+                    cur.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging}")
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                for col in added:  # DDL commits by itself in MySQL: undo it by hand
+                    with contextlib.suppress(Exception):
+                        cur.execute(f"ALTER TABLE {target} DROP COLUMN {quote(col)}")
+                raise
+            return self._result(total - updated, updated, 0, c.table)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            import pymysql
+
+            if isinstance(exc, pymysql.MySQLError):
+                raise ConfigError(f"MySQL refused the load into {c.table}: {first_line(exc)}",
+                                  field="table") from exc
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+                conn.cursor().execute(f"DROP TABLE IF EXISTS {staging}")
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    @staticmethod
+    def _result(inserted: int, updated: int, deleted: int, table: str) -> LoadResult:
+        return LoadResult(rows_written=inserted + updated, rows_inserted=inserted,
+                          rows_updated=updated, rows_deleted=deleted, location=table)
+
+
+def _columns(cur: Any, db: str | None, name: str) -> dict[str, str] | None:
+    cur.execute("SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND TABLE_NAME = %s "
+                "ORDER BY ORDINAL_POSITION", (db, name))
+    rows = cur.fetchall()
+    return {r[0]: r[1] for r in rows} or None
+
+
+def _require_unique(cur: Any, db: str | None, name: str, keys: list[str]) -> None:
+    cur.execute("SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME SEPARATOR '\\0') FROM "
+                "information_schema.STATISTICS WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) "
+                "AND TABLE_NAME = %s AND NON_UNIQUE = 0 GROUP BY INDEX_NAME", (db, name))
+    if not any(set(str(r[1]).split("\0")) == set(keys) for r in cur.fetchall()):
+        raise ConfigError(f"upsert into {name} needs a primary key or unique index on exactly "
+                          f"{keys}; create one (ALTER TABLE … ADD UNIQUE (…)) or use another mode",
+                          field="keys")
+
+
+def _scalar(cur: Any, sql: str) -> int:
+    cur.execute(sql)
+    row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _bulk_load(conn: Any, cur: Any, reader: pa.RecordBatchReader, staging: str, schema: pa.Schema,
+               method: str, batch_rows: int, ctx: NodeContext) -> int:
+    total = 0
+    if method == "load_data":
+        load_sql = (f"LOAD DATA LOCAL INFILE %s INTO TABLE {staging} CHARACTER SET utf8mb4 "
+                    "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+                    "LINES TERMINATED BY '\\n' ({})")
+        exprs, targets, sets = _csv_plan(schema)
+        load_sql = load_sql.format(", ".join(targets)) + (f" SET {', '.join(sets)}" if sets else "")
+        ctx.work_dir.mkdir(parents=True, exist_ok=True)
+        for path, rows in _csv_files(reader, exprs, batch_rows, ctx):
+            cur.execute(load_sql, (path,))
+            _no_warnings(cur)
+            total += rows
+            ctx.progress(total)
+        return total
+    cols = ", ".join(quote(f.name) for f in schema)
+    marks = ", ".join(["%s"] * len(schema))
+    sql = f"INSERT INTO {staging} ({cols}) VALUES ({marks})"
+    for batch in _rebatch(reader, batch_rows):
+        ctx.cancel.raise_if_cancelled()
+        columns = [_py_values(batch.column(i), f.type) for i, f in enumerate(schema)]
+        cur.executemany(sql, list(zip(*columns, strict=True)))
+        total += batch.num_rows
+        ctx.progress(total)
+    return total
+
+
+def _csv_files(reader: pa.RecordBatchReader, exprs: list[str], batch_rows: int,
+               ctx: NodeContext) -> Any:
+    """CSV files of ~``batch_rows`` rows, written by DuckDB in a thread while the previous file
+    is being loaded by the server (two files at most on disk, memory bounded)."""
+    import queue
+    import threading
+
+    import duckdb
+
+    out: queue.Queue[tuple[str, int] | BaseException | None] = queue.Queue(maxsize=1)
+    paths = [str(ctx.work_dir / f"mysql-load-{uuid.uuid4().hex[:8]}-{i}.csv") for i in range(3)]
+    stop = threading.Event()
+
+    def produce() -> None:
+        duck = duckdb.connect()
+        try:
+            for i, batch in enumerate(_rebatch(reader, batch_rows)):
+                if stop.is_set() or ctx.cancel.cancelled:
+                    return
+                path = paths[i % len(paths)]
+                duck.register("b", batch)
+                duck.execute(f"COPY (SELECT {', '.join(exprs)} FROM b) TO '{path}' (HEADER false, "
+                             "NULLSTR 'NULL', FORCE_QUOTE *, QUOTE '\"', ESCAPE '\"')")
+                duck.unregister("b")
+                out.put((path, batch.num_rows))
+            out.put(None)
+        except BaseException as exc:  # handed to the loading thread
+            out.put(exc)
+        finally:
+            duck.close()
+
+    worker = threading.Thread(target=produce, name="mysql-csv", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = out.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            ctx.cancel.raise_if_cancelled()
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            out.get_nowait()
+        worker.join(timeout=60)
+        for path in paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _no_warnings(cur: Any) -> None:
+    """LOAD DATA turns bad values into warnings (truncation, conversions): make them errors."""
+    cur.execute("SHOW WARNINGS LIMIT 3")
+    warnings = [f"{r[2]}" for r in cur.fetchall() if r[0] in ("Warning", "Error")]
+    if warnings:
+        raise ConfigError("MySQL changed values while loading: " + "; ".join(warnings), field="table")
+
+
+def _csv_plan(schema: pa.Schema) -> tuple[list[str], list[str], list[str]]:
+    """DuckDB expressions writing each column as MySQL reads it back, the LOAD DATA targets, and
+    SET clauses for columns converted on the server (binary as hex)."""
+    import pyarrow as pa
+
+    exprs, targets, sets = [], [], []
+    for i, f in enumerate(schema):
+        col = '"' + f.name.replace('"', '""') + '"'
+        t = f.type
+        target = quote(f.name)
+        if pa.types.is_boolean(t):
+            col = f"CAST({col} AS INTEGER)"
+        elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+            col = f"hex({col})"
+            target = f"@v{i}"
+            sets.append(f"{quote(f.name)} = UNHEX(@v{i})")
+        elif pa.types.is_timestamp(t):
+            if t.tz is not None:
+                col = f"timezone('UTC', {col})"
+            col = f"strftime({col}, '%Y-%m-%d %H:%M:%S.%f')"
+        elif pa.types.is_nested(t):
+            col = f"to_json({col})"
+        elif pa.types.is_duration(t):
+            col = f"CAST({col} AS VARCHAR)"
+        exprs.append(col)
+        targets.append(target)
+    return exprs, targets, sets
+
+
+def _py_values(array: Any, dtype: Any) -> list[Any]:
+    import datetime as dt
+
+    import pyarrow as pa
+
+    values: list[Any] = array.to_pylist()
+    if pa.types.is_timestamp(dtype) and dtype.tz is not None:
+        return [v if v is None else v.astimezone(dt.UTC).replace(tzinfo=None) for v in values]
+    if pa.types.is_nested(dtype):
+        return [v if v is None else json.dumps(v, default=str) for v in values]
+    return values
+
+
+def _rebatch(reader: pa.RecordBatchReader, rows: int) -> Any:
+    """Batches of about ``rows`` rows (small engine batches are grouped; memory stays bounded)."""
+    import pyarrow as pa
+
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in reader:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.Table.from_batches(pending, schema=reader.schema).combine_chunks().to_batches()[0]
+            pending, count = [], 0
+    if count:
+        yield pa.Table.from_batches(pending, schema=reader.schema).combine_chunks().to_batches()[0]

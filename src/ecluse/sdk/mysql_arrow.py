@@ -1,0 +1,153 @@
+"""MySQL / MariaDB through PyMySQL: connecting from a connection, quoting, binding ``:name``
+parameters, and mapping MySQL column types to Arrow (and back, for tables the loader creates).
+
+Sessions run with ``time_zone = '+00:00'``: TIMESTAMP columns are read as UTC instants
+(``timestamp[us, UTC]``), DATETIME columns as wall-clock values (``timestamp[us]``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from ecluse.sdk.connections import Connection
+from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.sqltext import bind_parameters
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def connect(connection: Connection, *, streaming: bool = False, field: str = "connection") -> Any:
+    import pymysql
+    import pymysql.cursors
+
+    if connection.type != "mysql":
+        raise ConfigError(f"connection {connection.name!r} is of type {connection.type!r}, "
+                          "not 'mysql'", field=field)
+    url = connection.get("url")
+    params: dict[str, Any]
+    if url:
+        parts = urlsplit(str(url))
+        params = {"host": parts.hostname or "127.0.0.1", "port": parts.port or 3306,
+                  "user": unquote(parts.username or "root"),
+                  "password": unquote(parts.password or ""),
+                  "database": unquote(parts.path.lstrip("/")) or None}
+    else:
+        params = {k: connection.get(k) for k in ("host", "port", "user", "password", "database")
+                  if connection.get(k) is not None}
+    try:
+        return pymysql.connect(
+            **params, charset="utf8mb4", autocommit=False, local_infile=True,
+            init_command="SET time_zone = '+00:00'",
+            cursorclass=pymysql.cursors.SSCursor if streaming else pymysql.cursors.Cursor)
+    except Exception as exc:
+        raise ConfigError(f"cannot connect to MySQL connection {connection.name!r}: "
+                          f"{first_line(exc)}", field=field) from exc
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc.args[1]) if len(exc.args) == 2 and isinstance(exc.args[1], str) else str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def quote(name: str) -> str:
+    """A backquoted MySQL identifier; quotes, spaces and reserved words are safe."""
+    if not name or "\x00" in name:
+        raise ConfigError(f"invalid identifier {name!r}")
+    return "`" + name.replace("`", "``") + "`"
+
+
+def split_table(name: str, field: str = "table") -> tuple[str | None, str]:
+    """``db.table`` or ``table``; a part holding a dot is written in double quotes or backquotes."""
+    parts = [next(g for g in m.groups() if g is not None)
+             for m in re.finditer(r'"((?:[^"]|"")*)"|`((?:[^`]|``)*)`|([^.]+)', name)]
+    parts = [p.replace('""', '"').replace("``", "`") for p in parts]
+    if not parts or len(parts) > 2:
+        raise ConfigError(f"invalid table name {name!r}: use `table` or `database.table`", field=field)
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+def qualified(db: str | None, table: str) -> str:
+    return f"{quote(db)}.{quote(table)}" if db else quote(table)
+
+
+def bind(sql: str, parameters: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``:name`` -> ``%(name)s`` (PyMySQL escapes the values); literal ``%`` are doubled."""
+    text, values = bind_parameters(sql.replace("%", "%%"), parameters, style="pyformat")
+    return text, dict(values)
+
+
+# --- types ------------------------------------------------------------------------------
+
+_UNSIGNED = 32
+_BINARY_CHARSET = 63
+
+
+def arrow_type(field: Any) -> pa.DataType:
+    """The Arrow type of a PyMySQL result field (type code, length, flags, charset)."""
+    import pyarrow as pa
+    from pymysql.constants import FIELD_TYPE as T
+
+    code, unsigned = field.type_code, bool(field.flags & _UNSIGNED)
+    ints = {T.TINY: 8, T.SHORT: 16, T.INT24: 32, T.LONG: 32, T.LONGLONG: 64, T.YEAR: 16}
+    if code == T.TINY and field.length == 1 and not unsigned:
+        return pa.bool_()
+    if code in ints:
+        bits = ints[code]
+        return getattr(pa, f"{'u' if unsigned and code != T.YEAR else ''}int{bits}")()  # type: ignore[no-any-return]
+    if code == T.FLOAT:
+        return pa.float32()
+    if code == T.DOUBLE:
+        return pa.float64()
+    if code in (T.DECIMAL, T.NEWDECIMAL):
+        scale = int(field.scale)
+        precision = int(field.length) - (1 if scale else 0) - (0 if unsigned else 1)
+        precision = max(precision, scale, 1)
+        return pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+    if code == T.DATE:
+        return pa.date32()
+    if code == T.DATETIME:
+        return pa.timestamp("us")
+    if code == T.TIMESTAMP:
+        return pa.timestamp("us", tz="UTC")
+    if code == T.TIME:
+        return pa.duration("us")
+    if code == T.BIT:
+        return pa.binary()
+    if code in (T.TINY_BLOB, T.MEDIUM_BLOB, T.LONG_BLOB, T.BLOB, T.VAR_STRING, T.STRING,
+                T.VARCHAR, T.GEOMETRY) and field.charsetnr == _BINARY_CHARSET:
+        return pa.binary()
+    return pa.string()  # text, JSON (as its text), ENUM, SET
+
+
+def ddl_type(dtype: pa.DataType, *, key: bool = False) -> str:
+    """The MySQL column type for an Arrow type (tables the loader creates)."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_boolean(dtype):
+        return "BOOLEAN"
+    if t.is_integer(dtype):
+        name = {8: "TINYINT", 16: "SMALLINT", 32: "INT", 64: "BIGINT"}[dtype.bit_width]
+        return f"{name} UNSIGNED" if t.is_unsigned_integer(dtype) else name
+    if t.is_float32(dtype):
+        return "FLOAT"
+    if t.is_floating(dtype):
+        return "DOUBLE"
+    if t.is_decimal(dtype):
+        precision = min(max(dtype.precision, dtype.scale, 1), 65)
+        return f"DECIMAL({precision},{min(dtype.scale, 30)})"
+    if t.is_date(dtype):
+        return "DATE"
+    if t.is_timestamp(dtype):
+        return "DATETIME(6)"  # TIMESTAMP's range (1970-2038) is too narrow; UTC kept
+    if t.is_time(dtype) or t.is_duration(dtype):
+        return "TIME(6)"
+    if t.is_binary(dtype) or t.is_large_binary(dtype) or t.is_fixed_size_binary(dtype):
+        return "VARBINARY(255)" if key else "LONGBLOB"
+    if t.is_nested(dtype):
+        return "JSON"
+    return "VARCHAR(255)" if key else "LONGTEXT"

@@ -1,0 +1,74 @@
+"""Run one loader or extractor of a database module inside a real pipeline (engine included):
+an in-memory source that can fail after its first batch, and a reader into Arrow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ecluse.engine.plan import compile_pipeline
+from ecluse.engine.run import RunOptions, RunResult, run_pipeline
+from ecluse.sdk import Extractor, ModuleConfig, NodeContext
+from ecluse.sdk.registry import Registry, default_registry
+
+
+class MemorySource(Extractor):
+    """An in-memory source; can fail after its first batch (a lost source mid-load)."""
+
+    name = "test_memory"
+    title = description = "test"
+    data: ClassVar[dict[str, pa.Table]] = {}
+
+    class Config(ModuleConfig):
+        key: str
+        fail_after_first_batch: bool = False
+        chunk: int = 2
+
+    def read(self, ctx: NodeContext) -> ir.Table:
+        cfg: Any = self.config
+        table = MemorySource.data[cfg.key]
+
+        def batches() -> Any:
+            for i, batch in enumerate(table.to_batches(max_chunksize=cfg.chunk)):
+                if cfg.fail_after_first_batch and i == 1:
+                    raise RuntimeError("source connection lost")
+                yield batch
+            if cfg.fail_after_first_batch and table.num_rows <= cfg.chunk:
+                raise RuntimeError("source connection lost")
+
+        return ctx.backend.from_arrow(pa.RecordBatchReader.from_batches(table.schema, batches()),
+                                      name="src")
+
+
+REGISTRY = Registry([*default_registry().all(), MemorySource])
+
+
+def load(module: str, data: pa.Table, work: Path, *, fail: bool = False, chunk: int = 2,
+         **config: Any) -> RunResult:
+    MemorySource.data["t"] = data
+    doc = {"name": "load", "nodes": [
+        {"id": "src", "type": "extractor", "module": "test_memory",
+         "config": {"key": "t", "fail_after_first_batch": fail, "chunk": chunk}},
+        {"id": "out", "type": "loader", "module": module, "config": config}],
+        "edges": [{"source": "src", "target": "out"}]}
+    return run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=work / "d"))
+
+
+def extract(module: str, work: Path, *, state: Any = None, parameters: dict[str, Any] | None = None,
+            expect_ok: bool = True, **config: Any) -> tuple[pa.Table, RunResult]:
+    out = work / "back.parquet"
+    doc = {"name": "read", "id": "p-read",
+           "parameters": {"min_id": {"type": "integer", "default": 0}},
+           "nodes": [{"id": "src", "type": "extractor", "module": module, "config": config},
+                     {"id": "out", "type": "loader", "module": "parquet",
+                      "config": {"path": str(out)}}],
+           "edges": [{"source": "src", "target": "out"}]}
+    opts = RunOptions(data_dir=work / "d", **({"state": state} if state is not None else {}))
+    result = run_pipeline(compile_pipeline(doc, REGISTRY, parameters=parameters), opts)
+    if expect_ok:
+        assert result.status == "succeeded", result.error
+    return (pq.read_table(out) if result.status == "succeeded" else pa.table({})), result

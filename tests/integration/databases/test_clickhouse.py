@@ -1,0 +1,145 @@
+"""clickhouse extractor and loader against a real ClickHouse server (Debian's 18.16, native
+protocol): types, every load mode, atomicity under a failure mid-load, awkward identifiers,
+bound parameters, incremental state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from clickhouse_driver import Client
+
+from ecluse.engine.state import MemoryStateStore
+from tests.integration.databases.harness import extract, load
+
+TABLE = 'odd `name` "select"'
+CONN = "test-clickhouse"
+
+
+def sql(url: str, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+    client = Client.from_url(url + "?allow_experimental_low_cardinality_type=1")
+    try:
+        result = client.execute(statement, params)
+        return list(result) if isinstance(result, list) else []
+    finally:
+        client.disconnect()
+
+
+def snapshot(url: str) -> list[tuple[Any, ...]]:
+    return sorted(sql(url, "SELECT id, `text` FROM `odd \\`name\\` \"select\"`"))
+
+
+def test_types_are_mapped(clickhouse_url: str, tmp_path: Path) -> None:
+    sql(clickhouse_url, """CREATE TABLE t (id UInt32, big UInt64, small Int8, price Decimal(12, 3),
+        at DateTime('UTC'), day Date, label LowCardinality(String), maybe Nullable(Float64),
+        tags Array(String), kind Enum8('a' = 1, 'b' = 2)) ENGINE = MergeTree ORDER BY id""")
+    sql(clickhouse_url, "INSERT INTO t SELECT 1, 18446744073709551615, -128, 123456789.125, "
+        "toDateTime('2024-03-31 01:59:59', 'UTC'), toDate('2024-03-31'), 'héllo 🚀', NULL, "
+        "['x', 'y'], 'b'")
+    back, _ = extract("clickhouse", tmp_path, connection=CONN, table="t")
+    types = {f.name: str(f.type) for f in back.schema}
+    assert types == {"id": "uint32", "big": "uint64", "small": "int8",
+                     "price": "decimal128(12, 3)", "at": "timestamp[us, tz=UTC]",
+                     "day": "date32[day]", "label": "string", "maybe": "double",
+                     "tags": "list<element: string>", "kind": "string"}
+    row = back.to_pylist()[0]
+    assert row["big"] == 2**64 - 1 and row["price"] == decimal.Decimal("123456789.125")
+    assert row["at"] == dt.datetime(2024, 3, 31, 1, 59, 59, tzinfo=dt.UTC)
+    assert row["label"] == "héllo 🚀" and row["maybe"] is None and row["tags"] == ["x", "y"]
+    assert row["kind"] == "b"
+
+
+def test_modes_and_schema_evolution(clickhouse_url: str, tmp_path: Path) -> None:
+    first = pa.table({"id": [1, 2], "text": ["a", "b"]})
+    run = lambda data, **kw: load("clickhouse", data, tmp_path, connection=CONN, table=TABLE, **kw)  # noqa: E731
+    result = run(first, keys=["id"])
+    assert result.status == "succeeded", result.error
+    assert "MergeTree" in sql(clickhouse_url, "SELECT engine FROM system.tables WHERE "
+                              "database = currentDatabase()")[0][0]
+    assert run(first, mode="append").status == "succeeded"
+    assert snapshot(clickhouse_url) == [(1, "a"), (1, "a"), (2, "b"), (2, "b")]
+    assert run(first, mode="replace", keys=["id"]).status == "succeeded"
+    assert snapshot(clickhouse_url) == [(1, "a"), (2, "b")]
+    result = run(pa.table({"id": [2, 3], "text": ["B", "c"]}), mode="upsert", keys=["id"])
+    assert result.status == "succeeded", result.error
+    extra = result.nodes["out"].extra
+    assert (extra["rows_inserted"], extra["rows_updated"]) == (1, 1)
+    assert snapshot(clickhouse_url) == [(1, "a"), (2, "B"), (3, "c")]
+    wider = pa.table({"id": [4], "text": ["d"], "extra": [1.5]})
+    failed = run(wider, schema_evolution="fail")
+    assert failed.status == "failed" and failed.error is not None
+    assert "extra" in failed.error.reason and "add_columns" in failed.error.reason
+    assert run(wider).status == "succeeded"
+    back, _ = extract("clickhouse", tmp_path, connection=CONN, table=TABLE)
+    assert back.sort_by("id").column("extra").to_pylist() == [None, None, None, 1.5]
+    upsert_wider = run(pa.table({"id": [1], "text": ["A"], "more": ["m"]}), mode="upsert",
+                       keys=["id"])
+    assert upsert_wider.status == "succeeded", upsert_wider.error
+    back, _ = extract("clickhouse", tmp_path, connection=CONN, table=TABLE)
+    assert back.sort_by("id").column("more").to_pylist() == ["m", None, None, None]
+
+
+def test_low_cardinality_and_replacing_engine(clickhouse_url: str, tmp_path: Path) -> None:
+    result = load("clickhouse", pa.table({"id": [1], "text": ["a"]}), tmp_path, connection=CONN,
+                  table="lc", keys=["id"], engine="ReplacingMergeTree", low_cardinality=["text"])
+    assert result.status == "succeeded", result.error
+    assert sql(clickhouse_url, "SELECT engine FROM system.tables WHERE name = 'lc' AND "
+               "database = currentDatabase()") == [("ReplacingMergeTree",)]
+    assert sql(clickhouse_url, "SELECT type FROM system.columns WHERE table = 'lc' AND "
+               "name = 'text' AND database = currentDatabase()") == [
+                   ("LowCardinality(Nullable(String))",)]
+
+
+@pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
+def test_failure_mid_load_leaves_the_table_unchanged(mode: str, clickhouse_url: str,
+                                                     tmp_path: Path) -> None:
+    setup = load("clickhouse", pa.table({"id": [1, 2], "text": ["a", "b"]}), tmp_path,
+                 connection=CONN, table=TABLE, keys=["id"])
+    assert setup.status == "succeeded", setup.error
+    before = snapshot(clickhouse_url)
+    big = pa.table({"id": list(range(10, 20)), "text": ["n"] * 10, "new col": [1] * 10})
+    keys = {"keys": ["id"]} if mode == "upsert" else {}
+    result = load("clickhouse", big, tmp_path, fail=True, connection=CONN, table=TABLE, mode=mode,
+                  batch_rows=100, **keys)
+    assert result.status == "failed"
+    assert result.error is not None and "source connection lost" in result.error.reason
+    assert snapshot(clickhouse_url) == before
+    assert sorted(sql(clickhouse_url, "SELECT name FROM system.tables WHERE "
+                      "database = currentDatabase()")) == [(TABLE,)]
+    assert [r[0] for r in sql(clickhouse_url, "SELECT name FROM system.columns WHERE "
+                              "database = currentDatabase()")] == ["id", "text"]
+
+
+def test_query_parameters_are_bound(clickhouse_url: str, tmp_path: Path) -> None:
+    sql(clickhouse_url, "CREATE TABLE p (id Int32, name String) ENGINE = MergeTree ORDER BY id")
+    sql(clickhouse_url, "INSERT INTO p VALUES", [(1, "a%"), (2, "b"), (3, "c'; DROP TABLE p; --")])
+    back, _ = extract("clickhouse", tmp_path, connection=CONN, parameters={"min_id": 2},
+                      query="SELECT * FROM p WHERE id >= :min_id AND name NOT LIKE 'zz%' ORDER BY id")
+    assert back.column("id").to_pylist() == [2, 3]
+
+
+def test_incremental_keyset_and_state(clickhouse_url: str, tmp_path: Path) -> None:
+    sql(clickhouse_url, "CREATE TABLE ev (id Int32, at DateTime('UTC'), v String) "
+        "ENGINE = MergeTree ORDER BY id")
+    sql(clickhouse_url, "INSERT INTO ev VALUES", [
+        (i, dt.datetime(2024, 1, 1 + i // 4, tzinfo=dt.UTC), f"v{i}") for i in range(10)])
+    state = MemoryStateStore()
+    inc = {"cursor_column": "at", "key_column": "id", "page_size": 3}
+    back, _ = extract("clickhouse", tmp_path, state=state, connection=CONN, table="ev",
+                      incremental=inc)
+    assert sorted(back.column("id").to_pylist()) == list(range(10))
+    saved = state.get("p-read", "src")
+    assert saved is not None and saved["last_key"] == 9
+    back, _ = extract("clickhouse", tmp_path, state=state, connection=CONN, table="ev",
+                      incremental=inc)
+    assert back.num_rows == 0
+    sql(clickhouse_url, "INSERT INTO ev VALUES", [
+        (10, dt.datetime(2024, 1, 3, tzinfo=dt.UTC), "same ts"),
+        (11, dt.datetime(2024, 2, 1, tzinfo=dt.UTC), "later")])
+    back, _ = extract("clickhouse", tmp_path, state=state, connection=CONN, table="ev",
+                      incremental=inc)
+    assert sorted(back.column("id").to_pylist()) == [10, 11]

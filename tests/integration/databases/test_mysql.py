@@ -1,0 +1,174 @@
+"""mysql extractor and loader against a real MariaDB: types, every load mode and bulk path,
+atomicity under a failure mid-load, awkward identifiers, bound parameters, incremental state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pymysql
+import pytest
+
+from ecluse.engine.state import MemoryStateStore
+from tests.integration.databases.harness import extract, load
+
+TABLE = 'odd `name` "select"'
+CONN = "test-mysql"
+
+
+def sql(url: str, *statements: str) -> list[tuple[Any, ...]]:
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    conn = pymysql.connect(host=u.hostname, port=u.port or 3306, user=u.username or "root",
+                           password=u.password or "", database=u.path.lstrip("/"),
+                           charset="utf8mb4", autocommit=True, init_command="SET time_zone='+00:00'")
+    rows: list[tuple[Any, ...]] = []
+    with conn.cursor() as cur:
+        for s in statements:
+            cur.execute(s)
+            rows = list(cur.fetchall())
+    conn.close()
+    return rows
+
+
+def snapshot(url: str) -> list[tuple[Any, ...]]:
+    return sorted(sql(url, "SELECT id, `text` FROM `odd ``name`` \"select\"`"))
+
+
+def test_types_are_mapped(mysql_url: str, tmp_path: Path) -> None:
+    sql(mysql_url, """CREATE TABLE t (id INT UNSIGNED PRIMARY KEY, big BIGINT UNSIGNED,
+        small TINYINT, flag TINYINT(1), price DECIMAL(12,3), wall DATETIME(6), instant TIMESTAMP(6) NULL,
+        day DATE, doc JSON, raw BLOB, label VARCHAR(20), f FLOAT, d DOUBLE)""",
+        """INSERT INTO t VALUES (1, 18446744073709551615, -128, 1, 123456789.125,
+        '2024-03-31 02:30:00.123456', '2024-03-31 01:00:00.5', '1000-01-01', '{"a": [1, 2]}',
+        X'00FF10', 'héllo 🚀', 1.5, -2.25e300)""",
+        "INSERT INTO t (id) VALUES (2)")
+    back, _ = extract("mysql", tmp_path, connection=CONN, table="t")
+    types = {f.name: str(f.type) for f in back.schema}
+    assert types == {"id": "uint32", "big": "uint64", "small": "int8", "flag": "bool",
+                     "price": "decimal128(12, 3)", "wall": "timestamp[us]",
+                     "instant": "timestamp[us, tz=UTC]", "day": "date32[day]",
+                     "doc": "string", "raw": "binary", "label": "string", "f": "float",
+                     "d": "double"}
+    rows = back.sort_by("id").to_pylist()
+    first = rows[0]
+    assert first["big"] == 2**64 - 1 and first["flag"] is True
+    assert first["price"] == decimal.Decimal("123456789.125")
+    assert first["wall"] == dt.datetime(2024, 3, 31, 2, 30, 0, 123456)
+    assert first["instant"] == dt.datetime(2024, 3, 31, 1, 0, 0, 500000, tzinfo=dt.UTC)
+    assert first["raw"] == b"\x00\xff\x10" and first["label"] == "héllo 🚀"
+    assert '"a"' in first["doc"]
+    assert all(v is None for k, v in rows[1].items() if k != "id")
+
+
+AWKWARD = pa.table({
+    "id": pa.array([1, 2, 3, 4], pa.int64()),
+    "text": ["plain", "ünïcødé ✓ \"q\" 'a' \\ ,", "emoji 🚀🔥\nline", "x" * 100_000],
+    "amount": [0.0, -1.5e300, None, 3.25],
+    "flag": [True, False, None, True],
+    "raw": [b"\x00", None, b"", b"\xff" * 10],
+    "ts": [dt.datetime(2024, 3, 31, 1, 59, 59), dt.datetime(2024, 3, 31, 3, 0, 0), None,
+           dt.datetime(1970, 1, 1)],
+})
+
+
+@pytest.mark.parametrize("method", ["load_data", "insert"])
+def test_both_bulk_paths_round_trip(method: str, mysql_url: str, tmp_path: Path) -> None:
+    result = load("mysql", AWKWARD, tmp_path, connection=CONN, table=TABLE, bulk_method=method)
+    assert result.status == "succeeded", result.error
+    assert result.nodes["out"].extra["rows_inserted"] == 4
+    back, _ = extract("mysql", tmp_path, connection=CONN, table=TABLE)
+    back = back.sort_by("id")
+    for name in AWKWARD.column_names:
+        assert back.column(name).to_pylist() == AWKWARD.column(name).to_pylist(), name
+
+
+def test_modes_and_schema_evolution(mysql_url: str, tmp_path: Path) -> None:
+    first = pa.table({"id": [1, 2], "text": ["a", "b"]})
+    run = lambda data, **kw: load("mysql", data, tmp_path, connection=CONN, table=TABLE, **kw)  # noqa: E731
+    assert run(first).status == "succeeded"
+    assert run(first, mode="append").status == "succeeded"
+    assert snapshot(mysql_url) == [(1, "a"), (1, "a"), (2, "b"), (2, "b")]
+    assert run(first, mode="replace", keys=["id"]).status == "succeeded"
+    assert snapshot(mysql_url) == [(1, "a"), (2, "b")]
+    result = run(pa.table({"id": [2, 3], "text": ["B", "c"]}), mode="upsert", keys=["id"])
+    assert result.status == "succeeded", result.error
+    extra = result.nodes["out"].extra
+    assert (extra["rows_inserted"], extra["rows_updated"]) == (1, 1)
+    assert snapshot(mysql_url) == [(1, "a"), (2, "B"), (3, "c")]
+    wider = pa.table({"id": [4], "text": ["d"], "extra": [1.5]})
+    failed = run(wider, schema_evolution="fail")
+    assert failed.status == "failed" and failed.error is not None
+    assert "extra" in failed.error.reason and "add_columns" in failed.error.reason
+    assert run(wider).status == "succeeded"
+    back, _ = extract("mysql", tmp_path, connection=CONN, table=TABLE)
+    assert back.sort_by("id").column("extra").to_pylist() == [None, None, None, 1.5]
+
+
+def test_upsert_without_unique_index_is_refused(mysql_url: str, tmp_path: Path) -> None:
+    sql(mysql_url, "CREATE TABLE plain (id INT, v TEXT)")
+    result = load("mysql", pa.table({"id": [1], "v": ["a"]}), tmp_path, connection=CONN,
+                  table="plain", mode="upsert", keys=["id"])
+    assert result.status == "failed" and result.error is not None
+    assert "unique index" in result.error.reason
+
+
+@pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
+def test_failure_mid_load_leaves_the_table_unchanged(mode: str, mysql_url: str, tmp_path: Path) -> None:
+    setup = load("mysql", pa.table({"id": [1, 2], "text": ["a", "b"]}), tmp_path, connection=CONN,
+                 table=TABLE, mode="replace", keys=["id"])
+    assert setup.status == "succeeded", setup.error
+    before = snapshot(mysql_url)
+    big = pa.table({"id": list(range(10, 20)), "text": ["n"] * 10, "new col": [1] * 10})
+    keys = {"keys": ["id"]} if mode == "upsert" else {}
+    result = load("mysql", big, tmp_path, fail=True, connection=CONN, table=TABLE, mode=mode, **keys)
+    assert result.status == "failed"
+    assert result.error is not None and "source connection lost" in result.error.reason
+    assert snapshot(mysql_url) == before
+    cols = sql(mysql_url, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
+               "TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION")
+    assert cols == [("id",), ("text",)]  # no new column, no staging table left behind
+
+
+def test_query_parameters_are_bound(mysql_url: str, tmp_path: Path) -> None:
+    sql(mysql_url, "CREATE TABLE p (id INT, name TEXT)",
+        "INSERT INTO p VALUES (1, 'a%'), (2, 'b'), (3, 'c''; DROP TABLE p; --')")
+    back, _ = extract("mysql", tmp_path, connection=CONN, parameters={"min_id": 2},
+                      query="SELECT * FROM p WHERE id >= :min_id AND name NOT LIKE 'zz%' ORDER BY id")
+    assert back.column("id").to_pylist() == [2, 3]
+    back, _ = extract("mysql", tmp_path, connection=CONN, table="p", where="id < :min_id",
+                      parameters={"min_id": 3})
+    assert sorted(back.column("name").to_pylist()) == ["a%", "b"]
+
+
+def test_incremental_keyset_and_state(mysql_url: str, tmp_path: Path) -> None:
+    sql(mysql_url, "CREATE TABLE ev (id INT PRIMARY KEY, at DATETIME, v TEXT)",
+        "INSERT INTO ev VALUES " + ", ".join(
+            f"({i}, '2024-01-0{1 + i // 4} 00:00:00', 'v{i}')" for i in range(10)))
+    state = MemoryStateStore()
+    inc = {"cursor_column": "at", "key_column": "id", "page_size": 3}
+    back, _ = extract("mysql", tmp_path, state=state, connection=CONN, table="ev", incremental=inc)
+    assert sorted(back.column("id").to_pylist()) == list(range(10))
+    saved = state.get("p-read", "src")
+    assert saved is not None and saved["last_key"] == 9 and saved["last_value"].startswith("2024-01-03")
+    back, _ = extract("mysql", tmp_path, state=state, connection=CONN, table="ev", incremental=inc)
+    assert back.num_rows == 0
+    sql(mysql_url, "INSERT INTO ev VALUES (10, '2024-01-03 00:00:00', 'same ts'), "
+        "(11, '2024-02-01 00:00:00', 'later')")
+    back, _ = extract("mysql", tmp_path, state=state, connection=CONN, table="ev", incremental=inc)
+    assert sorted(back.column("id").to_pylist()) == [10, 11]
+
+
+def test_design_time_schema_and_preview(mysql_url: str) -> None:
+    from tests.helpers import chain, node, preview, schemas
+
+    sql(mysql_url, "CREATE TABLE d (id INT, name TEXT)",
+        "INSERT INTO d VALUES " + ", ".join(f"({i}, 'n{i}')" for i in range(100)))
+    doc = chain(node("src", "extractor", "mysql", connection=CONN, table="d"),
+                node("out", "loader", "parquet", path="out.parquet"))
+    assert schemas(doc)["src"] == [("id", "int32"), ("name", "string")]
+    assert preview(doc, "src", limit=5).num_rows == 5

@@ -63,6 +63,9 @@ class InlineExecutor:
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
         self.recover_orphans()
+        # Start the fork server now (it imports the engine once) so the first run starts fast.
+        threading.Thread(target=lambda: _mp().Process(target=_noop).start(), daemon=True,
+                         name="ecluse-forkserver-warmup").start()
         self._thread = threading.Thread(target=self._loop, name="ecluse-executor", daemon=True)
         self._thread.start()
 
@@ -357,6 +360,10 @@ class InlineExecutor:
                 self._finish(run_id, "failed", {"node_id": None, "message": "orphaned: its worker "
                                                 "or server stopped while it ran"}, {})
         return len(ids)
+
+
+def _noop() -> None:
+    return None
 
 
 def _jsonable(value: Any) -> dict[str, Any]:

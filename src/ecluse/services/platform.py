@@ -6,6 +6,7 @@ import datetime as dt
 import importlib
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -67,6 +68,8 @@ class Platform:
                                   access_ttl=dt.timedelta(minutes=settings.access_token_minutes),
                                   refresh_ttl=dt.timedelta(days=settings.refresh_token_days))
         self.registry = build_registry(settings.extra_modules)
+        self.base_dir = Path.cwd()
+        """Relative paths in pipeline documents resolve from here."""
 
 
 def audit(session: Session, actor: Actor, action: str, target_type: str, target_id: str | None,

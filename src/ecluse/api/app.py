@@ -42,9 +42,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def start_platform(settings: PlatformSettings) -> Platform:
     platform = Platform(settings)
     migrate(platform.db.engine)
-    if settings.admin_username and settings.admin_password:
-        if ensure_admin(platform, settings.admin_username, settings.admin_password):
-            log.info("created the first admin", username=settings.admin_username)
+    if (settings.admin_username and settings.admin_password
+            and ensure_admin(platform, settings.admin_username, settings.admin_password)):
+        log.info("created the first admin", username=settings.admin_username)
     return platform
 
 

@@ -73,7 +73,7 @@ class RedisBus(InProcessBus):
         import redis
 
         self._redis = redis.Redis.from_url(url)
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()

@@ -22,6 +22,7 @@ from ecluse.observability import metrics
 from ecluse.observability.logging import get_logger
 from ecluse.services.platform import Platform
 from ecluse.services.runs import event, heartbeat, mark_cancel_requested_ids, view
+from ecluse.store.db import changed_rows
 from ecluse.store.models import Pipeline, PipelineVersion, Run, RunLog, utcnow
 
 log = get_logger("ecluse.executor")
@@ -147,10 +148,10 @@ class InlineExecutor:
                 .order_by(Run.created_at).limit(1))
             if candidate is None:
                 return False
-            claimed = s.execute(
+            claimed = changed_rows(s,
                 update(Run).where(Run.id == candidate, Run.status == "queued")
                 .values(status="running", instance=self.instance, started_at=now,
-                        heartbeat_at=now)).rowcount
+                        heartbeat_at=now))
         if claimed != 1:
             return True  # another instance took it; look again
         self._launch(candidate)
@@ -352,9 +353,9 @@ class InlineExecutor:
                 if i not in mine]
         for run_id in ids:
             with self.platform.db.session() as s:
-                changed = s.execute(update(Run).where(Run.id == run_id, Run.status == "running",
-                                                      Run.heartbeat_at < limit)
-                                    .values(status="orphaned")).rowcount
+                changed = changed_rows(s, update(Run).where(
+                    Run.id == run_id, Run.status == "running", Run.heartbeat_at < limit)
+                    .values(status="orphaned"))
             if changed == 1:
                 log.warning("orphaned run", run_id=run_id)
                 self._finish(run_id, "failed", {"node_id": None, "message": "orphaned: its worker "

@@ -15,6 +15,7 @@ from ecluse.services import runs
 from ecluse.services.errors import ServiceError
 from ecluse.services.pipelines import next_fire
 from ecluse.services.platform import SYSTEM, Platform
+from ecluse.store.db import changed_rows
 from ecluse.store.models import Lease, Pipeline, Schedule, utcnow
 
 log = get_logger("ecluse.scheduler")
@@ -51,9 +52,9 @@ class Scheduler:
         now = utcnow()
         until = now + dt.timedelta(seconds=self.platform.settings.lease_seconds)
         with self.platform.db.session() as s:
-            got = s.execute(update(Lease).where(
+            got = changed_rows(s, update(Lease).where(
                 Lease.name == LEASE, (Lease.holder == self.instance) | (Lease.expires_at < now))
-                .values(holder=self.instance, expires_at=until)).rowcount
+                .values(holder=self.instance, expires_at=until))
             if got == 1:
                 return True
             if s.get(Lease, LEASE) is not None:
@@ -92,10 +93,8 @@ class Scheduler:
         while slot <= now and len(slots) < 10_000:
             slots.append(slot)
             slot = next_fire(sched.cron, sched.timezone, slot)
-        if sched.catch_up == "all":
-            slots = slots[-limit:]
-        else:
-            slots = slots[-1:]  # skip missed intervals: run the latest one only
+        # "skip": missed intervals are skipped, only the latest runs; "all": each one runs
+        slots = slots[-limit:] if sched.catch_up == "all" else slots[-1:]
         queued = 0
         for when in slots:
             try:

@@ -89,7 +89,9 @@ def refresh(platform: Platform, token: str, ip: str) -> TokenPair:
         if row is None:
             raise Unauthorized("Refresh refused: unknown token.")
         now = utcnow()
-        if row.used_at is not None or row.revoked_at is not None:
+        if row.used_at is None and row.revoked_at is not None:
+            raise Unauthorized("Refresh refused: this session was revoked; log in again.")
+        if row.used_at is not None:
             # A refresh token presented twice: someone holds a stolen copy. Revoke the family.
             s.execute(update(RefreshToken).where(RefreshToken.family == row.family,
                                                  RefreshToken.revoked_at.is_(None))
@@ -178,7 +180,7 @@ def update_user(platform: Platform, actor: Actor, user_id: str, *, role: str | N
         if password is not None:
             _check_password(password)
             user.password_hash = hash_password(password)
-            changes["password"] = "changed"
+            changes["password"] = "changed"  # noqa: S105
         if disabled is not None:
             user.disabled = changes["disabled"] = disabled
         user.updated_at = utcnow()

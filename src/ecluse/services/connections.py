@@ -57,9 +57,9 @@ def _merge_kept(new: Any, old: Any) -> Any:
         return old
     if isinstance(new, dict) and isinstance(old, dict):
         return {k: _merge_kept(v, old.get(k)) for k, v in new.items()}
-    if isinstance(new, str) and isinstance(old, str) and MASK in new and "://" in new:
-        if _mask_url(old) == new:
-            return old
+    if (isinstance(new, str) and isinstance(old, str) and MASK in new and "://" in new
+            and _mask_url(old) == new):
+        return old
     return new
 
 
@@ -127,7 +127,7 @@ def get(platform: Platform, connection_id: str) -> ConnectionView:
 def list_connections(platform: Platform, *, q: str | None, type_: str | None, limit: int,
                      offset: int) -> tuple[list[ConnectionView], int]:
     with platform.db.session() as s:
-        where = []
+        where: list[Any] = []
         if q:
             where.append(Connection.name.ilike(f"%{q}%"))
         if type_:

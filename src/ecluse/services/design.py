@@ -13,11 +13,11 @@ from ecluse.engine.design import DesignOptions, node_schemas, preview_node
 from ecluse.engine.plan import Plan, compile_pipeline
 from ecluse.sdk.errors import NodeError
 from ecluse.sdk.types import type_name
-from ecluse.spec.validate import DocumentInvalid
 from ecluse.services import pipelines
 from ecluse.services.connections import resolver
 from ecluse.services.errors import Invalid, NotFound
 from ecluse.services.platform import DatabaseStateStore, Platform
+from ecluse.spec.validate import DocumentInvalid
 
 
 def _plan(platform: Platform, document: dict[str, Any]) -> Plan:

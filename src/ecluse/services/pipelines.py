@@ -12,11 +12,11 @@ from croniter import croniter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ecluse.spec.problems import Problem
-from ecluse.spec.validate import validate_document
 from ecluse.services.diff import json_diff
 from ecluse.services.errors import Conflict, Invalid, NotFound, PreconditionRequired
 from ecluse.services.platform import Actor, Platform, audit
+from ecluse.spec.problems import Problem
+from ecluse.spec.validate import validate_document
 from ecluse.store.models import Pipeline, PipelineVersion, Schedule, utcnow
 
 SORTS = {"name": Pipeline.name, "created_at": Pipeline.created_at,

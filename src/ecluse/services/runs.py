@@ -9,13 +9,13 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from ecluse.engine.plan import compile_pipeline
 from ecluse.engine.build import public_value
-from ecluse.spec.validate import DocumentInvalid
+from ecluse.engine.plan import compile_pipeline
 from ecluse.services import pipelines
 from ecluse.services.connections import resolver
 from ecluse.services.errors import Conflict, Invalid, NotFound
 from ecluse.services.platform import Actor, Platform, audit
+from ecluse.spec.validate import DocumentInvalid
 from ecluse.store.models import Run, RunLog, utcnow
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})

@@ -69,6 +69,12 @@ def at_head(engine: Engine) -> bool:
     return set(current) == set(script.get_heads())
 
 
+def changed_rows(session: Session, statement: Any) -> int:
+    """Execute an UPDATE/DELETE and say how many rows it touched."""
+    result = session.execute(statement)
+    return int(getattr(result, "rowcount", 0))
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url

@@ -3,8 +3,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from ecluse.api.deps import Admin, Limit, Offset, PlatformDep, Reader, client_ip
-from ecluse.api.schemas import (LoginRequest, Page, RefreshRequest, TokenResponse, UserCreate,
-                                UserOut, UserUpdate)
+from ecluse.api.schemas import (
+    LoginRequest,
+    Page,
+    RefreshRequest,
+    TokenResponse,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
 from ecluse.services import auth
 from ecluse.store.models import User
 

@@ -5,10 +5,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
 from ecluse.api.deps import Editor, Limit, Offset, PlatformDep, Reader
-from ecluse.api.schemas import (Change, DiffOut, NodeSchemaOut, Page, PipelineOut, PipelineSummary,
-                                PreviewOut, ProblemOut, RunOut, RunRequest, ScheduleOut,
-                                ScheduleUpdate, SchemaOut, ValidationOut, VersionOut)
 from ecluse.api.routers.runs import run_out
+from ecluse.api.schemas import (
+    Change,
+    DiffOut,
+    NodeSchemaOut,
+    Page,
+    PipelineOut,
+    PipelineSummary,
+    PreviewOut,
+    ProblemOut,
+    RunOut,
+    RunRequest,
+    ScheduleOut,
+    ScheduleUpdate,
+    SchemaOut,
+    ValidationOut,
+    VersionOut,
+)
 from ecluse.services import design, pipelines, runs, schedules
 from ecluse.services.errors import Invalid
 from ecluse.spec.document import Pipeline as PipelineDocument

@@ -9,8 +9,8 @@ from sqlalchemy import text
 import ecluse
 from ecluse.api.deps import Admin, Limit, Offset, PlatformDep, Reader
 from ecluse.api.schemas import AuditOut, HealthOut, ModuleOut, Page
-from ecluse.store.db import at_head
 from ecluse.services import audit
+from ecluse.store.db import at_head
 
 router = APIRouter()
 

@@ -60,6 +60,7 @@ class InlineExecutor:
         self._thread: threading.Thread | None = None
         self._last_orphan_check = 0.0
         self._last_heartbeat = 0.0
+        self._supervisors: list[threading.Thread] = []
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -76,7 +77,7 @@ class InlineExecutor:
         with self._lock:
             active = list(self._active.values())
         for a in active:
-            a.cancel.set()
+            a.cancel.value = 1
         deadline = time.monotonic() + timeout
         for a in active:
             a.process.join(max(0.1, deadline - time.monotonic()))
@@ -84,6 +85,8 @@ class InlineExecutor:
                 a.process.kill()
         if self._thread is not None:
             self._thread.join(timeout)
+        for t in self._supervisors:  # let each record how its run ended
+            t.join(max(0.1, deadline - time.monotonic()))
 
     def wake(self) -> None:
         self._wake.set()
@@ -123,7 +126,7 @@ class InlineExecutor:
         with self._lock:
             a = self._active.get(run_id)
         if a is not None and a.cancel_sent_at is None:
-            a.cancel.set()
+            a.cancel.value = 1
             a.cancel_sent_at = time.monotonic()
 
     def _enforce_timeouts(self) -> None:
@@ -169,7 +172,7 @@ class InlineExecutor:
         timeout = document.get("timeout_seconds")
         ctx = _mp()
         events = ctx.Queue()
-        cancel = ctx.Event()
+        cancel = ctx.RawValue("b", 0)
         from ecluse.orchestration.worker import run_in_worker
 
         process = ctx.Process(target=run_in_worker, name=f"ecluse-run-{run_id[:8]}", args=(
@@ -186,8 +189,10 @@ class InlineExecutor:
             self._active[run_id] = active
         with self.platform.db.session() as s:
             s.execute(update(Run).where(Run.id == run_id).values(worker_pid=process.pid))
-        threading.Thread(target=self._supervise, args=(active, events), daemon=True,
-                         name=f"ecluse-supervise-{run_id[:8]}").start()
+        supervisor = threading.Thread(target=self._supervise, args=(active, events), daemon=True,
+                                      name=f"ecluse-supervise-{run_id[:8]}")
+        self._supervisors = [t for t in self._supervisors if t.is_alive()] + [supervisor]
+        supervisor.start()
 
     # --- one run ------------------------------------------------------------------------
     def _supervise(self, active: _Active, events: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,10 @@ def run_in_worker(settings_data: dict[str, Any], run_id: str, document: dict[str
         token = CancelToken()
 
         def watch() -> None:
-            cancel.wait()
+            # ``cancel`` is lock-free shared memory (a process killed mid-wait on a lock or a
+            # condition would leave the parent blocked forever when it signals)
+            while not cancel.value:
+                time.sleep(0.1)
             token.cancel()
 
         threading.Thread(target=watch, daemon=True, name="ecluse-cancel-watch").start()

@@ -33,7 +33,7 @@ def test_secrets_are_masked_encrypted_and_write_only(api: Api, postgres_url: str
     listing = api.get("/api/v1/connections", role="viewer")
     assert listing.json()["total"] == 2
     assert "s3cr3t-pw" not in listing.text and "tok-123" not in listing.text
-    for name, secret, masked in _raw_rows(api):
+    for _name, secret, masked in _raw_rows(api):
         assert "s3cr3t-pw" not in secret and "tok-123" not in secret and secret.startswith("v1:")
         assert "s3cr3t-pw" not in masked and "tok-123" not in masked
     # test connection: reaches the real PostgreSQL with the stored password

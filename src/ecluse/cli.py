@@ -336,6 +336,7 @@ def modules(as_json: JsonOpt = False) -> None:
 
 
 from ecluse.cli_server import serve, user_app  # noqa: E402  (the platform server's commands)
+
 app.command()(serve)
 app.add_typer(user_app, name="user")
 

@@ -33,8 +33,7 @@ def _mp() -> Any:
     global _CTX
     if _CTX is None:
         _CTX = multiprocessing.get_context("forkserver")
-        _CTX.set_forkserver_preload(["ecluse.orchestration.worker", "ecluse.engine",
-                                     "ecluse.services.platform"])
+        _CTX.set_forkserver_preload(["ecluse.orchestration.preload"])
     return _CTX
 
 

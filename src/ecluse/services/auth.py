@@ -125,16 +125,40 @@ def logout(platform: Platform, token: str, actor: Actor) -> None:
         audit(s, actor, "auth.logout", "user", actor.user_id)
 
 
+_USER_TTL = 2.0
+"""Seconds a looked-up user is trusted without asking the database again (a change made on
+this instance applies at once; one made on another instance within this delay)."""
+_users: dict[str, tuple[float, str, str] | None] = {}
+_users_lock = threading.Lock()
+
+
+def _forget(user_id: str) -> None:
+    with _users_lock:
+        _users.pop(user_id, None)
+
+
 def authenticate(platform: Platform, token: str, ip: str | None) -> Actor:
     try:
         claims = platform.tokens.decode(token, "access")
     except TokenError as exc:
         raise Unauthorized(f"Authentication failed: {exc}.") from exc
-    with platform.db.session() as s:
-        user = s.get(User, claims.subject)
-        if user is None or user.disabled:
-            raise Unauthorized("Authentication failed: the user no longer exists or is disabled.")
-        return Actor(user.id, user.username, user.role, ip)
+    key = f"{id(platform)}:{claims.subject}"
+    now = time.monotonic()
+    with _users_lock:
+        cached = _users.get(key)
+    if cached is None or cached[0] < now:
+        with platform.db.session() as s:
+            user = s.get(User, claims.subject)
+            found = None if user is None or user.disabled else (user.username, user.role)
+        cached = (now + _USER_TTL, *found) if found else None
+        with _users_lock:
+            if cached is not None:
+                _users[key] = cached
+            if len(_users) > 10_000:
+                _users.clear()
+    if cached is None:
+        raise Unauthorized("Authentication failed: the user no longer exists or is disabled.")
+    return Actor(claims.subject, cached[1], cached[2], ip)
 
 
 # --- users ------------------------------------------------------------------------------
@@ -184,6 +208,7 @@ def update_user(platform: Platform, actor: Actor, user_id: str, *, role: str | N
         if disabled is not None:
             user.disabled = changes["disabled"] = disabled
         user.updated_at = utcnow()
+        _forget(f"{id(platform)}:{user.id}")
         if role is not None or disabled:
             s.execute(update(RefreshToken).where(RefreshToken.user_id == user.id,
                                                  RefreshToken.revoked_at.is_(None))
@@ -200,6 +225,7 @@ def delete_user(platform: Platform, actor: Actor, user_id: str) -> None:
         if user is None:
             raise NotFound(f"No user with id {user_id!r}.")
         s.delete(user)
+        _forget(f"{id(platform)}:{user_id}")
         audit(s, actor, "user.delete", "user", user_id, username=user.username)
 
 

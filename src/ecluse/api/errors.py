@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ecluse.observability.logging import get_logger
@@ -89,6 +90,13 @@ def install(app: FastAPI) -> None:
             detail = f"{request.method} is not allowed on {request.url.path}."
         return problem(exc.status_code, detail, request=request,
                        headers=dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # e.g. a NUL character, which PostgreSQL text cannot hold
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
+        return problem(400, f"A value in the request cannot be stored: {reason}.",
+                       request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

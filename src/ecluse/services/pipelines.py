@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -91,8 +92,14 @@ def _document(raw: dict[str, Any], pipeline_id: str) -> dict[str, Any]:
     return doc
 
 
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
 def create(platform: Platform, actor: Actor, raw: dict[str, Any]) -> PipelineView:
     pipeline_id = raw.get("id") or str(uuid.uuid4())
+    if not isinstance(pipeline_id, str) or not _ID.match(pipeline_id):
+        raise Invalid("A pipeline id is 1-64 letters, digits, '-', '_' or '.' (or leave it out "
+                      "and one is assigned).", errors=[{"pointer": "/id", "detail": "bad id"}])
     doc = _document(raw, pipeline_id)
     with platform.db.session() as s:
         if s.get(Pipeline, pipeline_id) is not None:

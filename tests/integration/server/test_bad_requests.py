@@ -83,6 +83,12 @@ def test_unknown_ids_and_routes(api: Api) -> None:
     _problem(api.post("/api/v1/pipelines/nope/runs", json={}), 404)
     weird = "/api/v1/pipelines/" + "%00%ff" + "x" * 5000
     assert 400 <= api.get(weird).status_code < 500
+    assert 400 <= api.get("/api/v1/runs/%00").status_code < 500
+    r = api.post("/api/v1/pipelines", json={"name": "nul\u0000name"})
+    assert 200 <= r.status_code < 500
+    _problem(api.post("/api/v1/pipelines", json={"name": "x", "id": "y" * 500}), 422)
+    _problem(api.post("/api/v1/connections", json={"name": "c\u0000", "url": "postgresql://h/d"}),
+             422)
 
 
 def test_gzip(api: Api, tmp_path: Path) -> None:

@@ -151,6 +151,8 @@ class PreviewOut(BaseModel):
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     parameters: dict[str, Any] = Field(default_factory=dict)
+    trigger: Literal["manual", "api"] = Field(
+        "api", description="\"manual\" when a person pressed Run in the UI.")
 
 
 class RunOut(BaseModel):

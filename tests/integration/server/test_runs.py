@@ -63,8 +63,10 @@ def test_parameters_are_checked_before_queueing(api: Api, tmp_path: Path) -> Non
     r = api.post(f"/api/v1/pipelines/{pid}/runs", json={"parameters": {"limit": "three"}})
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/parameters/limit"
     assert api.get(f"/api/v1/runs?pipeline_id={pid}").json()["total"] == 0
-    run = api.start_run(pid, {"limit": 5})
-    assert run["parameters"] == {"limit": 5}
+    run = api.post(f"/api/v1/pipelines/{pid}/runs",
+                   json={"parameters": {"limit": 5}, "trigger": "manual"}).json()
+    assert run["parameters"] == {"limit": 5} and run["trigger"] == "manual"
+    assert api.get(f"/api/v1/runs?trigger=manual&pipeline_id={pid}").json()["total"] == 1
     assert api.wait_run(run["id"])["status"] == "succeeded"
 
 

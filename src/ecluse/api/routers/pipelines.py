@@ -171,8 +171,8 @@ def preview(pipeline_id: str, node_id: str, actor: Reader, platform: PlatformDep
              summary="Start a run (queued, then executed by a worker)")
 def start_run(pipeline_id: str, actor: Editor, platform: PlatformDep,
               body: Annotated[RunRequest | None, Body()] = None) -> RunOut:
-    params = body.parameters if body is not None else {}
-    return run_out(runs.start(platform, actor, pipeline_id, params, trigger="api"))
+    body = body or RunRequest()
+    return run_out(runs.start(platform, actor, pipeline_id, body.parameters, trigger=body.trigger))
 
 
 @router.get("/{pipeline_id}/schedule", response_model=ScheduleOut, tags=["schedules"])

@@ -149,3 +149,17 @@ def test_orphans_are_failed_and_retried_after_a_crash(make_api: Any, settings: d
     assert failed["status"] == "failed" and "orphaned" in failed["error"]["message"]
     retry = next(r for r in second.runs_of(pid) if r["retry_of"] == run["id"])
     assert second.wait_run(retry["id"])["status"] == "succeeded"
+
+
+def test_two_instances_never_run_a_run_twice(make_api: Any, tmp_path: Path) -> None:
+    a = make_api()
+    b = make_api()
+    pid = a.create_pipeline(csv_pipeline(tmp_path, rows=4))["id"]
+    started = [(a if i % 2 else b).start_run(pid)["id"] for i in range(6)]
+    for run_id in started:
+        assert a.wait_run(run_id)["status"] == "succeeded"
+        lines = a.get(f"/api/v1/runs/{run_id}/logs?limit=500").json()["items"]
+        assert [line["message"] for line in lines].count("run started") == 1
+    with a.app.state.platform.db.engine.connect() as conn:
+        instances = {r[0] for r in conn.execute(sa.text("SELECT instance FROM runs"))}
+    assert instances <= {a.app.state.executor.instance, b.app.state.executor.instance}

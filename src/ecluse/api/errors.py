@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ecluse.observability.logging import get_logger
@@ -97,6 +97,12 @@ def install(app: FastAPI) -> None:
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
         return problem(400, f"A value in the request cannot be stored: {reason}.",
                        request=request)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # two requests raced (same name, same new version): the loser is told, nothing is lost
+        return problem(409, "This change collided with another one made at the same moment; "
+                       "reload and try again.", request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -102,3 +102,21 @@ def test_modules_catalog(api: Api) -> None:
     assert csv["config_schema"]["type"] == "object" and "path" in csv["config_schema"]["properties"]
     assert {"type", "module", "title", "description", "category", "icon", "version", "engines",
             "inputs", "outputs", "config_schema", "examples"} <= set(csv)
+
+
+def test_concurrent_saves_on_one_base_exactly_one_wins(api: Api, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    doc = csv_pipeline(tmp_path)
+    pid = api.create_pipeline(doc)["id"]
+    headers = api.headers()
+
+    def save(i: int) -> int:
+        r = api.client.put(f"/api/v1/pipelines/{pid}?base_version=1",
+                           json={**doc, "description": f"edit {i}"}, headers=headers)
+        return int(r.status_code)
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = sorted(pool.map(save, range(6)))
+    assert codes == [200, 409, 409, 409, 409, 409]
+    assert api.get(f"/api/v1/pipelines/{pid}").json()["version"] == 2

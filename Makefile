@@ -21,8 +21,8 @@ $(STAMP): requirements.lock pyproject.toml
 lock:  ## re-resolve pinned versions after changing pyproject.toml
 	$(UV) pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 -o requirements.lock --quiet
 
-run: setup demo
-	$(VENV)/bin/ecluse run examples/demo/orders_pipeline.json
+run: setup demo  ## the platform on http://127.0.0.1:8000, demo pipelines loaded, admin login printed
+	$(VENV)/bin/ecluse serve --demo
 
 demo: setup
 	@mkdir -p examples/demo/out

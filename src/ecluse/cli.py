@@ -358,5 +358,10 @@ def modules(as_json: JsonOpt = False) -> None:
     console.print(table)
 
 
+from ecluse.cli_server import serve, user_app  # noqa: E402  (the platform server's commands)
+
+app.command()(serve)
+app.add_typer(user_app, name="user")
+
 if __name__ == "__main__":
     app()

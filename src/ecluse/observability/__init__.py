@@ -1,0 +1,1 @@
+"""Structured JSON logs (structlog) and Prometheus metrics."""

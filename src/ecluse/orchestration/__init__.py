@@ -1,0 +1,1 @@
+"""Run queue, the inline executor (worker processes), the cron scheduler, live events."""

@@ -1,0 +1,70 @@
+"""What runs inside a worker process: one pipeline run, its events sent to the supervisor."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ecluse.engine.events import RunEvent
+
+
+def run_in_worker(settings_data: dict[str, Any], run_id: str, document: dict[str, Any],
+                  parameters: dict[str, Any], base_dir: str, events: Any, cancel: Any) -> None:
+    """Entry point of the worker process. Never raises: the supervisor learns everything
+    through ``events`` (a multiprocessing queue); a process that dies says nothing, and the
+    supervisor records that too."""
+    os.environ.setdefault("ECLUSE_WORKER", "1")
+    try:
+        from ecluse.engine.plan import compile_pipeline
+        from ecluse.engine.run import RunOptions, run_pipeline
+        from ecluse.observability.logging import bind_run, configure_logging, get_logger
+        from ecluse.sdk.context import CancelToken
+        from ecluse.services.config import PlatformSettings
+        from ecluse.services.connections import resolver
+        from ecluse.services.platform import DatabaseStateStore, Platform
+
+        settings = PlatformSettings(**settings_data)
+        configure_logging()
+        bind_run(run_id)
+        log = get_logger("ecluse.worker")
+        platform = Platform(settings)
+        token = CancelToken()
+
+        def watch() -> None:
+            # ``cancel`` is lock-free shared memory (a process killed mid-wait on a lock or a
+            # condition would leave the parent blocked forever when it signals)
+            while not cancel.value:
+                time.sleep(0.1)
+            token.cancel()
+
+        threading.Thread(target=watch, daemon=True, name="ecluse-cancel-watch").start()
+
+        def on_event(ev: RunEvent) -> None:
+            if ev.kind in ("node_started", "node_finished", "node_failed"):
+                log.info(ev.kind, node_id=ev.node_id)
+            events.put(ev.to_dict())
+
+        plan = compile_pipeline(document, platform.registry, connections=resolver(platform),
+                                parameters=parameters)
+        result = run_pipeline(plan, RunOptions(
+            run_id=run_id, pipeline_id=str(document.get("id")), connections=resolver(platform),
+            state=DatabaseStateStore(platform.db), cancel=token, on_event=on_event,
+            memory_limit=settings.memory_limit, threads=settings.threads,
+            data_dir=settings.data_dir, base_dir=Path(base_dir)))
+        log.info("run finished", status=result.status)
+        events.put({"kind": "__result__", "result": result.to_dict()})
+        platform.db.dispose()
+    except BaseException as exc:
+        events.put({"kind": "__crash__", "message": f"{type(exc).__name__}: {exc}",
+                    "trace": traceback.format_exc(limit=5)})
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+        join = getattr(events, "join_thread", None)
+        if join is not None:
+            join()

@@ -1,0 +1,37 @@
+"""Settings of the platform server: every ``ECLUSE_*`` setting plus the server's own."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ecluse.settings import Settings
+
+
+class PlatformSettings(Settings):
+    access_token_minutes: float = Field(15, gt=0)
+    refresh_token_days: float = Field(14, gt=0)
+    login_attempts: int = Field(10, ge=1, description="Failed logins allowed per window.")
+    login_window_seconds: float = Field(300, gt=0)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    heartbeat_seconds: float = Field(5, gt=0)
+    orphan_after_seconds: float = Field(60, gt=0, description="A running run whose heartbeat is "
+                                        "older than this is an orphan (its worker died).")
+    poll_seconds: float = Field(0.5, gt=0, description="How often the executor looks for work.")
+    scheduler_tick_seconds: float = Field(5, gt=0)
+    lease_seconds: float = Field(30, gt=0)
+    retry_backoff_seconds: float = Field(10, ge=0, description="First retry delay; doubles.")
+    cancel_grace_seconds: float = Field(10, ge=0)
+    default_retries: int = Field(0, ge=0, le=20)
+    max_catch_up_runs: int = Field(100, ge=1)
+    extra_modules: list[str] = Field(default_factory=list, description="Python modules whose "
+                                     "module classes join the catalog (plugins not installed "
+                                     "as packages).")
+    load_demo: bool = False
+    executor_enabled: bool = True
+
+
+def platform_settings(settings: Settings | None = None, **overrides: object) -> PlatformSettings:
+    if isinstance(settings, PlatformSettings) and not overrides:
+        return settings
+    base = settings.model_dump() if settings is not None else {}
+    return PlatformSettings(**{**base, **overrides})

@@ -1,0 +1,1 @@
+"""The platform's metadata store: SQLAlchemy 2 models, repositories, Alembic migrations."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ def node(node_id: str, kind: str, module: str, **config: Any) -> dict[str, Any]:
 
 def chain(*nodes: dict[str, Any], name: str = "test", **extra: Any) -> dict[str, Any]:
     """A linear pipeline: each node feeds the next."""
-    edges = [{"source": a["id"], "target": b["id"]} for a, b in zip(nodes, nodes[1:], strict=False)]
+    edges = [{"source": a["id"], "target": b["id"]} for a, b in itertools.pairwise(nodes)]
     return {"name": name, "nodes": list(nodes), "edges": edges, **extra}
 
 

@@ -106,7 +106,8 @@ def test_existing_partition_columns_overwrite_then_append(lake: Any, s3_endpoint
     doc["nodes"][1]["config"]["mode"] = "append"
     assert run_doc(doc).status == "succeeded"
     assert dataset().count_rows() == 600
-    manifest = json.loads(client.get_object(Bucket=bucket, Key="by_country/_ecluse_manifest.json")["Body"].read())
+    raw = client.get_object(Bucket=bucket, Key="by_country/_ecluse_manifest.json")["Body"].read()
+    manifest = json.loads(raw)
     assert len(manifest["files"]) == 6
 
 
@@ -127,7 +128,8 @@ def test_csv_and_json_lines(lake: Any, workdir: Path, fmt: str, compression: str
     else:
         import gzip
 
-        lines = gzip.open(local, "rt").read().splitlines()
+        with gzip.open(local, "rt") as f:
+            lines = f.read().splitlines()
         assert json.loads(lines[1])["country"] == "DE"
         assert len(lines) == 50
 

@@ -335,5 +335,10 @@ def modules(as_json: JsonOpt = False) -> None:
     console.print(table)
 
 
+from ecluse.cli_connectors import connection_app, state_app  # noqa: E402
+
+app.add_typer(state_app, name="state")
+app.add_typer(connection_app, name="connection")
+
 if __name__ == "__main__":
     app()

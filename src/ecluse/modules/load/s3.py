@@ -24,7 +24,6 @@ from pydantic import Field, field_validator
 
 from ecluse.sdk import (
     ConfigError,
-    Connection,
     Loader,
     LoadResult,
     ModuleConfig,
@@ -33,6 +32,7 @@ from ecluse.sdk import (
     connection_field,
 )
 from ecluse.sdk.relational import require_columns
+from ecluse.sdk.s3 import s3_client
 
 MANIFEST = "_ecluse_manifest.json"
 DatePart = Literal["year", "month", "day", "hour"]
@@ -340,26 +340,6 @@ def _part_text(value: Any) -> str:
         return "__HIVE_DEFAULT_PARTITION__"
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
     return quote(text, safe="")
-
-
-def s3_client(connection: Connection) -> Any:
-    """A boto3 S3 client from a connection of type ``s3``."""
-    import boto3
-    from botocore.config import Config
-
-    if connection.type != "s3":
-        raise ConfigError(f"connection {connection.name!r} is of type {connection.type!r}, not s3",
-                          field="connection")
-    endpoint = connection.get("endpoint_url")
-    return boto3.client(
-        "s3", endpoint_url=endpoint or None,
-        aws_access_key_id=connection.get("access_key_id"),
-        aws_secret_access_key=connection.get("secret_access_key"),
-        aws_session_token=connection.get("session_token"),
-        region_name=connection.get("region") or "us-east-1",
-        config=Config(s3={"addressing_style": "path" if endpoint else "auto"},
-                      retries={"max_attempts": 5, "mode": "standard"},
-                      connect_timeout=10, read_timeout=120))
 
 
 def _check_bucket(client: Any, bucket: str) -> None:

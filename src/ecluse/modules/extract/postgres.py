@@ -69,6 +69,11 @@ class PostgresExtractConfig(ModuleConfig):
             raise ValueError("give either `query` or `table`")
         if self.query is not None and (self.columns or self.where):
             raise ValueError("`columns` and `where` go with `table`, not with `query`")
+        if self.table is not None:
+            try:
+                split_table_name(self.table)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
 
@@ -124,55 +129,51 @@ class PostgresExtractor(Extractor):
             if last_value is None:
                 raise ConfigError("the query uses :last_value: set `incremental.initial_value` "
                                   "for the first run", field="incremental")
-        try:
-            conn = adbc_connect(uri)
-        except Exception as exc:
-            raise ConfigError(f"cannot connect to {c.connection!r}: {first_line(exc)}",
-                              field="connection") from exc
+        conn = _connect(uri, c.connection)
         try:
             probe = BoundSql()
             base = self._base_sql(probe, ctx, (None, None))
-            source_schema = self._probe(conn, f"SELECT * FROM ({base}) AS q LIMIT 0", probe.values)
-        except BaseException:
+            source_schema = self._probe(conn, f"SELECT * FROM ({base}) AS q LIMIT 0", probe.values,
+                                        "query" if c.query is not None else "table")
+        finally:
             conn.close()
-            raise
         exprs, schema = read_plan(source_schema, keep_extensions=keep_ext)
         if inc is not None:
             for col, what in ((inc.cursor_column, "cursor_column"), (inc.key_column, "key_column")):
                 if col is not None and col not in schema.names:
-                    conn.close()
                     raise ConfigError(f"incremental {what} {col!r} is not a column of the result; "
                                       f"columns are: {', '.join(schema.names)}", field="incremental")
         if ctx.mode == "schema":
-            conn.close()
             return ctx.backend.from_arrow(schema.empty_table(), name="postgres")
         pg_types = {f.name: (f.metadata or {}).get(PG_TYPE_KEY, b"text").decode() for f in source_schema}
         ctype = pg_types.get(inc.cursor_column, "text") if inc else "text"
-        batches = self._stream(conn, ctx, exprs, schema, pg_types, (last_value, ctype))
+        # the stream opens its own connection when the engine first pulls a batch, and
+        # closes it when the last batch is read (or the engine drops the stream)
+        batches = self._stream(uri, ctx, exprs, schema, pg_types, (last_value, ctype))
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         return ctx.backend.from_arrow(reader, name="postgres")
 
     @staticmethod
-    def _probe(conn: Any, sql: str, values: list[str | None]) -> Any:
+    def _probe(conn: Any, sql: str, values: list[str | None], field: str) -> Any:
         cur = conn.cursor()
         try:
             cur.execute(sql, parameters=tuple(values) if values else None)
             return cur.fetch_arrow_table().schema
         except Exception as exc:
             raise ConfigError(f"PostgreSQL rejected the query: {first_line(exc)}",
-                              field="query" if "query" in sql else "table") from exc
+                              field=field) from exc
         finally:
             cur.close()
 
-    def _stream(self, conn: Any, ctx: NodeContext, exprs: list[str], schema: Any,
+    def _stream(self, uri: str, ctx: NodeContext, exprs: list[str], schema: Any,
                 pg_types: dict[str, str], last: tuple[str | None, str | None]) -> Iterator[Any]:
         inc = self.config.incremental
         rows = 0
+        conn = _connect(uri, self.config.connection)
         cur = conn.cursor()
         unhook = ctx.cancel.on_cancel(lambda: _cancel(cur))
         try:
             if ctx.mode == "run":  # every keyset page sees the same snapshot
-                conn.rollback()
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if inc is None or ctx.mode != "run":
                 bound = BoundSql()
@@ -259,6 +260,14 @@ class PostgresExtractor(Extractor):
         ctype, ktype = ctx.scratch["types"]
         ctx.set_state({"cursor_column": inc.cursor_column, "last_value": position[0], "type": ctype,
                        "key_column": inc.key_column, "last_key": position[1], "key_type": ktype})
+
+
+def _connect(uri: str, name: str) -> Any:
+    try:
+        return adbc_connect(uri)
+    except Exception as exc:
+        raise ConfigError(f"cannot connect to {name!r}: {first_line(exc)}",
+                          field="connection") from exc
 
 
 def _text(value: Any) -> str | None:

@@ -200,6 +200,9 @@ def read_plan(schema: pa.Schema, *, keep_extensions: bool) -> tuple[list[str], p
             elif mod[0] > 38:  # wider than any engine's decimal: exact text
                 exprs.append(f"{col}::text AS {col}")
                 fields.append(pa.field(f.name, pa.string()))
+            elif mod[0] <= 18:  # sent as the unscaled int8, rebuilt in Arrow without parsing
+                exprs.append(f"({col} * 1e{mod[1]})::int8 AS {col}" if mod[1] else f"{col}::int8 AS {col}")
+                fields.append(pa.field(f.name, pa.decimal128(*mod)))
             else:
                 exprs.append(col)
                 fields.append(pa.field(f.name, pa.decimal128(*mod)))
@@ -234,7 +237,9 @@ def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         if isinstance(array.type, pa.ExtensionType) and array.type.extension_name == "arrow.opaque":
             array = array.storage
         if array.type != target.type:
-            if isinstance(target.type, pa.ExtensionType):
+            if pa.types.is_int64(array.type) and pa.types.is_decimal128(target.type):
+                array = unscaled_to_decimal(array, target.type)
+            elif isinstance(target.type, pa.ExtensionType):
                 array = pa.ExtensionArray.from_storage(target.type, array.storage
                                                        if isinstance(array, pa.ExtensionArray)
                                                        else array)
@@ -242,6 +247,21 @@ def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
                 array = array.cast(target.type)
         columns.append(array)
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def unscaled_to_decimal(array: pa.Array, dtype: pa.DataType) -> pa.Array:
+    """int64 unscaled values (``amount * 10^scale``) -> decimal128, by building its 16-byte
+    little-endian two's complement buffer (no text parsing, no Python objects)."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = array.fill_null(0).to_numpy(zero_copy_only=False)
+    wide = np.empty((len(values), 2), dtype=np.int64)
+    wide[:, 0] = values
+    wide[:, 1] = values >> 63
+    validity = array.is_valid().buffers()[1] if array.null_count else None
+    return pa.Array.from_buffers(dtype, len(values), [validity, pa.py_buffer(wide)],
+                                 null_count=array.null_count)
 
 
 # --- Arrow/Ibis -> PostgreSQL (writes) --------------------------------------------------

@@ -7,7 +7,8 @@ the connection (``{"type": "http", "base_url": ..., "auth": {...}}``):
 - ``{"type": "basic", "username": "...", "password": "..."}``
 - ``{"type": "api_key", "name": "X-API-Key", "value": "...", "in": "header" | "query"}``
 - ``{"type": "oauth2", "token_url": "...", "client_id": "...", "client_secret": "...",
-  "scope": "..."}`` (client-credentials grant; the token is renewed on expiry or a 401)
+  "scope": "...", "client_auth": "basic" | "post"}`` (client-credentials grant; the token is
+  renewed on expiry or a 401)
 """
 
 from __future__ import annotations
@@ -159,9 +160,16 @@ class HttpSession:
             data["scope"] = str(a["scope"])
         if a.get("audience"):
             data["audience"] = str(a["audience"])
-        response = self._send("POST", self.resolve(str(a["token_url"])), what="the OAuth2 token request",
-                              data=data, auth=(str(a.get("client_id", "")),
-                                               str(a.get("client_secret", ""))))
+        client_id, secret = str(a.get("client_id", "")), str(a.get("client_secret", ""))
+        extra: dict[str, Any] = {"auth": (client_id, secret)}
+        if a.get("client_auth") == "post":  # credentials in the form instead of Basic auth
+            data.update(client_id=client_id, client_secret=secret)
+            extra = {}
+        response = self._send("POST", self.resolve(str(a["token_url"])),
+                              what="the OAuth2 token request", data=data, **extra)
+        if response.status_code >= 400:
+            raise HttpError(f"the OAuth2 token request failed with HTTP {response.status_code}",
+                            field="connection")
         try:
             body = response.json()
             token = str(body["access_token"])

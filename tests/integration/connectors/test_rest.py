@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ecluse.sdk.connections import Connection
-from ecluse.sdk.http import HttpError, HttpSession, RetryPolicy, retry_after_seconds
+from ecluse.sdk.http import HttpError, HttpSession, RateLimiter, RetryPolicy, retry_after_seconds
 from tests.helpers import chain, node, preview, run_doc, schemas
 
 pytestmark = pytest.mark.integration
@@ -333,3 +333,33 @@ def test_retry_after_as_http_date() -> None:
 def test_relative_url_without_base_url_is_a_config_error() -> None:
     with HttpSession(None) as s, pytest.raises(HttpError.__mro__[1], match="relative"):
         s.resolve("/orders")
+
+
+def test_rate_limiter_spaces_requests() -> None:
+    now = [100.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 6))
+        now[0] += seconds
+
+    limiter = RateLimiter(4, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        limiter.wait()
+    assert waits == [0.25, 0.25]  # 4 requests per second: one every 250 ms
+    now[0] += 10
+    limiter.wait()
+    assert waits == [0.25, 0.25]  # after a pause, no wait
+
+
+def test_oauth2_token_failure_is_reported(api: Api, monkeypatch: pytest.MonkeyPatch,
+                                          workdir: Path) -> None:
+    api.routes[("POST", "/oauth/token")] = lambda *_: (401, {}, {"error": "invalid_client"})
+    connect(monkeypatch, api, {"type": "oauth2", "token_url": api.url + "/oauth/token",
+                               "client_id": "cid", "client_secret": "wrong", "client_auth": "post"})
+    doc = chain(node("e", "extractor", "rest", connection="shop-api", url="/x"),
+                node("l", "loader", "parquet", path="o.parquet"))
+    result = run_doc(doc)
+    assert result.status == "failed"
+    assert "OAuth2 token request failed with HTTP 401" in result.error.reason
+    assert "wrong" not in result.error.reason

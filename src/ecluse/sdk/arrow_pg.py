@@ -415,7 +415,11 @@ def adbc_connect(uri: str, *, autocommit: bool = False) -> Any:
 
 
 def first_line(exc: BaseException) -> str:
+    """The server's own sentence when there is one (``ERROR:  ...``), without driver noise."""
     text = str(exc).strip()
-    for prefix in ("INVALID_ARGUMENT: ", "INTERNAL: ", "IO: ", "UNKNOWN: "):
-        text = text.removeprefix(prefix)
-    return text.splitlines()[0] if text else type(exc).__name__
+    if "ERROR:  " in text:
+        text = text.split("ERROR:  ", 1)[1]
+    else:
+        text = re.sub(r"^[A-Z_]+: ", "", text)
+        text = text.removeprefix("[libpq] ")
+    return text.splitlines()[0].strip() if text else type(exc).__name__

@@ -324,3 +324,20 @@ def test_million_rows_extract_with_bounded_memory(pg: str, workdir: Path) -> Non
     assert report["status"] == "succeeded", report["error"]
     assert report["pipeline_rows"] == 1_000_000
     assert pq.ParquetFile(workdir / "big.parquet").metadata.num_rows == 1_000_000
+
+
+def test_replace_of_a_referenced_table_and_polars_engine(pg: str, workdir: Path) -> None:
+    sql(pg, "CREATE TABLE parent (id int PRIMARY KEY, name text);"
+            "CREATE TABLE child (pid int REFERENCES parent(id) DEFERRABLE);"
+            "INSERT INTO parent VALUES (1, 'a'), (2, 'b'); INSERT INTO child VALUES (1)")
+    doc = chain(node("e", "extractor", "postgres", connection="pg",
+                     query="SELECT * FROM (VALUES (1, 'x'), (3, 'y')) v(id, name)"),
+                node("l", "loader", "postgres", connection="pg", table="parent", mode="replace"))
+    extra = ok(run_doc(doc, engine="polars")).nodes["l"].extra
+    assert (extra["rows_inserted"], extra["rows_deleted"]) == (2, 2)
+    assert sql(pg, "SELECT id, name FROM parent ORDER BY id") == [(1, "x"), (3, "y")]
+    # a replace that would orphan a child row fails at commit: nothing changes
+    doc["nodes"][0]["config"]["query"] = "SELECT 5 AS id, 'z' AS name"
+    result = run_doc(doc)
+    assert result.status == "failed" and "foreign key" in result.error.reason
+    assert sql(pg, "SELECT id, name FROM parent ORDER BY id") == [(1, "x"), (3, "y")]

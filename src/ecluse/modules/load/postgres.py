@@ -153,7 +153,13 @@ class PostgresLoader(Loader):
         rows_before = None
         if c.mode == "replace" and not created:
             rows_before = _scalar(cur, f"SELECT count(*) FROM {target}")
-            cur.execute(f"TRUNCATE {target}")
+            referenced = _scalar(cur, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+                                 f"AND confrelid = {_regclass(schema_name, table_name)}")
+            # TRUNCATE is transactional in PostgreSQL, but refused on a table other tables
+            # reference: DELETE then, with deferrable foreign keys checked at commit
+            if referenced:
+                cur.execute("SET CONSTRAINTS ALL DEFERRED")
+            cur.execute(f"DELETE FROM {target}" if referenced else f"TRUNCATE {target}")
         if direct:  # types already match: binary COPY straight into the table
             written = cur.adbc_ingest(table_name, stream, mode="append", db_schema_name=schema_name)
             return LoadResult(rows_written=written, rows_inserted=written,
@@ -231,6 +237,11 @@ def _require_unique(cur: Any, schema_name: str | None, table_name: str, keys: li
     if not row or not row[0]:
         raise ConfigError(f"table {label!r} needs a primary key or unique index on "
                           f"({', '.join(keys)}) for mode upsert/merge_delete", field="keys")
+
+
+def _regclass(schema_name: str | None, table_name: str) -> str:
+    """``'"schema"."table"'::regclass`` as a SQL literal (the identifier quoted, then escaped)."""
+    return "'" + qualified(schema_name, table_name).replace("'", "''") + "'::regclass"
 
 
 def _scalar(cur: Any, sql: str) -> int:

@@ -19,7 +19,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 lock:  ## re-resolve pinned versions after changing pyproject.toml
-	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock --quiet
+	$(UV) pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 -o requirements.lock --quiet
 
 run: setup demo
 	$(VENV)/bin/ecluse run examples/demo/orders_pipeline.json
@@ -41,7 +41,7 @@ integration: setup
 	$(PY) -m pytest tests/integration -q
 
 test: setup lint typecheck
-	$(PY) -m pytest tests -q -n 2 -p no:cacheprovider
+	$(PY) -m pytest tests -q -n 2 --dist loadfile -p no:cacheprovider
 
 bench: setup
 	$(PY) bench/run_bench.py

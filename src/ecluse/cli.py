@@ -237,7 +237,11 @@ class _Progress:
 @app.command()
 def run(file: FileArg, param: ParamOpt = None, engine: EngineOpt = None,
         memory_limit: Annotated[str | None, typer.Option(help="Engine memory budget, e.g. 2GB.")]
-        = None, as_json: JsonOpt = False) -> None:
+        = None, as_json: JsonOpt = False,
+        explain: Annotated[bool, typer.Option("--explain", help="Show what would run where "
+                                              "(pushed down into a warehouse, or in the "
+                                              "engine) and the SQL, without running.")] = False,
+        ) -> None:
     """Run a pipeline now, with a live view of every node."""
     from ecluse.engine.run import RunOptions, run_pipeline
     from ecluse.engine.state import FileStateStore
@@ -246,6 +250,9 @@ def run(file: FileArg, param: ParamOpt = None, engine: EngineOpt = None,
 
     settings = get_settings()
     plan = _compile(file, engine or None, _parse_params(param), as_json)
+    if explain:
+        _explain(plan, as_json)
+        return
     progress = _Progress(plan)
     cancel = CancelToken()
     options = RunOptions(connections=EnvConnections(), cancel=cancel, on_event=progress,
@@ -264,6 +271,22 @@ def run(file: FileArg, param: ParamOpt = None, engine: EngineOpt = None,
         _summary(plan, result, progress)
     if result.status != "succeeded":
         raise typer.Exit(130 if result.status == "cancelled" else 1)
+
+
+def _explain(plan: Any, as_json: bool) -> None:
+    from rich.syntax import Syntax
+
+    from ecluse.engine.explain import explain
+
+    steps = explain(plan)
+    if as_json:
+        print(json.dumps(steps, indent=2))
+        return
+    for step in steps:
+        where = (f"pushed down into {step['warehouse']}" if step["mode"] == "pushdown"
+                 else f"run by the {step['engine']} engine")
+        console.print(f"[bold]{step['loader']}[/]: nodes {', '.join(step['nodes'])} {where}")
+        console.print(Syntax(step["sql"], "sql", word_wrap=True))
 
 
 def _wait(worker: threading.Thread, cancel: Any, render: Callable[[], Group] | None) -> None:
@@ -300,7 +323,7 @@ def _summary(plan: Any, result: Any, progress: _Progress) -> None:
                           f"{m.extra['rejected_path']}[/]")
     if result.error is not None:
         where = f"node {result.error.node_id!r}" if result.error.node_id else "the run"
-        err_console.print(f"[bold red]error in {where}:[/] {result.error.reason}")
+        err_console.print(f"\n[bold red]error in {where}:[/] {result.error.reason}")
         err_console.print("[dim]Destinations were left unchanged.[/]")
 
 

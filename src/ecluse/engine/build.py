@@ -37,6 +37,7 @@ def build_graph(plan: Plan, nodes: list[PlanNode], backend: EngineBackend,
             built.errors[pn.id] = NodeError(pn.id, f"its input {failed_inputs[0]!r} has an error")
             continue
         ctx = make_context(pn)
+        ctx.upstream = {port: [src for src, _ in sources] for port, sources in pn.inputs.items()}
         built.contexts[pn.id] = ctx
         try:
             _build_node(pn, built, backend, ctx, materialize_fanout)

@@ -3,6 +3,7 @@ of one node computed on a sample."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import uuid
@@ -13,8 +14,9 @@ from typing import Any
 import pyarrow as pa
 
 from ecluse.engine.backends import connect_backend
-from ecluse.engine.build import build_graph
+from ecluse.engine.build import BuiltGraph, build_graph
 from ecluse.engine.plan import Plan, PlanNode
+from ecluse.engine.run import close_shared
 from ecluse.engine.state import MemoryStateStore
 from ecluse.sdk.connections import ConnectionResolver, EnvConnections
 from ecluse.sdk.context import CancelToken, Mode, NodeContext, StateStore
@@ -58,6 +60,8 @@ class _Session:
         (self.dir / "spill").mkdir()
         self.backend = connect_backend(plan.engine, work_dir=self.dir)
         self.pipeline_id = options.pipeline_id or plan.pipeline.id or plan.pipeline.name
+        self.built: BuiltGraph | None = None
+        self.shared: dict[str, Any] = {}
 
     def context(self, pn: PlanNode) -> NodeContext:
         return NodeContext(
@@ -65,11 +69,22 @@ class _Session:
             backend=self.backend, parameters=self.plan.parameters,
             connections=self.options.connections, mode=self.mode, work_dir=self.dir / pn.id,
             cancel=CancelToken(), previous_state=self.options.state.get(self.pipeline_id, pn.id),
+            shared=self.shared,
             sample_rows=self.sample_rows, base_dir=self.options.base_dir,
             artifacts_dir=self.dir / pn.id / "artifacts")
 
+    def build(self, nodes: list[PlanNode], *, stop_on_error: bool) -> BuiltGraph:
+        self.built = build_graph(self.plan, nodes, self.backend, self.context,
+                                 materialize_fanout=False, stop_on_error=stop_on_error)
+        return self.built
+
     def close(self) -> None:
+        """Let every module release what it opened, then drop the throwaway engine."""
+        for node_id, ctx in (self.built.contexts if self.built else {}).items():
+            with contextlib.suppress(Exception):
+                self.plan.node(node_id).module.finish(ctx, succeeded=True)
         self.backend.close()
+        close_shared(self.shared)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -77,8 +92,7 @@ def node_schemas(plan: Plan, options: DesignOptions | None = None) -> dict[str, 
     """Schema of each node's main output (a loader: what it receives)."""
     session = _Session(plan, options or DesignOptions(), "schema", None)
     try:
-        built = build_graph(plan, plan.nodes, session.backend, session.context,
-                            materialize_fanout=False, stop_on_error=False)
+        built = session.build(plan.nodes, stop_on_error=False)
         out = {}
         for pn in plan.nodes:
             if pn.id in built.errors:
@@ -99,8 +113,7 @@ def preview_node(plan: Plan, node_id: str, *, limit: int = 50, offset: int = 0,
     target = plan.node(node_id)
     session = _Session(plan, options or DesignOptions(), "preview", sample_rows)
     try:
-        built = build_graph(plan, plan.upstream(node_id), session.backend, session.context,
-                            materialize_fanout=False, stop_on_error=True)
+        built = session.build(plan.upstream(node_id), stop_on_error=True)
         if port is None:
             port = "in" if isinstance(target.module, Loader) else target.module.outputs[0].name
         table = built.output(node_id, port)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import threading
@@ -17,11 +18,12 @@ from ecluse.engine.backends.base import EngineBackend
 from ecluse.engine.build import as_node_error, build_graph, public_value
 from ecluse.engine.events import RunEvent
 from ecluse.engine.plan import Plan, PlanNode
+from ecluse.engine.pushdown import Pushdown, find_pushdowns
 from ecluse.engine.state import MemoryStateStore
 from ecluse.sdk.connections import ConnectionResolver, EnvConnections
 from ecluse.sdk.context import CancelToken, NodeContext, StateStore
 from ecluse.sdk.errors import NodeError, RunCancelled
-from ecluse.sdk.module import Extractor, Loader, LoadResult
+from ecluse.sdk.module import Extractor, Loader
 
 NodeStatus = Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped"]
 
@@ -37,6 +39,8 @@ class RunOptions:
     memory_limit: str | None = None
     threads: int | None = None
     base_dir: Path = field(default_factory=Path.cwd)
+    pushdown: bool = True
+    """Run chains between an extractor and a loader on the same warehouse inside it."""
     data_dir: Path = field(default_factory=lambda: Path(".ecluse"))
     """Run artifacts (quarantined rows) go to ``data_dir/runs/<run id>/<node id>``."""
 
@@ -104,6 +108,7 @@ class _Run:
         self.options = options
         self.pipeline_id = options.pipeline_id or plan.pipeline.id or plan.pipeline.name
         self.metrics = {pn.id: NodeMetrics(pn.id, pn.node.module) for pn in plan.nodes}
+        self.shared: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def emit(self, kind: Any, node_id: str | None = None, **data: Any) -> None:
@@ -119,7 +124,7 @@ class _Run:
                 connections=self.options.connections, mode="run", work_dir=node_dir,
                 cancel=self.options.cancel, base_dir=self.options.base_dir,
                 artifacts_dir=work_dir.parent / pn.id,
-                previous_state=self.options.state.get(self.pipeline_id, pn.id),
+                previous_state=self.options.state.get(self.pipeline_id, pn.id), shared=self.shared,
                 on_progress=lambda node_id, rows: self.emit("node_progress", node_id, rows=rows),
                 on_log=lambda node_id, level, msg, fields: self.emit(
                     "log", node_id, level=level, message=msg, **fields))
@@ -156,15 +161,27 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
     unhook = options.cancel.on_cancel(backend.interrupt)
     error: NodeError | None = None
     status: Literal["succeeded", "failed", "cancelled"] = "succeeded"
-    built = None
+    contexts: dict[str, NodeContext] = {}
+    warehouses: dict[str, Any] = {}
     try:
         options.cancel.raise_if_cancelled()
-        built = build_graph(plan, plan.nodes, backend, run.make_context(backend, work_dir),
+        factory = run.make_context(backend, work_dir)
+        pushdowns = _pushdowns(run, factory, warehouses) if options.pushdown else {}
+        needed = {n.id for pn in plan.nodes if isinstance(pn.module, Loader)
+                  and pn.id not in pushdowns for n in plan.upstream(pn.id)}
+        built = build_graph(plan, [pn for pn in plan.nodes if pn.id in needed], backend, factory,
                             materialize_fanout=True, stop_on_error=True)
+        contexts.update(built.contexts)
+        for pd in pushdowns.values():
+            contexts.update({k: v for k, v in pd.contexts.items() if k not in contexts})
         for pn in plan.nodes:
-            if isinstance(pn.module, Loader):
-                options.cancel.raise_if_cancelled()
-                _load(run, pn, built.output(pn.id, "in"), built.contexts[pn.id])
+            if not isinstance(pn.module, Loader):
+                continue
+            options.cancel.raise_if_cancelled()
+            if pn.id in pushdowns:
+                _load(run, pn, pushdowns[pn.id].table, contexts[pn.id], pushdowns[pn.id])
+            else:
+                _load(run, pn, built.output(pn.id, "in"), contexts[pn.id])
     except RunCancelled:
         status = "cancelled"
     except NodeError as exc:
@@ -173,17 +190,19 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
         status, error = "failed", as_node_error("", exc)
     finally:
         unhook()
+        for con in warehouses.values():
+            con.disconnect()
     succeeded = status == "succeeded"
-    if built is not None:
-        _finish_extractors(run, built.contexts, succeeded)
+    _finish_modules(run, contexts, succeeded)
+    close_shared(run.shared)
     for pn in plan.nodes:
         if run.metrics[pn.id].status == "running":
             run.finish(pn, "succeeded" if succeeded else status,
                        error.reason if error and error.node_id == pn.id else None)
         elif run.metrics[pn.id].status == "pending":
-            run.metrics[pn.id].status = "skipped" if succeeded else status
-    if succeeded and built is not None:
-        for node_id, ctx in built.contexts.items():
+            run.metrics[pn.id].status = "skipped"
+    if succeeded:
+        for node_id, ctx in contexts.items():
             if ctx.staged_state is not None:
                 options.state.put(run.pipeline_id, node_id, ctx.staged_state)
     backend.close()
@@ -196,14 +215,35 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
     return result
 
 
-def _load(run: _Run, pn: PlanNode, table: Any, ctx: NodeContext) -> None:
+def _pushdowns(run: _Run, factory: Callable[[PlanNode], NodeContext],
+               warehouses: dict[str, Any]) -> dict[str, Pushdown]:
+    try:
+        found = find_pushdowns(run.plan, factory, warehouses)
+    except Exception as exc:  # pushdown is an optimisation: fall back to the engine
+        run.emit("log", None, level="warning", message=f"ELT pushdown not possible: {exc}")
+        return {}
+    for pd in found.values():
+        run.emit("log", pd.loader_id, level="info",
+                 message=f"nodes {', '.join(pd.node_ids)} run inside {pd.warehouse}", sql=pd.sql)
+    return found
+
+
+def _load(run: _Run, pn: PlanNode, table: Any, ctx: NodeContext,
+          pushdown: Pushdown | None = None) -> None:
     """Run one loader; every node upstream of it is running while it writes."""
     upstream = run.plan.upstream(pn.id)
     for up in upstream:
         run.start(up)
     t0 = time.perf_counter()
+    module = pn.module
+    assert isinstance(module, Loader)
     try:
-        result: LoadResult = pn.module.write(table, ctx)  # type: ignore[attr-defined]
+        if pushdown is not None:
+            result = module.write_in_warehouse(table, pushdown.con, ctx)
+            for node_id in pushdown.node_ids:
+                run.metrics[node_id].extra["pushed_down"] = pushdown.warehouse
+        else:
+            result = module.write(table, ctx)
     except Exception as exc:
         error = as_node_error(pn.id, exc)
         run.finish(pn, "failed", error.reason)
@@ -215,7 +255,7 @@ def _load(run: _Run, pn: PlanNode, table: Any, ctx: NodeContext) -> None:
                     "rows_updated": result.rows_updated, "rows_deleted": result.rows_deleted,
                     "load_seconds": round(time.perf_counter() - t0, 3), **result.extra})
     m.extra = {k: v for k, v in m.extra.items() if v is not None}
-    scans = ctx.backend.last_scan_rows
+    scans = None if pushdown is not None else ctx.backend.last_scan_rows
     sources = [up for up in upstream if isinstance(up.module, Extractor)]
     if scans is not None and len(scans) == 1 and len(sources) == 1:
         run.metrics[sources[0].id].rows_out = scans[0]
@@ -244,9 +284,16 @@ def _fill_edge_rows(run: _Run, loader: PlanNode) -> None:
             run.metrics[pn.id].rows_in = run.metrics[edges[0]].rows_out
 
 
-def _finish_extractors(run: _Run, contexts: Mapping[str, NodeContext], succeeded: bool) -> None:
+def close_shared(shared: dict[str, Any]) -> None:
+    for resource in shared.values():
+        with contextlib.suppress(Exception):
+            resource.close()
+    shared.clear()
+
+
+def _finish_modules(run: _Run, contexts: Mapping[str, NodeContext], succeeded: bool) -> None:
     for pn in run.plan.nodes:
-        if not isinstance(pn.module, Extractor) or pn.id not in contexts:
+        if pn.id not in contexts:
             continue
         ctx = contexts[pn.id]
         try:

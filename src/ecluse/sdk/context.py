@@ -83,6 +83,8 @@ class NodeContext:
     sample_rows: int | None = None
     base_dir: Path = field(default_factory=Path.cwd)
     """Relative paths in configs resolve from here (the pipeline file's folder in the CLI)."""
+    upstream: Mapping[str, list[str]] = field(default_factory=dict)
+    """Input port -> ids of the nodes feeding it, in edge order (to name inputs in SQL)."""
     on_progress: Callable[[str, int], None] | None = None
     on_log: Callable[[str, str, str, Mapping[str, Any]], None] | None = None
     artifacts_dir: Path | None = None
@@ -90,6 +92,9 @@ class NodeContext:
     staged_state: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     """Figures the module reports (``rows_rejected``...); merged into the node's metrics."""
+    shared: dict[str, Any] = field(default_factory=dict)
+    """Resources shared by the nodes of one run (one connection per database...); the same
+    dict for every node; the engine closes what it holds (``close()``) when the run ends."""
     scratch: dict[str, Any] = field(default_factory=dict)
     """The module's own per-run notes (kept between ``read`` and ``finish``)."""
 

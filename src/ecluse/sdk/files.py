@@ -23,7 +23,8 @@ FileFormat = Literal["csv", "parquet", "json"]
 @dataclass(frozen=True)
 class CsvReadOptions:
     delimiter: str | None = None
-    encoding: str = "utf-8"
+    encoding: str | None = None
+    """None: detected from the first file."""
     header: bool = True
     quote: str | None = '"'
     decimal: Literal[".", ","] = "."

@@ -16,11 +16,12 @@ from ecluse.sdk.config import ModuleConfig
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
 
     from ecluse.sdk.context import NodeContext
 
 ModuleKind = Literal["extractor", "transformer", "loader"]
-ALL_ENGINES: frozenset[str] = frozenset({"duckdb", "polars"})
+ALL_ENGINES: frozenset[str] = frozenset({"duckdb", "polars", "pyspark"})
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,17 @@ class Module(ABC):
     inputs: ClassVar[tuple[InputPort, ...]] = ()
     outputs: ClassVar[tuple[OutputPort, ...]] = ()
     engines: ClassVar[frozenset[str]] = ALL_ENGINES
+    pushdown: ClassVar[bool] = True
+    """A transformer built only from portable Ibis expressions can run inside a warehouse."""
     examples: ClassVar[tuple[dict[str, Any], ...]] = ()
 
     def __init__(self, config: ModuleConfig, node_id: str = "") -> None:
         self.config = config
         self.node_id = node_id
+
+    def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:  # noqa: B027
+        """Called after the run with its outcome: release resources, report figures in
+        ``ctx.metrics`` (merged into the node's metrics), stage state."""
 
     @classmethod
     def migrate(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
@@ -128,6 +135,20 @@ class Extractor(Module):
     def read(self, ctx: NodeContext) -> ir.Table:
         """A lazy relation over the source; in preview mode, read only a sample."""
 
+    # ELT pushdown: an extractor and a loader that name the same warehouse let the engine run
+    # the transforms between them inside that database, as SQL.
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        """Identity of the database this node reads (same key = same database), or None."""
+        return None
+
+    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+        """An Ibis connection to that database, opened once per run and key."""
+        raise NotImplementedError
+
+    def warehouse_relation(self, con: BaseBackend, ctx: NodeContext) -> ir.Table | None:
+        """The source as a relation of ``con``; None when it cannot be (bound parameters...)."""
+        return None
+
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
         """Called after the run with its outcome (write quarantine files, stage state)."""
 
@@ -148,6 +169,18 @@ class Loader(Module):
 
     def check(self, table: ir.Table, ctx: NodeContext) -> None:
         """Design-time check of the incoming relation (raise ConfigError)."""
+
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        """Identity of the database this loader writes (see ``Extractor.warehouse_key``)."""
+        return None
+
+    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+        """An Ibis connection to that database (the engine opens one per run and key)."""
+        raise NotImplementedError
+
+    def write_in_warehouse(self, table: ir.Table, con: BaseBackend, ctx: NodeContext) -> LoadResult:
+        """Load a relation of ``con`` without moving rows out of the database; atomic."""
+        raise NotImplementedError
 
     @abstractmethod
     def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:

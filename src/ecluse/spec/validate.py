@@ -7,7 +7,6 @@ Each problem carries a JSON pointer, the node or edge concerned, and a plain sen
 from __future__ import annotations
 
 import difflib
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from ecluse.sdk.config import fields_with_widget
 from ecluse.sdk.connections import ConnectionResolver
 from ecluse.sdk.module import Module
 from ecluse.sdk.registry import Registry
+from ecluse.sdk.sqltext import query_parameters
 from ecluse.spec.document import Parameter, Pipeline, coerce_parameter
 from ecluse.spec.problems import Problem, pointer
 
@@ -65,16 +65,6 @@ def _describe_pydantic_error(err: Mapping[str, Any], fields: Iterable[str]) -> t
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     return where, f"setting {where!r}: {msg[0].lower() + msg[1:] if msg else msg}."
-
-
-_STRINGS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
-_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
-
-def query_parameters(sql: str) -> list[str]:
-    """Names of the ``:name`` parameters a query uses (not inside strings, not ``::`` casts)."""
-    stripped = _STRINGS_AND_COMMENTS.sub(" ", sql)
-    return list(dict.fromkeys(_PARAM.findall(stripped)))
 
 
 def validate_document(raw: Any, registry: Registry, *,

@@ -17,7 +17,11 @@ def connect_backend(name: str, *, work_dir: Path, memory_limit: str | None = Non
         from ecluse.engine.backends.polars import PolarsBackend
 
         return PolarsBackend(work_dir=work_dir)
-    raise ValueError(f"unknown engine {name!r}; use duckdb or polars")
+    if name == "pyspark":
+        from ecluse.engine.backends.pyspark import PySparkBackend
+
+        return PySparkBackend(work_dir=work_dir)
+    raise ValueError(f"unknown engine {name!r}; use duckdb, polars or pyspark")
 
 
 __all__ = ["EngineBackend", "connect_backend"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 _NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "utf8-sig": "utf-8",
                      "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1",
-                     "utf-16": "utf-16"}
+                     "utf-16": "utf-16", "cp1252": "CP1252", "windows-1252": "CP1252"}
 
 
 def extension_directory() -> str | None:
@@ -63,16 +64,16 @@ class DuckDBBackend(EngineBackend):
 
     def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,
                  reject_dir: str | None = None) -> tuple[ir.Table, _DuckDBRejects]:
-        encoding = options.encoding.lower()
+        encoding = (options.encoding or self.detect_encoding(paths[0])).lower()
         if encoding in _NATIVE_ENCODINGS:
             native = _NATIVE_ENCODINGS[encoding]
         else:
-            paths, native = self.to_utf8(paths, options.encoding), "utf-8"
+            paths, native = self.to_utf8(paths, encoding), "utf-8"
         args = [f"[{', '.join(sql_literal(p) for p in paths)}]",
                 f"header = {str(options.header).lower()}", f"encoding = {sql_literal(native)}",
                 "union_by_name = true" if len(paths) > 1 else "auto_detect = true"]
-        if options.delimiter:
-            args.append(f"delim = {sql_literal(options.delimiter)}")
+        delimiter = options.delimiter or self.sniff_delimiter(paths[0], native.replace("-", "_"))
+        args += [f"delim = {sql_literal(delimiter)}", "strict_mode = true"]
         if options.quote:
             args.append(f"quote = {sql_literal(options.quote)}")
         if options.decimal == ",":
@@ -92,7 +93,11 @@ class DuckDBBackend(EngineBackend):
         try:
             table = self._view(f"SELECT * FROM read_csv({', '.join(args)})")
         except Exception as exc:
-            raise ConfigError(f"cannot read CSV: {_first_line(exc)}", field="path") from exc
+            bad = first_malformed_line(paths, delimiter, native, options.quote, options.skip_rows)
+            reason = bad or _first_line(exc)
+            if bad and options.on_error == "fail":
+                reason += "; set on_error to 'skip' or 'quarantine' to set such rows aside"
+            raise ConfigError(f"cannot read CSV: {reason}", field="path") from exc
         return table, rejects
 
     def scan_parquet(self, paths: Sequence[str], *, hive_partitioning: bool) -> ir.Table:
@@ -136,7 +141,7 @@ class DuckDBBackend(EngineBackend):
         else:
             suffix = {"csv": ".csv", "parquet": ".parquet", "json": ".jsonl"}[request.format]
             target = request.directory / (request.single_file_name or f"part-0{suffix}")
-        sql = self.con.compile(table)
+        sql = self.conformed_sql(table)
         profile = self.work_dir / f"{self.fresh_name('profile')}.json"
         self.raw.execute("PRAGMA enable_profiling = 'json'")
         self.raw.execute(f"PRAGMA profiling_output = {sql_literal(str(profile))}")
@@ -149,7 +154,15 @@ class DuckDBBackend(EngineBackend):
         return int(result[0]) if result else 0
 
     def to_batches(self, table: ir.Table, *, batch_size: int = 100_000) -> pa.RecordBatchReader:
-        return self.raw.execute(self.con.compile(table)).fetch_record_batch(batch_size)
+        return self.raw.execute(self.conformed_sql(table)).fetch_record_batch(batch_size)
+
+    def conformed_sql(self, table: ir.Table) -> str:
+        """The relation's SQL with every column cast to the type its schema promises (DuckDB
+        may return a narrower type, e.g. DATE for a month truncation of a TIMESTAMP)."""
+        casts = ", ".join(
+            f"CAST({sql_identifier(name)} AS {DuckDBType.from_ibis(dtype).sql('duckdb')}) "
+            f"AS {sql_identifier(name)}" for name, dtype in table.schema().items())
+        return f"SELECT {casts} FROM ({self.con.compile(table)})"
 
     def interrupt(self) -> None:
         self.raw.interrupt()
@@ -191,6 +204,32 @@ class _DuckDBRejects:
             pacsv.write_csv(rejected, path)
         sample = [json.loads(json.dumps(r, default=str)) for r in rejected.slice(0, 5).to_pylist()]
         return ScanReport(rows_rejected=rejected.num_rows, rejected_path=path, rejected_sample=sample)
+
+
+def first_malformed_line(paths: Sequence[str], delimiter: str, encoding: str, quote: str | None,
+                         skip_rows: int = 0, max_lines: int = 1_000_000) -> str | None:
+    """Find the first row whose field count differs from the header's, to say where a file
+    is broken when the engine's own message cannot."""
+    for path in paths:
+        with Path(path).open(encoding=encoding.replace("-", "_"), errors="replace", newline="") as f:
+            for _ in range(skip_rows):
+                f.readline()
+            reader = csv.reader(f, delimiter=delimiter, quotechar=quote or '"',
+                                quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE)
+            expected = None
+            for row in reader:
+                if reader.line_num > max_lines:
+                    break
+                if not row:
+                    continue
+                if expected is None:
+                    expected = len(row)
+                elif len(row) != expected:
+                    shown = delimiter.join(row)
+                    shown = shown if len(shown) <= 120 else shown[:117] + "..."
+                    return (f"{Path(path).name} line {reader.line_num + skip_rows} has {len(row)} "
+                            f"field(s) where the header has {expected}: {shown!r}")
+    return None
 
 
 def _scan_cardinalities(profile: Path) -> list[int] | None:

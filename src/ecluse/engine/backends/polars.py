@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -30,12 +31,15 @@ class PolarsBackend(EngineBackend):
         return self.con.table(name)
 
     def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,
-                 reject_dir: str | None = None) -> tuple[ir.Table, _NoRejects]:
+                 reject_dir: str | None = None) -> tuple[ir.Table, _Dropped]:
         if options.on_error == "quarantine":
             raise ConfigError("on_error 'quarantine' needs the duckdb engine; use 'skip' or 'fail' "
                               "on polars", field="on_error")
-        files = self.to_utf8(paths, options.encoding)
+        files = self.to_utf8(paths, options.encoding or self.detect_encoding(paths[0]))
         delimiter = options.delimiter or self.sniff_delimiter(files[0])
+        dropped = 0
+        if options.on_error == "skip":
+            files, dropped = self._drop_ragged(files, delimiter, options)
         overrides = {col: ibis.dtype(to_ibis_type(t)).to_polars() for col, t in options.columns.items()}
         try:
             frame = pl.scan_csv(
@@ -43,12 +47,40 @@ class PolarsBackend(EngineBackend):
                 quote_char=options.quote, null_values=list(options.null_values) or None,
                 schema_overrides=overrides or None, decimal_comma=options.decimal == ",",
                 ignore_errors=options.on_error == "skip", try_parse_dates=True,
-                skip_rows=options.skip_rows, infer_schema_length=10_000,
+                skip_rows=0 if options.on_error == "skip" else options.skip_rows,
+                infer_schema_length=10_000,
                 missing_columns="insert" if len(files) > 1 else None)
             frame.collect_schema()
         except Exception as exc:
             raise ConfigError(f"cannot read CSV: {exc}", field="path") from exc
-        return self._register(frame, "scan"), _NoRejects()
+        return self._register(frame, "scan"), _Dropped(dropped)
+
+    def _drop_ragged(self, paths: Sequence[str], delimiter: str,
+                     options: CsvReadOptions) -> tuple[list[str], int]:
+        """Copies of ``paths`` without the rows whose field count differs from the header's
+        (Polars cannot skip those itself); streamed, so memory stays bounded."""
+        out, dropped = [], 0
+        quoting: Literal[0, 3] = csv.QUOTE_MINIMAL if options.quote else csv.QUOTE_NONE
+        for path in paths:
+            target = self.work_dir / f"{self.fresh_name('clean')}.csv"
+            with Path(path).open(encoding="utf-8", newline="") as src, \
+                    target.open("w", encoding="utf-8", newline="") as dst:
+                for _ in range(options.skip_rows):
+                    src.readline()
+                reader = csv.reader(src, delimiter=delimiter, quotechar=options.quote or '"',
+                                    quoting=quoting)
+                writer = csv.writer(dst, delimiter=delimiter, quotechar=options.quote or '"',
+                                    quoting=quoting, lineterminator="\n")
+                expected = None
+                for row in reader:
+                    if expected is None:
+                        expected = len(row)
+                    elif len(row) != expected:
+                        dropped += 1
+                        continue
+                    writer.writerow(row)
+            out.append(str(target))
+        return out, dropped
 
     def scan_parquet(self, paths: Sequence[str], *, hive_partitioning: bool) -> ir.Table:
         return self._register(pl.scan_parquet(list(paths), hive_partitioning=hive_partitioning,
@@ -111,6 +143,9 @@ def _looks_like_json_lines(path: str) -> bool:
     return not head.startswith(b"[")
 
 
-class _NoRejects:
+class _Dropped:
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+
     def report(self) -> ScanReport:
-        return ScanReport()
+        return ScanReport(rows_rejected=self.rows)

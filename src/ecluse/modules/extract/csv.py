@@ -17,8 +17,9 @@ class CsvConfig(ModuleConfig):
     path: str = path_field("A file, a folder or a glob such as `in/*.csv`.")
     delimiter: str | None = Field(None, min_length=1, max_length=1,
                                   description="Field separator; detected from the file when empty.")
-    encoding: str = Field("utf-8", description="Text encoding: utf-8 (with or without BOM), "
-                          "latin-1, cp1252, utf-16...", examples=["utf-8", "latin-1", "cp1252"])
+    encoding: str | None = Field(
+        None, description="Text encoding: utf-8 (with or without BOM), latin-1, cp1252, utf-16...; "
+        "detected from the file when empty.", examples=["utf-8", "latin-1", "cp1252"])
     header: bool = Field(True, description="The first line holds the column names.")
     quote: str | None = Field('"', max_length=1, description="Quote character.")
     decimal: Literal[".", ","] = Field(".", description="Decimal separator of numbers.")
@@ -34,7 +35,9 @@ class CsvConfig(ModuleConfig):
 
     @field_validator("encoding")
     @classmethod
-    def _known_encoding(cls, value: str) -> str:
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             codecs.lookup(value)
         except LookupError:

@@ -19,7 +19,7 @@ from ecluse.sdk import (
     columns_field,
     to_ibis_type,
 )
-from ecluse.sdk.relational import is_text, require_columns
+from ecluse.sdk.relational import is_text, require_columns, trim_spaces
 
 Scalar = str | int | float | bool
 
@@ -35,7 +35,7 @@ class CleanerConfig(ModuleConfig):
     remove_duplicates: bool = Field(False, description="Keep one row per distinct key.")
     columns: list[str] | None = columns_field(
         "Key columns for duplicate detection; all columns when empty.", default=None)
-    trim: bool | list[str] = Field(False, description="Strip surrounding spaces: `true` for every "
+    trim: bool | list[str] = Field(False, description="Remove surrounding spaces: `true` for every "
                                    "text column, or a list of columns.")
     case: dict[str, Literal["lower", "upper", "title"]] = Field(
         default_factory=dict, description="Change the letter case of columns, e.g. `{\"email\": "
@@ -86,7 +86,7 @@ class Cleaner(Transformer):
                 require_columns(t, c.trim, field="trim")
                 _require_text(schema, c.trim, "trim")
             for col in trim_cols:
-                changes[col] = current(col).strip()  # type: ignore[attr-defined]
+                changes[col] = trim_spaces(current(col), ctx.backend.name)  # type: ignore[arg-type]
         require_columns(t, c.case, field="case")
         _require_text(schema, c.case, "case")
         for col, mode in c.case.items():

@@ -1,0 +1,410 @@
+"""Database files (DuckDB, SQLite) opened through an in-process DuckDB: streamed reads, and
+atomic loads in every mode (append, replace, upsert) inside one transaction of the target.
+
+DuckDB attaches SQLite files natively (its ``sqlite`` extension, shipped as a PyPI wheel), so
+one implementation serves both formats with the same types, transactions and speed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from ecluse.sdk.config import ModuleConfig, columns_field, path_field, sql_field
+from ecluse.sdk.context import NodeContext
+from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.module import Extractor, Loader, LoadResult
+from ecluse.sdk.relational import require_columns
+from ecluse.sdk.sqltext import bind_parameters, query_parameters, quote_identifier, quote_table
+
+if TYPE_CHECKING:
+    import duckdb
+    import ibis.expr.types as ir
+    import pyarrow as pa
+    from ibis.backends import BaseBackend
+
+FileKind = Literal["duckdb", "sqlite"]
+LoadMode = Literal["append", "replace", "upsert"]
+ALIAS = "target_db"
+
+
+def connect(path: Path, kind: FileKind, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    config: dict[str, Any] = {"autoinstall_known_extensions": False}
+    spec = importlib.util.find_spec("duckdb_ext")
+    if spec is not None and spec.submodule_search_locations:
+        config["extension_directory"] = str(
+            Path(next(iter(spec.submodule_search_locations))) / "extensions")
+    con = duckdb.connect(config=config)
+    if read_only and not path.exists():
+        raise ConfigError(f"database file {path} does not exist", field="path")
+    options = ["TYPE sqlite"] if kind == "sqlite" else []
+    if read_only:
+        options.append("READ_ONLY")
+    suffix = f" ({', '.join(options)})" if options else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(f"ATTACH '{_escape(str(path))}' AS {ALIAS}{suffix}")
+    con.execute(f"USE {ALIAS}")
+    return con
+
+
+def database(ctx: NodeContext, path: Path, kind: FileKind, *,
+             must_exist: bool) -> duckdb.DuckDBPyConnection:
+    """A cursor on the run's one database instance for ``path`` (DuckDB refuses to attach the
+    same file twice in a process, and extractor, loader and pushdown may all need it)."""
+    key = f"dbfile:{kind}:{path.resolve()}"
+    base = ctx.shared.get(key)
+    if base is None:
+        if must_exist and not path.exists():
+            raise ConfigError(f"database file {path} does not exist", field="path")
+        base = ctx.shared[key] = connect(path, kind, read_only=False)
+    cursor = base.cursor()
+    cursor.execute(f"USE {ALIAS}")
+    return cursor
+
+
+def _escape(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def source_query(*, table: str | None, query: str | None, columns: Sequence[str] | None,
+                 where: str | None) -> str:
+    if query:
+        return query
+    assert table is not None
+    cols = ", ".join(quote_identifier(c) for c in columns) if columns else "*"
+    sql = f"SELECT {cols} FROM {quote_table(table)}"
+    return f"{sql} WHERE {where}" if where else sql
+
+
+def stream(con: duckdb.DuckDBPyConnection, sql: str, parameters: Mapping[str, Any], *,
+           limit: int | None = None, batch_size: int = 100_000) -> pa.RecordBatchReader:
+    """The rows of ``sql`` as Arrow batches; ``:name`` parameters are bound, not pasted."""
+    text, values = bind_parameters(sql, parameters, style="dollar")
+    if limit is not None:
+        text = f"SELECT * FROM ({text}) LIMIT {int(limit)}"
+    try:
+        return con.execute(text, values).fetch_record_batch(batch_size)
+    except Exception as exc:
+        raise ConfigError(f"the query failed: {str(exc).splitlines()[0]}", field="query") from exc
+
+
+@dataclass
+class LoadCounts:
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+
+def load(con: duckdb.DuckDBPyConnection, data: pa.RecordBatchReader | str, table: str, *,
+         mode: LoadMode, keys: Sequence[str], add_columns: bool) -> LoadCounts:
+    """Load ``data`` (Arrow batches, or a SELECT over this same database) into ``table`` in
+    one transaction of the target database: on any error the table is exactly as it was
+    (the transaction rolls back, DDL included)."""
+    target = quote_table(table)
+    if isinstance(data, str):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW ecluse_source AS {data}")
+    else:
+        con.register("ecluse_source", data)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        counts = _load(con, target, table, mode, keys, add_columns)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        if isinstance(data, str):
+            con.execute("DROP VIEW IF EXISTS temp.ecluse_source")
+        else:
+            con.unregister("ecluse_source")
+    return counts
+
+
+def load_sqlite(path: Path, data: pa.RecordBatchReader, table: str, *, mode: LoadMode,
+                keys: Sequence[str], add_columns: bool) -> LoadCounts:
+    """SQLite loads go through Python's sqlite3, which keeps the declared column types
+    (TIMESTAMP, DATE, BOOLEAN, DECIMAL...) that readers rely on; one IMMEDIATE transaction
+    covers DDL and rows, so a failure rolls everything back."""
+    import sqlite3
+
+    target = quote_table(table)
+    incoming = data.schema.names
+    missing_keys = [k for k in keys if k not in incoming]
+    if missing_keys:
+        raise ConfigError(f"key column(s) {missing_keys} are not in the incoming data", field="keys")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        counts = _sqlite_load(con, data, target, mode, keys, add_columns)
+        con.execute("COMMIT")
+        return counts
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+
+
+def _sqlite_type(dtype: pa.DataType) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_boolean(dtype):
+        return "BOOLEAN"
+    if pa.types.is_integer(dtype):
+        return "INTEGER"
+    if pa.types.is_floating(dtype):
+        return "REAL"
+    if pa.types.is_decimal(dtype):
+        return f"DECIMAL({dtype.precision},{dtype.scale})"
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMP"
+    if pa.types.is_date(dtype):
+        return "DATE"
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype):
+        return "BLOB"
+    return "TEXT"
+
+
+def _sqlite_value(value: Any) -> Any:
+    import datetime as dt
+    import decimal
+    import json
+
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return value
+
+
+def _sqlite_load(con: Any, data: pa.RecordBatchReader, target: str, mode: LoadMode,
+                 keys: Sequence[str], add_columns: bool) -> LoadCounts:
+    schema = data.schema
+    cols = ", ".join(quote_identifier(n) for n in schema.names)
+    ddl = ", ".join(f"{quote_identifier(f.name)} {_sqlite_type(f.type)}" for f in schema)
+    table_only = target.rsplit(".", 1)[-1]
+    existing = [r[1] for r in con.execute(f"PRAGMA table_info({table_only})")]
+    deleted = 0
+    if existing and mode == "replace":
+        deleted = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+        con.execute(f"DROP TABLE {target}")
+        existing = []
+    if not existing:
+        con.execute(f"CREATE TABLE {target} ({ddl})")
+    else:
+        new = [f for f in schema if f.name not in existing]
+        if new and not add_columns:
+            raise ConfigError(f"the incoming data has column(s) {[f.name for f in new]} that the "
+                              "table lacks; set schema_evolution to 'add_columns' to add them",
+                              field="schema_evolution")
+        for f in new:
+            con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(f.name)} "
+                        f"{_sqlite_type(f.type)}")
+    into = target
+    if mode == "upsert" and existing:
+        into = quote_identifier("_ecluse_staging")
+        con.execute(f"CREATE TEMP TABLE {into} ({ddl})")
+    marks = ", ".join("?" * len(schema.names))
+    total = 0
+    for batch in data:
+        rows = [tuple(_sqlite_value(v) for v in row.values()) for row in batch.to_pylist()]
+        con.executemany(f"INSERT INTO {into} ({cols}) VALUES ({marks})", rows)
+        total += len(rows)
+    if into == target:
+        return LoadCounts(inserted=total, deleted=deleted)
+    match = " AND ".join(f"{target}.{quote_identifier(k)} IS s.{quote_identifier(k)}" for k in keys)
+    updated = con.execute(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {into} s "
+                          f"WHERE {match})").rowcount
+    con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {into}")
+    con.execute(f"DROP TABLE {into}")
+    return LoadCounts(inserted=total - updated, updated=updated)
+
+
+def _count(con: duckdb.DuckDBPyConnection, target: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {target}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _existing_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str] | None:
+    schema, _, name = table.rpartition(".")
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? "
+        "AND table_name = ? AND (? = '' OR table_schema = ?) ORDER BY ordinal_position",
+        [ALIAS, name, schema, schema]).fetchall()
+    return {r[0]: r[1] for r in rows} or None
+
+
+def _load(con: duckdb.DuckDBPyConnection, target: str, table: str, mode: LoadMode,
+          keys: Sequence[str], add_columns: bool) -> LoadCounts:
+    incoming = [d[0] for d in con.execute("SELECT * FROM ecluse_source LIMIT 0").description]
+    missing_keys = [k for k in keys if k not in incoming]
+    if missing_keys:
+        raise ConfigError(f"key column(s) {missing_keys} are not in the incoming data", field="keys")
+    existing = _existing_columns(con, table)
+    if existing is None or mode == "replace":
+        deleted = 0
+        if existing is not None:
+            deleted = _count(con, target)
+            con.execute(f"DROP TABLE {target}")
+        con.execute(f"CREATE TABLE {target} AS SELECT * FROM ecluse_source")
+        return LoadCounts(inserted=_count(con, target), deleted=deleted)
+    new = [c for c in incoming if c not in existing]
+    if new and not add_columns:
+        raise ConfigError(f"the incoming data has column(s) {new} that table {table} lacks; set "
+                          "schema_evolution to 'add_columns' to add them", field="schema_evolution")
+    if new:
+        types = {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM ecluse_source").fetchall()}
+        for col in new:
+            con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(col)} {types[col]}")
+    cols = ", ".join(quote_identifier(c) for c in incoming)
+    if mode == "append":
+        row = con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ecluse_source").fetchone()
+        return LoadCounts(inserted=int(row[0]) if row else 0)
+    if not keys:
+        raise ConfigError("mode 'upsert' needs 'keys' (the columns that identify a row)", field="keys")
+    staging = quote_identifier(f"_ecluse_staging_{table.rpartition('.')[2]}")
+    con.execute(f"CREATE TABLE {staging} AS SELECT * FROM ecluse_source")
+    match = " AND ".join(f"{target}.{quote_identifier(k)} IS NOT DISTINCT FROM s.{quote_identifier(k)}"
+                         for k in keys)
+    row = con.execute(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {staging} s "
+                      f"WHERE {match})").fetchone()
+    updated = int(row[0]) if row else 0
+    row = con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging}").fetchone()
+    total = int(row[0]) if row else 0
+    con.execute(f"DROP TABLE {staging}")
+    return LoadCounts(inserted=total - updated, updated=updated)
+
+
+# --- what the duckdb and sqlite modules share ------------------------------------------
+
+
+class DbFileReadConfig(ModuleConfig):
+    path: str = path_field("The database file.")
+    table: str | None = Field(None, description="Table to read (`schema.table` allowed).")
+    columns: list[str] | None = Field(None, description="Columns to read; all when empty.")
+    where: str | None = Field(None, description="SQL condition on the table's rows.")
+    query: str | None = sql_field("A SQL query instead of a table; `:name` parameters are bound.",
+                                  default=None)
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> DbFileReadConfig:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give either 'table' or 'query'")
+        if self.query is not None and (self.columns or self.where):
+            raise ValueError("'columns' and 'where' apply to a 'table', not to a 'query'")
+        return self
+
+
+class DbFileExtractor(Extractor):
+    file_kind: ClassVar[FileKind]
+    category = "Databases"
+    icon = "storage"
+    config: DbFileReadConfig
+
+    def read(self, ctx: NodeContext) -> ir.Table:
+        c = self.config
+        con = database(ctx, ctx.resolve_path(c.path), self.file_kind, must_exist=True)
+        ctx.scratch["connection"] = con
+        sql = source_query(table=c.table, query=c.query, columns=c.columns, where=c.where)
+        limit = 0 if ctx.mode == "schema" else ctx.sample_rows
+        return ctx.backend.from_arrow(stream(con, sql, ctx.parameters, limit=limit), name=self.name)
+
+    def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
+        con = ctx.scratch.pop("connection", None)
+        if con is not None:
+            con.close()
+
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        return warehouse_key(self.file_kind, ctx.resolve_path(self.config.path))
+
+    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+        return open_warehouse(ctx, ctx.resolve_path(self.config.path))
+
+    def warehouse_relation(self, con: BaseBackend, ctx: NodeContext) -> ir.Table | None:
+        c = self.config
+        sql = source_query(table=c.table, query=c.query, columns=c.columns, where=c.where)
+        if query_parameters(sql):
+            return None  # a view cannot carry bound parameters: stream it instead
+        return con.sql(sql)  # type: ignore[attr-defined,no-any-return]
+
+
+class DbFileLoadConfig(ModuleConfig):
+    path: str = path_field("The database file (created when missing).")
+    table: str = Field(min_length=1, description="Target table (`schema.table` allowed).")
+    mode: LoadMode = Field("append", description="Add rows, replace the table, or update rows "
+                           "matching `keys` and insert the others.")
+    keys: list[str] = columns_field("Columns identifying a row (for `upsert`).", default_factory=list)
+    schema_evolution: Literal["add_columns", "fail"] = Field(
+        "add_columns", description="New incoming columns are added to the table, or stop the run.")
+
+    @model_validator(mode="after")
+    def _keys_for_upsert(self) -> DbFileLoadConfig:
+        if self.mode == "upsert" and not self.keys:
+            raise ValueError("mode 'upsert' needs 'keys'")
+        return self
+
+
+class DbFileLoader(Loader):
+    file_kind: ClassVar[FileKind]
+    category = "Databases"
+    icon = "storage"
+    config: DbFileLoadConfig
+
+    def check(self, table: ir.Table, ctx: NodeContext) -> None:
+        require_columns(table, self.config.keys, field="keys")
+
+    def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
+        c = self.config
+        path = ctx.resolve_path(c.path)
+        batches = ctx.backend.to_batches(table)
+        evolve = c.schema_evolution == "add_columns"
+        if self.file_kind == "sqlite":
+            counts = load_sqlite(path, batches, c.table, mode=c.mode, keys=c.keys, add_columns=evolve)
+        else:
+            con = database(ctx, path, self.file_kind, must_exist=False)
+            try:
+                counts = load(con, batches, c.table, mode=c.mode, keys=c.keys, add_columns=evolve)
+            finally:
+                con.close()
+        return self._result(counts, path)
+
+    def _result(self, counts: LoadCounts, path: Path) -> LoadResult:
+        return LoadResult(rows_written=counts.inserted + counts.updated,
+                          rows_inserted=counts.inserted, rows_updated=counts.updated,
+                          rows_deleted=counts.deleted, location=f"{path}:{self.config.table}")
+
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        return warehouse_key(self.file_kind, ctx.resolve_path(self.config.path))
+
+    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+        return open_warehouse(ctx, ctx.resolve_path(self.config.path))
+
+    def write_in_warehouse(self, table: ir.Table, con: BaseBackend, ctx: NodeContext) -> LoadResult:
+        c = self.config
+        counts = load(con.con, str(con.compile(table)), c.table, mode=c.mode,  # type: ignore[attr-defined]
+                      keys=c.keys, add_columns=c.schema_evolution == "add_columns")
+        return self._result(counts, ctx.resolve_path(c.path))
+
+
+def warehouse_key(kind: FileKind, path: Path) -> str | None:
+    """DuckDB files can run pushed-down chains (SQLite loads keep declared types through
+    Python's sqlite3, so they stream instead)."""
+    return f"duckdb:{path.resolve()}" if kind == "duckdb" else None
+
+
+def open_warehouse(ctx: NodeContext, path: Path) -> BaseBackend:
+    import ibis
+
+    return ibis.duckdb.from_connection(database(ctx, path, "duckdb", must_exist=False))

@@ -1,0 +1,179 @@
+"""duckdb and sqlite extractors and loaders: every load mode, schema evolution, atomicity,
+awkward identifiers and values, bound parameters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+import ibis.expr.types as ir
+import pyarrow as pa
+import pytest
+
+from ecluse.engine.plan import compile_pipeline
+from ecluse.engine.run import RunOptions, run_pipeline
+from ecluse.sdk import Extractor, ModuleConfig, NodeContext
+from ecluse.sdk.registry import Registry, default_registry
+from ecluse.sdk.sqltext import quote_identifier
+
+KINDS = ["duckdb", "sqlite"]
+TABLE = 'odd "name" select'  # quotes, spaces and a reserved word
+
+AWKWARD = pa.table({
+    "id": pa.array([1, 2, 3, 4], pa.int64()),
+    "text": ["plain", "ünïcødé ✓", "emoji 🚀🔥", "x" * 100_000],
+    "amount": [0.0, -1.5e300, None, 3.25],
+    "big": pa.array([2**62, -(2**62), None, 0], pa.int64()),
+    "flag": [True, False, None, True],
+    "ts": [dt.datetime(2024, 3, 31, 1, 59, 59), dt.datetime(2024, 3, 31, 3, 0, 0), None,
+           dt.datetime(1970, 1, 1)],
+})
+
+
+class _Source(Extractor):
+    """An in-memory source for these tests; can fail after its first batch."""
+
+    name = "test_table"
+    title = description = "test"
+    data: ClassVar[dict[str, pa.Table]] = {}
+
+    class Config(ModuleConfig):
+        key: str
+        fail_after_first_batch: bool = False
+
+    def read(self, ctx: NodeContext) -> ir.Table:
+        table = _Source.data[self.config.key]  # type: ignore[attr-defined]
+        fail = self.config.fail_after_first_batch  # type: ignore[attr-defined]
+
+        def batches() -> Any:
+            for i, batch in enumerate(table.to_batches(max_chunksize=2)):
+                if fail and i == 1:
+                    raise RuntimeError("source connection lost")
+                yield batch
+
+        return ctx.backend.from_arrow(pa.RecordBatchReader.from_batches(table.schema, batches()),
+                                      name="src")
+
+
+REGISTRY = Registry([*default_registry().all(), _Source])
+
+
+def load(kind: str, path: Path, data: pa.Table, **config: Any) -> Any:
+    _Source.data["t"] = data
+    fail = config.pop("fail", False)
+    doc = {"name": "load", "nodes": [
+        {"id": "src", "type": "extractor", "module": "test_table",
+         "config": {"key": "t", "fail_after_first_batch": fail}},
+        {"id": "out", "type": "loader", "module": kind,
+         "config": {"path": str(path), "table": TABLE, **config}}],
+        "edges": [{"source": "src", "target": "out"}]}
+    return run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=path.parent / "d"))
+
+
+def read_back(kind: str, path: Path, **config: Any) -> pa.Table:
+    doc = {"name": "read", "parameters": {"min_id": {"type": "integer", "default": 0}},
+           "nodes": [{"id": "src", "type": "extractor", "module": kind,
+                      "config": {"path": str(path), **({"table": TABLE} | config)}},
+                     {"id": "out", "type": "loader", "module": "parquet",
+                      "config": {"path": str(path.parent / "back.parquet")}}],
+           "edges": [{"source": "src", "target": "out"}]}
+    result = run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=path.parent / "d"))
+    assert result.status == "succeeded", result.error
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path.parent / "back.parquet").sort_by("id")
+
+
+def snapshot(kind: str, path: Path) -> list[tuple[Any, ...]]:
+    sql = f'SELECT id, "text" FROM {quote_identifier(TABLE)}'
+    if kind == "sqlite":
+        with sqlite3.connect(path) as con:
+            return sorted(con.execute(sql))
+    with duckdb.connect(str(path), read_only=True) as con:
+        return sorted(con.execute(sql).fetchall())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_awkward_values_round_trip(kind: str, tmp_path: Path) -> None:
+    path = tmp_path / f"db.{kind}"
+    result = load(kind, path, AWKWARD)
+    assert result.status == "succeeded", result.error
+    assert result.nodes["out"].extra["rows_inserted"] == 4
+    back = read_back(kind, path)
+    for name in AWKWARD.column_names:
+        expected = AWKWARD.column(name).to_pylist()
+        got = back.column(name).to_pylist()
+        if name == "flag" and kind == "sqlite":  # SQLite has no boolean: 1/0
+            got = [None if v is None else bool(v) for v in got]
+        assert got == expected, name
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_modes_and_schema_evolution(kind: str, tmp_path: Path) -> None:
+    path = tmp_path / f"db.{kind}"
+    first = pa.table({"id": [1, 2], "text": ["a", "b"]})
+    assert load(kind, path, first).status == "succeeded"
+    assert load(kind, path, first, mode="append").status == "succeeded"
+    assert snapshot(kind, path) == [(1, "a"), (1, "a"), (2, "b"), (2, "b")]
+    assert load(kind, path, first, mode="replace").status == "succeeded"
+    assert snapshot(kind, path) == [(1, "a"), (2, "b")]
+    upsert = pa.table({"id": [2, 3], "text": ["B", "c"]})
+    result = load(kind, path, upsert, mode="upsert", keys=["id"])
+    assert result.status == "succeeded", result.error
+    extra = result.nodes["out"].extra
+    assert (extra["rows_inserted"], extra["rows_updated"]) == (1, 1)
+    assert snapshot(kind, path) == [(1, "a"), (2, "B"), (3, "c")]
+    wider = pa.table({"id": [4], "text": ["d"], "extra": [1.5]})
+    failed = load(kind, path, wider, schema_evolution="fail")
+    assert failed.status == "failed" and failed.error is not None
+    assert "extra" in failed.error.reason and "add_columns" in failed.error.reason
+    assert load(kind, path, wider).status == "succeeded"
+    assert read_back(kind, path).column("extra").to_pylist() == [None, None, None, 1.5]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
+def test_failure_mid_load_leaves_the_table_unchanged(kind: str, mode: str, tmp_path: Path) -> None:
+    path = tmp_path / f"db.{kind}"
+    assert load(kind, path, pa.table({"id": [1, 2], "text": ["a", "b"]})).status == "succeeded"
+    before = snapshot(kind, path)
+    big = pa.table({"id": list(range(10, 20)), "text": ["n"] * 10})
+    keys = {"keys": ["id"]} if mode == "upsert" else {}
+    result = load(kind, path, big, mode=mode, fail=True, **keys)
+    assert result.status == "failed"
+    assert result.error is not None and "source connection lost" in result.error.reason
+    assert snapshot(kind, path) == before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_query_with_bound_parameter_and_injection_is_harmless(kind: str, tmp_path: Path) -> None:
+    path = tmp_path / f"db.{kind}"
+    assert load(kind, path, AWKWARD).status == "succeeded"
+    quoted = '"' + TABLE.replace('"', '""') + '"'
+    back = read_back(kind, path, table=None, query=f"SELECT id FROM {quoted} WHERE id > :min_id")
+    assert back.column("id").to_pylist() == [1, 2, 3, 4]
+    _Source.data["t"] = AWKWARD
+    result = load(kind, path, pa.table({"id": [9], "text": ["'); DROP TABLE x; --"]}), mode="append")
+    assert result.status == "succeeded"
+    assert (9, "'); DROP TABLE x; --") in snapshot(kind, path)
+
+
+def test_missing_file_and_bad_config_are_clear(tmp_path: Path) -> None:
+    doc = {"name": "x", "nodes": [
+        {"id": "src", "type": "extractor", "module": "sqlite",
+         "config": {"path": str(tmp_path / "nope.sqlite"), "table": "t"}},
+        {"id": "out", "type": "loader", "module": "sqlite",
+         "config": {"path": str(tmp_path / "o.sqlite"), "table": "t", "mode": "upsert"}}],
+        "edges": [{"source": "src", "target": "out"}]}
+    from ecluse.spec.validate import validate_document
+
+    problems = [p for p in validate_document(doc, REGISTRY) if p.severity == "error"]
+    assert [p.pointer for p in problems] == ["/nodes/1/config"]
+    assert "needs 'keys'" in problems[0].message
+    doc["nodes"][1]["config"]["mode"] = "append"
+    result = run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=tmp_path / "d"))
+    assert result.status == "failed" and result.error is not None
+    assert result.error.node_id == "src" and "does not exist" in result.error.reason

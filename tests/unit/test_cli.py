@@ -1,0 +1,113 @@
+"""The ``ecluse`` command as a user meets it: exit codes, messages, JSON output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ecluse.cli import app
+from tests.helpers import chain, node
+
+runner = CliRunner()
+
+
+def write_pipeline(workdir: Path, **cleaner: object) -> Path:
+    (workdir / "in.csv").write_text("id;email;amount\n1; A@x.COM ;1,5\n2;b@x.com;2,25\n2;b@x.com;2,25\n")
+    doc = chain(node("src", "extractor", "csv", path="in.csv", decimal=","),
+                node("clean", "transformer", "cleaner", trim=True, case={"email": "lower"},
+                     remove_duplicates=True, **cleaner),
+                node("out", "loader", "parquet", path="out.parquet"), name="cli test")
+    path = workdir / "p.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_validate_ok_and_json(workdir: Path) -> None:
+    path = write_pipeline(workdir)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "valid." in result.output and "✔" in result.output
+    result = runner.invoke(app, ["validate", str(path), "--json"])
+    assert json.loads(result.output) == {"valid": True, "problems": []}
+
+
+def test_validate_reports_every_problem_and_exits_1(workdir: Path) -> None:
+    path = write_pipeline(workdir)
+    doc = json.loads(path.read_text())
+    doc["nodes"][1]["module"] = "claener"
+    doc["edges"].append({"source": "out", "target": "ghost"})
+    path.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["validate", str(path), "--json"])
+    assert result.exit_code == 1
+    codes = {p["code"] for p in json.loads(result.output)["problems"]}
+    assert {"unknown_module", "dangling_edge"} <= codes
+
+
+def test_validate_checks_columns_against_the_data(workdir: Path) -> None:
+    path = write_pipeline(workdir, drop_nulls=["emial"])
+    result = runner.invoke(app, ["validate", str(path), "--json"])
+    assert result.exit_code == 1
+    problem = json.loads(result.output)["problems"][0]
+    assert problem["node_id"] == "clean" and problem["field"] == "drop_nulls"
+    assert "did you mean 'email'" in problem["message"]
+    assert problem["pointer"] == "/nodes/1/config/drop_nulls"
+
+
+def test_broken_json_file_is_located(workdir: Path) -> None:
+    path = workdir / "bad.json"
+    path.write_text('{"name": "x",\n "nodes": [}')
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "line 2, column 12" in result.output
+
+
+def test_schema_and_preview(workdir: Path) -> None:
+    path = write_pipeline(workdir)
+    result = runner.invoke(app, ["schema", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    cols = json.loads(result.output)["clean"]["columns"]
+    assert cols == [{"name": "id", "type": "int64"}, {"name": "email", "type": "string"},
+                    {"name": "amount", "type": "float64"}]
+    result = runner.invoke(app, ["preview", str(path), "--node", "clean", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = sorted(json.loads(result.output)["rows"], key=lambda r: r["id"])
+    assert rows == [{"id": 1, "email": "a@x.com", "amount": 1.5},
+                    {"id": 2, "email": "b@x.com", "amount": 2.25}]
+    result = runner.invoke(app, ["preview", str(path), "--node", "nope"])
+    assert result.exit_code == 1 and "no node 'nope'" in result.output
+
+
+def test_run_success_and_failure(workdir: Path) -> None:
+    path = write_pipeline(workdir)
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output
+    result = runner.invoke(app, ["run", str(path), "--json", "--engine", "polars"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["nodes"]["out"]["rows_out"] == 2
+    bad = write_pipeline(workdir, cast={"email": "int64"})
+    result = runner.invoke(app, ["run", str(bad)])
+    assert result.exit_code == 1
+    assert "error in node" in result.output and "left unchanged" in result.output
+
+
+def test_bad_param_syntax(workdir: Path) -> None:
+    result = runner.invoke(app, ["run", str(write_pipeline(workdir)), "--param", "oops"])
+    assert result.exit_code == 1 and "key=value" in result.output
+
+
+def test_modules_json_lists_schemas() -> None:
+    result = runner.invoke(app, ["modules", "--json"])
+    assert result.exit_code == 0
+    entries = json.loads(result.output)
+    by_key = {(e["type"], e["module"]): e for e in entries}
+    for key in [("extractor", "csv"), ("extractor", "parquet"), ("extractor", "json"),
+                ("transformer", "cleaner"), ("transformer", "aggregate"), ("loader", "parquet"),
+                ("loader", "csv"), ("loader", "json")]:
+        entry = by_key[key]
+        assert entry["description"] and entry["config_schema"]["type"] == "object"
+        for name, prop in entry["config_schema"]["properties"].items():
+            assert "description" in prop or "$ref" in prop or "anyOf" in prop, (key, name)
+    assert by_key[("extractor", "csv")]["config_schema"]["properties"]["path"]["x-widget"] == "path"

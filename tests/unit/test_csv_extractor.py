@@ -1,0 +1,113 @@
+"""The csv extractor on real-world messiness: encodings, separators, decimal commas, broken rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import chain, node, preview, run_doc, schemas
+
+ENGINES = ["duckdb", "polars"]
+
+
+def csv_doc(**config: object) -> dict[str, object]:
+    return chain(node("src", "extractor", "csv", **config),
+                 node("out", "loader", "parquet", path="out.parquet"))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-8-sig", "utf-8"])
+def test_encodings(workdir: Path, engine: str, encoding: str) -> None:
+    text = "nom;ville;montant\nZoé;Besançon;12,50\nŒuvre;Lyon;3,25\n"
+    if encoding == "latin-1":
+        text = text.replace("Œuvre", "Oeuvre")  # Œ does not exist in latin-1
+    data = text.encode(encoding if encoding != "utf-8-sig" else "utf-8-sig")
+    (workdir / "in.csv").write_bytes(data)
+    rows = preview(csv_doc(path="in.csv", delimiter=";", encoding=encoding, decimal=","), "src",
+                   engine=engine).to_pylist()
+    assert rows[0] == {"nom": "Zoé", "ville": "Besançon", "montant": 12.5}
+    assert rows[1]["montant"] == 3.25
+    assert list(rows[0]) == ["nom", "ville", "montant"]  # no BOM glued to the first name
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_delimiter_detected_and_explicit_types_and_nulls(workdir: Path, engine: str) -> None:
+    (workdir / "in.csv").write_text("id|code|amount\n1|007|NA\n2|-|4.5\n")
+    doc = csv_doc(path="in.csv", null_values=["NA", "-"], columns={"code": "string"})
+    cols = dict(schemas(doc, engine=engine)["src"] or [])
+    assert cols == {"id": "int64", "code": "string", "amount": "float64"}
+    rows = preview(doc, "src", engine=engine).to_pylist()
+    assert rows == [{"id": 1, "code": "007", "amount": None}, {"id": 2, "code": None, "amount": 4.5}]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_no_header_and_glob(workdir: Path, engine: str) -> None:
+    (workdir / "in").mkdir()
+    (workdir / "in" / "a.csv").write_text("1,x\n2,y\n")
+    (workdir / "in" / "b.csv").write_text("3,z\n")
+    result = run_doc(csv_doc(path="in/*.csv", header=False), engine=engine)
+    assert result.status == "succeeded", result.error
+    assert result.nodes["out"].rows_out == 3
+
+
+def _broken(workdir: Path) -> None:
+    (workdir / "in.csv").write_text("id,name,amount\n1,a,1.5\n2,b\n3,c,2.5,extra\n4,d,4.0\n")
+
+
+def test_on_error_fail_names_node_and_line(workdir: Path) -> None:
+    _broken(workdir)
+    result = run_doc(csv_doc(path="in.csv"))
+    assert result.status == "failed"
+    assert result.error is not None and result.error.node_id in {"src", "out"}
+    assert "line" in result.error.reason.lower() or "row" in result.error.reason.lower()
+    assert not (workdir / "out.parquet").exists()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_on_error_skip_counts(workdir: Path, engine: str) -> None:
+    _broken(workdir)
+    result = run_doc(csv_doc(path="in.csv", on_error="skip"), engine=engine)
+    assert result.status == "succeeded", result.error
+    assert result.nodes["out"].rows_out == 2
+    assert result.nodes["src"].rows_rejected == 2
+
+
+def test_on_error_quarantine_writes_side_file(workdir: Path) -> None:
+    _broken(workdir)
+    result = run_doc(csv_doc(path="in.csv", on_error="quarantine"), data_dir=workdir / "data")
+    assert result.status == "succeeded", result.error
+    src = result.nodes["src"]
+    assert src.rows_rejected == 2
+    side = Path(src.extra["rejected_path"])
+    content = side.read_text()
+    assert "2,b" in content and "3,c,2.5,extra" in content
+    assert result.nodes["out"].rows_out == 2
+    assert src.rows_out == 2
+
+
+def test_quarantine_on_polars_is_refused_clearly(workdir: Path) -> None:
+    _broken(workdir)
+    result = run_doc(csv_doc(path="in.csv", on_error="quarantine"), engine="polars")
+    assert result.status == "failed"
+    assert result.error is not None and result.error.node_id == "src"
+    assert "duckdb engine" in result.error.reason
+
+
+def test_missing_file_is_a_clear_error(workdir: Path) -> None:
+    result = run_doc(csv_doc(path="nope/*.csv"))
+    assert result.status == "failed" and result.error is not None
+    assert result.error.node_id == "src" and "no file matches 'nope/*.csv'" in result.error.reason
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("encoding", "text"), [
+    ("latin-1", "nom;ville\nZoé;Besançon\n"),
+    ("cp1252", "nom;prix\nŒuf;5 €\n"),
+    ("utf-8-sig", "nom;ville\nZoé;Besançon\n"),
+])
+def test_encoding_detected_when_not_set(workdir: Path, engine: str, encoding: str, text: str) -> None:
+    (workdir / "in.csv").write_bytes(text.encode(encoding))
+    rows = preview(csv_doc(path="in.csv"), "src", engine=engine).to_pylist()
+    first_line = text.splitlines()[1].split(";")
+    assert list(rows[0].values()) == first_line

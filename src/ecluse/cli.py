@@ -358,10 +358,13 @@ def modules(as_json: JsonOpt = False) -> None:
     console.print(table)
 
 
+from ecluse.cli_connectors import connection_app, state_app  # noqa: E402
 from ecluse.cli_server import serve, user_app  # noqa: E402  (the platform server's commands)
 
 app.command()(serve)
 app.add_typer(user_app, name="user")
+app.add_typer(state_app, name="state")
+app.add_typer(connection_app, name="connection")
 
 if __name__ == "__main__":
     app()

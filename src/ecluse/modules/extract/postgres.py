@@ -1,0 +1,284 @@
+"""Extractor ``postgres``: a query or a table, streamed as Arrow batches (binary COPY via ADBC),
+optionally incremental (cursor column + tie-break key, keyset paging, state on commit)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import ibis.expr.types as ir
+from pydantic import Field, model_validator
+
+from ecluse.sdk import (
+    ConfigError,
+    Extractor,
+    ModuleConfig,
+    NodeContext,
+    column_field,
+    columns_field,
+    connection_field,
+    sql_field,
+)
+from ecluse.sdk.arrow_pg import (
+    PG_TYPE_KEY,
+    BoundSql,
+    adbc_connect,
+    conform_batch,
+    first_line,
+    postgres_uri,
+    qualified,
+    quote_ident,
+    read_plan,
+    split_table_name,
+    uses_parameter,
+)
+
+
+class IncrementalConfig(ModuleConfig):
+    cursor_column: str = column_field(
+        "Column that grows with new or changed rows (an `updated_at` timestamp, an id...). "
+        "Its highest value read is kept and bound as `:last_value` on the next run.")
+    key_column: str | None = column_field(
+        "Unique tie-break column (usually the primary key), so rows sharing a cursor value are "
+        "never lost nor read twice; enables keyset paging.", default=None)
+    initial_value: str | None = Field(
+        None, description="Cursor value to start from on the first run (e.g. `2024-01-01`); "
+        "when empty the first run reads everything.")
+    page_size: int = Field(100_000, ge=1, le=10_000_000,
+                           description="Rows per keyset page (each page is one short query).")
+
+
+class PostgresExtractConfig(ModuleConfig):
+    connection: str = connection_field("PostgreSQL connection to read from.", kinds=("postgres",))
+    query: str | None = sql_field(
+        "SELECT query; `:name` parameters are bound by the server, never pasted into the text.",
+        dialect="postgres", default=None)
+    table: str | None = Field(None, description="Table to read (`orders` or `sales.orders`), "
+                              "instead of a query.")
+    columns: list[str] = columns_field("Columns of `table` to read (all when empty).",
+                                       default_factory=list)
+    where: str | None = sql_field("Filter on `table` (SQL condition, `:name` parameters allowed).",
+                                  dialect="postgres", default=None)
+    incremental: IncrementalConfig | None = Field(
+        None, description="Read only rows added or changed since the last successful run.")
+
+    @model_validator(mode="after")
+    def _query_or_table(self) -> PostgresExtractConfig:
+        if (self.query is None) == (self.table is None):
+            raise ValueError("give either `query` or `table`")
+        if self.query is not None and (self.columns or self.where):
+            raise ValueError("`columns` and `where` go with `table`, not with `query`")
+        if self.table is not None:
+            try:
+                split_table_name(self.table)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
+class PostgresExtractor(Extractor):
+    name = "postgres"
+    title = "PostgreSQL"
+    description = "Read a PostgreSQL query or table, streamed as Arrow (optionally incremental)."
+    category = "Databases"
+    icon = "storage"
+    Config = PostgresExtractConfig
+    config: PostgresExtractConfig
+    examples: ClassVar = (
+        {"connection": "prod-db", "query": "SELECT * FROM customers WHERE created_at > :start_date"},
+        {"connection": "prod-db", "table": "public.orders",
+         "incremental": {"cursor_column": "updated_at", "key_column": "order_id"}},
+    )
+
+    # -- SQL -------------------------------------------------------------------------------
+    def _base_sql(self, bound: BoundSql, ctx: NodeContext, last: tuple[str | None, str | None]) -> str:
+        """The source query; ``:last_value`` is bound as ``last`` (text, type), or NULL when
+        the type is not known yet (the schema probe)."""
+        c = self.config
+        typed = {"last_value": last}
+        if c.query is not None:
+            return bound.bind_named(c.query.strip().rstrip(";"), ctx.parameters, typed, field="query")
+        schema, table = split_table_name(c.table or "")
+        cols = ", ".join(quote_ident(col) for col in c.columns) or "*"
+        sql = f"SELECT {cols} FROM {qualified(schema, table)}"
+        if c.where:
+            sql += f" WHERE ({bound.bind_named(c.where, ctx.parameters, typed, field='where')})"
+        return sql
+
+    def _last_value(self, ctx: NodeContext) -> str | None:
+        inc = self.config.incremental
+        state = ctx.previous_state or {}
+        # a mark set by hand (`ecluse state set --last-value`) may not name its column
+        if (inc is not None and state.get("last_value") is not None
+                and state.get("cursor_column") in (None, inc.cursor_column)):
+            return str(state["last_value"])
+        return inc.initial_value if inc else None
+
+    def read(self, ctx: NodeContext) -> ir.Table:
+        import pyarrow as pa
+
+        c = self.config
+        uri = postgres_uri(ctx.connection(c.connection))
+        keep_ext = ctx.backend.name == "duckdb"
+        inc = c.incremental
+        last_value = self._last_value(ctx)
+        if c.query is not None and uses_parameter(c.query, "last_value"):
+            if inc is None:
+                raise ConfigError("the query uses :last_value but `incremental` is not set",
+                                  field="query")
+            if last_value is None:
+                raise ConfigError("the query uses :last_value: set `incremental.initial_value` "
+                                  "for the first run", field="incremental")
+        conn = _connect(uri, c.connection)
+        try:
+            probe = BoundSql()
+            base = self._base_sql(probe, ctx, (None, None))
+            source_schema = self._probe(conn, f"SELECT * FROM ({base}) AS q LIMIT 0", probe.values,
+                                        "query" if c.query is not None else "table")
+        finally:
+            conn.close()
+        exprs, schema = read_plan(source_schema, keep_extensions=keep_ext)
+        if inc is not None:
+            for col, what in ((inc.cursor_column, "cursor_column"), (inc.key_column, "key_column")):
+                if col is not None and col not in schema.names:
+                    raise ConfigError(f"incremental {what} {col!r} is not a column of the result; "
+                                      f"columns are: {', '.join(schema.names)}", field="incremental")
+        if ctx.mode == "schema":
+            return ctx.backend.from_arrow(schema.empty_table(), name="postgres")
+        pg_types = {f.name: (f.metadata or {}).get(PG_TYPE_KEY, b"text").decode() for f in source_schema}
+        ctype = pg_types.get(inc.cursor_column, "text") if inc else "text"
+        # the stream opens its own connection when the engine first pulls a batch, and
+        # closes it when the last batch is read (or the engine drops the stream)
+        batches = self._stream(uri, ctx, exprs, schema, pg_types, (last_value, ctype))
+        reader = pa.RecordBatchReader.from_batches(schema, batches)
+        return ctx.backend.from_arrow(reader, name="postgres")
+
+    @staticmethod
+    def _probe(conn: Any, sql: str, values: list[str | None], field: str) -> Any:
+        cur = conn.cursor()
+        try:
+            cur.execute(sql, parameters=tuple(values) if values else None)
+            return cur.fetch_arrow_table().schema
+        except Exception as exc:
+            raise ConfigError(f"PostgreSQL rejected the query: {first_line(exc)}",
+                              field=field) from exc
+        finally:
+            cur.close()
+
+    def _stream(self, uri: str, ctx: NodeContext, exprs: list[str], schema: Any,
+                pg_types: dict[str, str], last: tuple[str | None, str | None]) -> Iterator[Any]:
+        inc = self.config.incremental
+        rows = 0
+        conn = _connect(uri, self.config.connection)
+        cur = conn.cursor()
+        unhook = ctx.cancel.on_cancel(lambda: _cancel(cur))
+        try:
+            if ctx.mode == "run":  # every keyset page sees the same snapshot
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            if inc is None or ctx.mode != "run":
+                bound = BoundSql()
+                sql = f"SELECT {', '.join(exprs)} FROM ({self._base_sql(bound, ctx, last)}) AS q"
+                if ctx.mode == "preview" and ctx.sample_rows:
+                    sql += f" LIMIT {int(ctx.sample_rows)}"
+                for batch in self._execute(cur, sql, bound.values):
+                    rows += batch.num_rows
+                    ctx.progress(rows)
+                    yield conform_batch(batch, schema)
+                return
+            yield from self._keyset(cur, ctx, exprs, schema, pg_types, last)
+        finally:
+            unhook()
+            cur.close()
+            conn.close()
+
+    def _keyset(self, cur: Any, ctx: NodeContext, exprs: list[str], schema: Any,
+                pg_types: dict[str, str], last: tuple[str | None, str | None]) -> Iterator[Any]:
+        inc = self.config.incremental
+        assert inc is not None
+        cursor_col, key_col = inc.cursor_column, inc.key_column
+        ctype = pg_types.get(cursor_col, "text")
+        ktype = pg_types.get(key_col, "text") if key_col else "text"
+        state = ctx.previous_state or {}
+        resumed = state.get("last_value") is not None and state.get("cursor_column") in (None, cursor_col)
+        position: tuple[str | None, str | None] = (
+            last[0], state.get("last_key") if resumed and state.get("key_column") == key_col else None)
+        rows = 0
+        cursor_i = schema.get_field_index(cursor_col)
+        key_i = schema.get_field_index(key_col) if key_col else -1
+        while True:
+            ctx.cancel.raise_if_cancelled()
+            bound = BoundSql()
+            base = self._base_sql(bound, ctx, last)
+            cq, kq = f"q.{quote_ident(cursor_col)}", f"q.{quote_ident(key_col)}" if key_col else ""
+            conds = []
+            if position[0] is not None:
+                cv = bound.add(position[0], ctype)
+                if key_col and position[1] is not None:
+                    conds.append(f"({cq}, {kq}) > ({cv}, {bound.add(position[1], ktype)})")
+                elif key_col:
+                    conds.append(f"{cq} >= {cv}")
+                else:
+                    conds.append(f"{cq} > {cv}")
+            sql = (f"SELECT {', '.join(exprs)} FROM ({base}) AS q"
+                   + (f" WHERE {' AND '.join(conds)}" if conds else "")
+                   + f" ORDER BY {cq}" + (f", {kq}" if key_col else "")
+                   + (f" LIMIT {int(inc.page_size)}" if key_col else ""))
+            page_rows = 0
+            for batch in self._execute(cur, sql, bound.values):
+                if batch.num_rows == 0:
+                    continue
+                out = conform_batch(batch, schema)
+                page_rows += out.num_rows
+                rows += out.num_rows
+                ctx.progress(rows)
+                position = (_text(out.column(cursor_i)[-1].as_py()),
+                            _text(out.column(key_i)[-1].as_py()) if key_col else None)
+                ctx.scratch["position"] = position
+                ctx.scratch["types"] = (ctype, ktype)
+                yield out
+            if not key_col or page_rows < inc.page_size:
+                break
+        ctx.metrics["rows_out"] = rows
+
+    @staticmethod
+    def _execute(cur: Any, sql: str, values: list[str | None]) -> Iterator[Any]:
+        try:
+            cur.execute(sql, parameters=tuple(values) if values else None)
+            reader = cur.fetch_record_batch()
+        except Exception as exc:
+            raise ConfigError(f"PostgreSQL rejected the query: {first_line(exc)}",
+                              field="query") from exc
+        yield from reader
+
+    def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
+        inc = self.config.incremental
+        if inc is None or not succeeded or ctx.mode != "run":
+            return
+        position = ctx.scratch.get("position")
+        if position is None or position[0] is None:
+            return  # nothing new: keep the previous high-water mark
+        ctype, ktype = ctx.scratch["types"]
+        ctx.set_state({"cursor_column": inc.cursor_column, "last_value": position[0], "type": ctype,
+                       "key_column": inc.key_column, "last_key": position[1], "key_type": ktype})
+
+
+def _connect(uri: str, name: str) -> Any:
+    try:
+        return adbc_connect(uri)
+    except Exception as exc:
+        raise ConfigError(f"cannot connect to {name!r}: {first_line(exc)}",
+                          field="connection") from exc
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+def _cancel(cur: Any) -> None:
+    with contextlib.suppress(Exception):  # cancelling is best effort
+        cur.adbc_cancel()

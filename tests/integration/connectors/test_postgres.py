@@ -1,0 +1,343 @@
+"""PostgreSQL extractor and loader against a real PostgreSQL on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow.parquet as pq
+import pytest
+
+from ecluse.engine.state import MemoryStateStore
+from ecluse.spec.validate import DocumentInvalid
+from tests.helpers import chain, node, preview, run_doc, schemas
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def pg(pg_database: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("ECLUSE_CONN_PG", pg_database)
+    return pg_database
+
+
+def sql(url: str, text: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(text, params)
+        return cur.fetchall() if cur.description else []
+
+
+def ok(result: Any) -> Any:
+    assert result.status == "succeeded", result.error
+    return result
+
+
+TYPES_DDL = """
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE src (
+  id integer PRIMARY KEY, small smallint, big bigint, real_v real, dbl double precision,
+  amount numeric(12,2), huge numeric(40,10), free_num numeric, flag boolean, txt text,
+  vc varchar(20), day date, ts timestamp, tstz timestamptz, tm time, iv interval,
+  j json, jb jsonb, ints integer[], texts text[], uid uuid, raw bytea, m mood);
+INSERT INTO src VALUES
+ (1, 1, 9007199254740993, 1.5, 2.25, 1234567890.12, 123456789012345678901234567890.0123456789,
+  3.14159, true, 'héllo ''quoted''', 'v', '2024-02-29', '2024-01-01 10:00:00.123456',
+  '2024-06-30 23:59:59.999999+02', '12:34:56', '1 mon 2 days 03:00', '{"a": [1, 2]}',
+  '{"k": {"n": null}}', '{1,NULL,3}', '{"x","y z"}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+  '\\x00ff10', 'happy'),
+ (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+"""
+
+
+def test_types_are_faithful_and_round_trip(pg: str, workdir: Path) -> None:
+    sql(pg, TYPES_DDL)
+    doc = chain(node("e", "extractor", "postgres", connection="pg", table="public.src"),
+                node("l", "loader", "postgres", connection="pg", table="copy.dst"))
+    cols = dict(schemas(doc)["e"] or [])
+    assert cols["amount"] == "decimal(12,2)"
+    assert cols["tstz"] == "timestamptz"
+    assert cols["ts"] == "timestamp"
+    assert cols["jb"] == "json" and cols["j"] == "json"
+    assert cols["uid"] == "uuid"
+    assert cols["raw"] == "binary"
+    assert cols["m"] == "string"
+    assert cols["ints"] == "array<int32>"
+    assert cols["big"] == "int64"
+    rows = preview(doc, "e", limit=5).to_pylist()
+    first = next(r for r in rows if r["id"] == 1)
+    assert first["amount"] == Decimal("1234567890.12")
+    assert first["huge"] == "123456789012345678901234567890.0123456789"  # past 38 digits: text
+    assert first["big"] == 9007199254740993
+    assert first["ints"] == [1, None, 3]
+    assert first["raw"] == b"\x00\xff\x10"
+    assert first["m"] == "happy"
+    assert first["tstz"].isoformat() == "2024-06-30T21:59:59.999999+00:00"
+    ok(run_doc(doc))
+    types = dict(sql(pg, "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                        "WHERE attrelid = 'copy.dst'::regclass AND attnum > 0"))
+    assert types["amount"] == "numeric(12,2)"
+    assert types["tstz"] == "timestamp with time zone"
+    assert types["uid"] == "uuid"
+    assert types["jb"] == "jsonb"
+    assert types["ints"] == "integer[]"
+    assert types["raw"] == "bytea"
+    # every value comes back identical (compared as text in PostgreSQL itself)
+    diff = sql(pg, """
+      SELECT count(*) FROM (
+        SELECT id, small, big, real_v, dbl, amount, huge, free_num::float8, flag, txt, vc, day, ts,
+               tstz, tm, iv::text, j::jsonb, jb, ints, texts, uid, raw, m::text FROM src
+        EXCEPT
+        SELECT id, small, big, real_v, dbl, amount, huge::numeric, free_num, flag, txt, vc, day, ts,
+               tstz, tm, iv, j, jb, ints, texts, uid, raw, m FROM copy.dst) AS d""")
+    assert diff == [(0,)]
+
+
+def test_query_parameters_are_bound_not_pasted(pg: str, workdir: Path) -> None:
+    sql(pg, "CREATE TABLE customers (id int, name text, created_at date);"
+            "INSERT INTO customers VALUES (1, 'a', '2024-01-01'), (2, 'b', '2024-03-01'),"
+            "(3, 'x''); DROP TABLE customers; --', '2024-05-01')")
+    doc = chain(node("e", "extractor", "postgres", connection="pg",
+                     query="SELECT * FROM customers WHERE created_at > :start_date AND name <> :who "
+                           "ORDER BY id"),
+                node("l", "loader", "parquet", path="out.parquet"),
+                parameters={"start_date": {"type": "date", "default": "2024-02-01"},
+                            "who": {"type": "string", "default": "nobody"}})
+    ok(run_doc(doc))
+    assert pq.read_table("out.parquet").column("id").to_pylist() == [2, 3]
+    # an injection attempt in a parameter value is just a value
+    evil = "b' OR 1=1; DROP TABLE customers; --"
+    ok(run_doc(doc, parameters={"who": evil, "start_date": "2023-01-01"}))
+    assert pq.read_table("out.parquet").column("id").to_pylist() == [1, 2, 3]
+    assert sql(pg, "SELECT count(*) FROM customers") == [(3,)]
+
+
+def test_table_names_cannot_inject_sql(pg: str, workdir: Path) -> None:
+    sql(pg, "CREATE TABLE victim (id int); INSERT INTO victim VALUES (1)")
+    evil = "victim; DROP TABLE victim; --"
+    doc = chain(node("e", "extractor", "postgres", connection="pg", query="SELECT 1 AS id"),
+                node("l", "loader", "postgres", connection="pg", table=evil))
+    ok(run_doc(doc))  # a table with that odd name, nothing else
+    assert sql(pg, "SELECT count(*) FROM victim") == [(1,)]
+    assert sql(pg, 'SELECT count(*) FROM "victim; DROP TABLE victim; --"') == [(1,)]
+    # a stray quote cannot close the identifier: the document is rejected before anything runs
+    unbalanced = chain(node("e", "extractor", "postgres", connection="pg", query="SELECT 1 AS id"),
+                       node("l", "loader", "postgres", connection="pg",
+                            table='x"; DROP TABLE victim; --'))
+    with pytest.raises(DocumentInvalid, match="not a table name"):
+        run_doc(unbalanced)
+    bad = chain(node("e", "extractor", "postgres", connection="pg", table="victim; DROP TABLE victim",
+                     columns=["id"]),
+                node("l", "loader", "parquet", path="o.parquet"))
+    result = run_doc(bad)
+    assert result.status == "failed"
+    assert "does not exist" in result.error.reason
+    assert sql(pg, "SELECT count(*) FROM victim") == [(1,)]
+
+
+def _load(pg: str, rows: str, **config: Any) -> Any:
+    doc = chain(node("e", "extractor", "postgres", connection="pg", query=rows),
+                node("l", "loader", "postgres", connection="pg", **config))
+    return ok(run_doc(doc)).nodes["l"].extra
+
+
+def test_load_modes(pg: str, workdir: Path) -> None:
+    base = "SELECT g AS id, 'v' || g AS name FROM generate_series(1, 5) g"
+    extra = _load(pg, base, table="sales.t", mode="append")
+    assert extra["rows_inserted"] == 5
+    _load(pg, base, table="sales.t", mode="append")
+    assert sql(pg, "SELECT count(*) FROM sales.t") == [(10,)]
+    extra = _load(pg, "SELECT g AS id, 'r' || g AS name FROM generate_series(1, 3) g",
+                  table="sales.t", mode="replace")
+    assert extra["rows_deleted"] == 10 and extra["rows_inserted"] == 3
+    assert sql(pg, "SELECT id, name FROM sales.t ORDER BY id") == [(1, "r1"), (2, "r2"), (3, "r3")]
+    sql(pg, "ALTER TABLE sales.t ADD PRIMARY KEY (id)")
+    extra = _load(pg, "SELECT g AS id, 'u' || g AS name FROM generate_series(2, 4) g",
+                  table="sales.t", mode="upsert", keys=["id"])
+    assert (extra["rows_inserted"], extra["rows_updated"]) == (1, 2)
+    assert sql(pg, "SELECT id, name FROM sales.t ORDER BY id") == [
+        (1, "r1"), (2, "u2"), (3, "u3"), (4, "u4")]
+    extra = _load(pg, "SELECT * FROM (VALUES (3, 'm3'), (5, 'm5')) v(id, name)",
+                  table="sales.t", mode="merge_delete", keys=["id"])
+    assert (extra["rows_inserted"], extra["rows_updated"], extra["rows_deleted"]) == (1, 1, 3)
+    assert sql(pg, "SELECT id, name FROM sales.t ORDER BY id") == [(3, "m3"), (5, "m5")]
+
+
+def test_upsert_creates_keyed_table_and_keeps_last_duplicate(pg: str, workdir: Path) -> None:
+    extra = _load(pg, "SELECT * FROM (VALUES (1, 'a'), (1, 'b'), (2, 'c')) v(id, name)",
+                  table="u", mode="upsert", keys=["id"])
+    assert extra["rows_inserted"] == 2
+    assert sql(pg, "SELECT id, name FROM u ORDER BY id") == [(1, "b"), (2, "c")]
+
+
+def test_upsert_without_unique_key_is_a_clear_error(pg: str, workdir: Path) -> None:
+    sql(pg, "CREATE TABLE nokey (id int, name text)")
+    doc = chain(node("e", "extractor", "postgres", connection="pg", query="SELECT 1 AS id, 'a' AS name"),
+                node("l", "loader", "postgres", connection="pg", table="nokey", mode="upsert",
+                     keys=["id"]))
+    result = run_doc(doc)
+    assert result.status == "failed"
+    assert "primary key or unique index" in result.error.reason
+
+
+def test_schema_evolution(pg: str, workdir: Path) -> None:
+    sql(pg, "CREATE TABLE evo (id int)")
+    _load(pg, "SELECT 1 AS id, 'new' AS label, 2.5::numeric(5,1) AS score", table="evo")
+    assert sql(pg, "SELECT id, label, score FROM evo") == [(1, "new", Decimal("2.5"))]
+    doc = chain(node("e", "extractor", "postgres", connection="pg", query="SELECT 2 AS id, 1 AS other"),
+                node("l", "loader", "postgres", connection="pg", table="evo", schema_evolution="fail"))
+    result = run_doc(doc)
+    assert result.status == "failed"
+    assert "'other'" in result.error.reason
+    assert sql(pg, "SELECT count(*) FROM evo") == [(1,)]
+
+
+@pytest.mark.parametrize("mode", ["append", "replace", "upsert", "merge_delete"])
+def test_failure_mid_load_leaves_table_unchanged(pg: str, workdir: Path, mode: str) -> None:
+    sql(pg, "CREATE TABLE guarded (id int PRIMARY KEY, v int CHECK (v < 150000));"
+            "INSERT INTO guarded SELECT g, g FROM generate_series(1, 1000) g")
+    before = sql(pg, "SELECT count(*), sum(v) FROM guarded")
+    # row 150,000 of 200,000 breaks the CHECK constraint, deep inside the COPY stream
+    doc = chain(node("e", "extractor", "postgres", connection="pg",
+                     query="SELECT g AS id, g AS v FROM generate_series(1, 200000) g"),
+                node("l", "loader", "postgres", connection="pg", table="guarded", mode=mode,
+                     keys=["id"] if mode in ("upsert", "merge_delete") else []))
+    result = run_doc(doc)
+    assert result.status == "failed"
+    assert "nothing was changed" in result.error.reason
+    assert sql(pg, "SELECT count(*), sum(v) FROM guarded") == before
+    assert sql(pg, "SELECT count(*) FROM pg_class WHERE relname LIKE '_ecluse_stage_%'") == [(0,)]
+
+
+def test_incremental_runs_with_tie_break_and_commit_only(pg: str, workdir: Path) -> None:
+    sql(pg, "CREATE TABLE events (id int PRIMARY KEY, updated_at timestamptz, v text);"
+            "INSERT INTO events SELECT g, '2024-01-01'::timestamptz + (g / 3) * interval '1 hour', "
+            "'a' FROM generate_series(1, 10) g")
+    state = MemoryStateStore()
+    doc = chain(node("e", "extractor", "postgres", connection="pg", table="events",
+                     incremental={"cursor_column": "updated_at", "key_column": "id", "page_size": 4}),
+                node("l", "loader", "postgres", connection="pg", table="events_copy"),
+                name="inc")
+    ok(run_doc(doc, state=state))
+    assert sql(pg, "SELECT count(*) FROM events_copy") == [(10,)]
+    saved = state.get("inc", "e")
+    assert saved is not None and saved["last_key"] == "10"
+    # new rows share the last cursor value: the tie-break key keeps them, nothing repeats
+    sql(pg, "INSERT INTO events SELECT g, '2024-01-01'::timestamptz + interval '3 hours', 'b' "
+            "FROM generate_series(11, 13) g")
+    ok(run_doc(doc, state=state))
+    assert sql(pg, "SELECT count(*), count(DISTINCT id) FROM events_copy") == [(13, 13)]
+    # a failed run does not advance the high-water mark
+    sql(pg, "INSERT INTO events VALUES (14, '2025-01-01', 'c');"
+            "ALTER TABLE events_copy ADD CONSTRAINT no_c CHECK (v <> 'c')")
+    mark = state.get("inc", "e")
+    assert run_doc(doc, state=state).status == "failed"
+    assert state.get("inc", "e") == mark
+    sql(pg, "ALTER TABLE events_copy DROP CONSTRAINT no_c")
+    ok(run_doc(doc, state=state))
+    assert sql(pg, "SELECT count(*), count(DISTINCT id) FROM events_copy") == [(14, 14)]
+    assert state.get("inc", "e")["last_value"].startswith("2025-01-01")
+    # nothing new: nothing read, mark kept
+    ok(run_doc(doc, state=state))
+    assert sql(pg, "SELECT count(*) FROM events_copy") == [(14,)]
+
+
+def test_incremental_query_binds_last_value(pg: str, workdir: Path) -> None:
+    sql(pg, "CREATE TABLE logs (id bigint, at date);"
+            "INSERT INTO logs SELECT g, '2024-01-01'::date + g FROM generate_series(1, 5) g")
+    state = MemoryStateStore()
+    doc = chain(node("e", "extractor", "postgres", connection="pg",
+                     query="SELECT id, at FROM logs WHERE at >= :last_value",
+                     incremental={"cursor_column": "at", "key_column": "id",
+                                  "initial_value": "2024-01-04"}),
+                node("l", "loader", "parquet", path="logs.parquet"), name="q")
+    ok(run_doc(doc, state=state))
+    assert pq.read_table("logs.parquet").column("id").to_pylist() == [3, 4, 5]
+    sql(pg, "INSERT INTO logs VALUES (6, '2024-01-06'), (7, '2024-01-09')")
+    ok(run_doc(doc, state=state))
+    assert pq.read_table("logs.parquet").column("id").to_pylist() == [6, 7]
+
+
+MEMORY_SCRIPT = textwrap.dedent("""
+    import json, os, resource, sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[2])
+    from ecluse.sdk.connections import EnvConnections
+    from ecluse.sdk.context import CancelToken, NodeContext
+    from ecluse.sdk.registry import default_registry
+    from tests.helpers import chain, node, run_doc
+
+    class Capture:  # stands for the engine: hands back the stream the extractor binds
+        name = "duckdb"
+        def from_arrow(self, data, *, name):
+            return data
+
+    def stream(query):
+        cls = default_registry().get("extractor", "postgres")
+        module = cls(cls.parse_config({"connection": "pg", "query": query}), "e")
+        ctx = NodeContext(run_id="m", pipeline_id="m", node_id="e", backend=Capture(),
+                          parameters={}, connections=EnvConnections(), mode="run",
+                          work_dir=Path("."), cancel=CancelToken())
+        rows = biggest = 0
+        for batch in module.read(ctx):
+            rows += batch.num_rows
+            biggest = max(biggest, batch.nbytes)
+        return rows, biggest, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    small = stream("SELECT * FROM big WHERE id <= 100000")
+    full = stream("SELECT * FROM big")
+    doc = chain(node("e", "extractor", "postgres", connection="pg", table="big"),
+                node("l", "loader", "parquet", path=sys.argv[1]))
+    result = run_doc(doc, memory_limit="256MB", threads=2)
+    print(json.dumps({"small": small, "full": full, "status": result.status,
+                      "error": str(result.error), "pipeline_rows": result.nodes["l"].rows_in,
+                      "pipeline_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+""")
+
+
+def test_million_rows_extract_with_bounded_memory(pg: str, workdir: Path) -> None:
+    # ~330 bytes a row: the whole table held in memory would take ~330 MB in Arrow
+    sql(pg, "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS a, repeat(md5((g * 7)::text), 8) AS b, "
+            "(g % 1000)::numeric(10,2) AS amount, now() - g * interval '1 second' AS ts "
+            "FROM generate_series(1, 1000000) g")
+    script = workdir / "mem.py"
+    script.write_text(MEMORY_SCRIPT)
+    root = str(Path(__file__).resolve().parents[3])
+    out = subprocess.run([sys.executable, str(script), str(workdir / "big.parquet"), root],
+                         capture_output=True, text=True, cwd=workdir)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    (small_rows, _, small_peak), (rows, biggest, peak) = report["small"], report["full"]
+    assert (small_rows, rows) == (100_000, 1_000_000)
+    growth = peak - small_peak
+    print(f"extractor stream: peak RSS {small_peak:.0f} MB after 100k rows, {peak:.0f} MB after "
+          f"1M rows (+{growth:.0f} MB, largest batch {biggest / 2**20:.0f} MB); whole pipeline "
+          f"into Parquet (DuckDB memory_limit 256MB): {report['pipeline_peak_mb']:.0f} MB")
+    # streaming: ten times the rows (~300 MB more data) must not grow memory near that size
+    assert growth < 100
+    assert report["status"] == "succeeded", report["error"]
+    assert report["pipeline_rows"] == 1_000_000
+    assert pq.ParquetFile(workdir / "big.parquet").metadata.num_rows == 1_000_000
+
+
+def test_replace_of_a_referenced_table_and_polars_engine(pg: str, workdir: Path) -> None:
+    sql(pg, "CREATE TABLE parent (id int PRIMARY KEY, name text);"
+            "CREATE TABLE child (pid int REFERENCES parent(id) DEFERRABLE);"
+            "INSERT INTO parent VALUES (1, 'a'), (2, 'b'); INSERT INTO child VALUES (1)")
+    doc = chain(node("e", "extractor", "postgres", connection="pg",
+                     query="SELECT * FROM (VALUES (1, 'x'), (3, 'y')) v(id, name)"),
+                node("l", "loader", "postgres", connection="pg", table="parent", mode="replace"))
+    extra = ok(run_doc(doc, engine="polars")).nodes["l"].extra
+    assert (extra["rows_inserted"], extra["rows_deleted"]) == (2, 2)
+    assert sql(pg, "SELECT id, name FROM parent ORDER BY id") == [(1, "x"), (3, "y")]
+    # a replace that would orphan a child row fails at commit: nothing changes
+    doc["nodes"][0]["config"]["query"] = "SELECT 5 AS id, 'z' AS name"
+    result = run_doc(doc)
+    assert result.status == "failed" and "foreign key" in result.error.reason
+    assert sql(pg, "SELECT id, name FROM parent ORDER BY id") == [(1, "x"), (3, "y")]

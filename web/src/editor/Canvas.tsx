@@ -1,4 +1,4 @@
-import { useCallback, useMemo, useRef } from 'react';
+import { useCallback, useMemo, useRef, useState } from 'react';
 import {
   Background,
   Controls,
@@ -36,13 +36,16 @@ interface CanvasProps {
  * Keeps one React Flow node object per document node and rebuilds it only when its inputs change,
  * so dragging one node of 1,000 does not re-render the other 999.
  */
-function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<string>, schemas: CanvasProps['schemas'], problemsByNode: Map<string, string[]>, metrics: CanvasProps['metrics']) {
+type Measured = Map<string, { width: number; height: number }>;
+
+function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<string>, schemas: CanvasProps['schemas'], problemsByNode: Map<string, string[]>, metrics: CanvasProps['metrics'], measured: Measured) {
   const cache = useRef(new Map<string, { key: unknown[]; value: ModuleFlowNode }>());
   return useMemo(() => {
     const next = new Map<string, { key: unknown[]; value: ModuleFlowNode }>();
     const out = nodes.map((n) => {
       const entry = catalog.get(moduleKey(n));
-      const key = [n, entry, selected.has(n.id), schemas?.[n.id], problemsByNode.get(n.id) ?? EMPTY, metrics?.[n.id]];
+      const size = measured.get(n.id);
+      const key = [n, entry, selected.has(n.id), schemas?.[n.id], problemsByNode.get(n.id) ?? EMPTY, metrics?.[n.id], size];
       const prev = cache.current.get(n.id);
       if (prev && prev.key.every((k, i) => k === key[i])) {
         next.set(n.id, prev);
@@ -55,13 +58,14 @@ function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<
         selected: selected.has(n.id),
         data: { node: n, entry, columns: schemas?.[n.id], problems: problemsByNode.get(n.id) ?? EMPTY, metrics: metrics?.[n.id] },
         ariaLabel: `${n.label || n.id} (${entry?.title ?? n.module})`,
+        measured: size,
       };
       next.set(n.id, { key, value });
       return value;
     });
     cache.current = next;
     return out;
-  }, [nodes, catalog, selected, schemas, problemsByNode, metrics]);
+  }, [nodes, catalog, selected, schemas, problemsByNode, metrics, measured]);
 }
 
 function toFlowEdges(edges: DocEdge[], nodes: DocNode[], catalog: Catalog, selectedEdges: ReadonlySet<string>, metrics: CanvasProps['metrics']): Edge[] {
@@ -91,7 +95,9 @@ export function Canvas({ schemas, problemsByNode, metrics, onAddAt, defaultViewp
   const selectedEdges = useEditor((s) => s.selectedEdges);
   const { screenToFlowPosition } = useReactFlow();
 
-  const nodes = useFlowNodes(doc.nodes, catalog, selected, schemas, problemsByNode, metrics);
+  // sizes measured by React Flow: a controlled flow must hand them back (minimap, fit view, culling)
+  const [measured, setMeasured] = useState<Measured>(() => new Map());
+  const nodes = useFlowNodes(doc.nodes, catalog, selected, schemas, problemsByNode, metrics, measured);
   const edges = useMemo(() => toFlowEdges(doc.edges, doc.nodes, catalog, selectedEdges, metrics), [doc.edges, doc.nodes, catalog, selectedEdges, metrics]);
 
   const onNodesChange = useCallback((changes: NodeChange<ModuleFlowNode>[]) => {
@@ -99,8 +105,11 @@ export function Canvas({ schemas, problemsByNode, metrics, onAddAt, defaultViewp
     const moves: { id: string; x: number; y: number }[] = [];
     let ended = false;
     let sel: Set<string> | null = null;
+    let sizes: [string, { width: number; height: number }][] | null = null;
     for (const c of changes) {
-      if (c.type === 'position' && c.position) {
+      if (c.type === 'dimensions' && c.dimensions) {
+        (sizes ??= []).push([c.id, c.dimensions]);
+      } else if (c.type === 'position' && c.position) {
         moves.push({ id: c.id, x: c.position.x, y: c.position.y });
         if (c.dragging === false) ended = true;
       } else if (c.type === 'position' && c.dragging === false) {
@@ -113,6 +122,14 @@ export function Canvas({ schemas, problemsByNode, metrics, onAddAt, defaultViewp
     }
     if (moves.length || ended) st.moveNodes(moves, ended ? 'end' : 'move');
     if (sel) st.select(sel, st.selectedEdges);
+    if (sizes) {
+      const list = sizes;
+      setMeasured((m) => {
+        const next = new Map(m);
+        for (const [id, d] of list) next.set(id, d);
+        return next;
+      });
+    }
   }, []);
 
   const onEdgesChange = useCallback((changes: EdgeChange[]) => {
@@ -139,12 +156,14 @@ export function Canvas({ schemas, problemsByNode, metrics, onAddAt, defaultViewp
       if (!entry) return;
       ev.preventDefault();
       const p = screenToFlowPosition({ x: ev.clientX, y: ev.clientY });
-      onAddAt(entry, { x: p.x - 110, y: p.y - 30 });
+      onAddAt(entry, { x: p.x - 95, y: p.y - 30 });
     },
     [screenToFlowPosition, onAddAt],
   );
 
   const big = doc.nodes.length > 300;
+  // fit the view only when opening a non-empty pipeline: on an empty canvas the first drop must stay where it was dropped
+  const [fitOnOpen] = useState(() => doc.nodes.length > 0 && !defaultViewport);
 
   return (
     <Box sx={{ flex: 1, position: 'relative', minWidth: 0 }} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; }} onDrop={onDrop} data-testid="canvas">
@@ -158,9 +177,9 @@ export function Canvas({ schemas, problemsByNode, metrics, onAddAt, defaultViewp
         deleteKeyCode={null}
         multiSelectionKeyCode={['Meta', 'Control', 'Shift']}
         selectionKeyCode="Shift"
-        fitView={!defaultViewport}
+        fitView={fitOnOpen}
+        defaultViewport={defaultViewport ?? { x: 0, y: 0, zoom: 1 }}
         fitViewOptions={{ maxZoom: 1, padding: 0.2 }}
-        defaultViewport={defaultViewport}
         minZoom={0.05}
         onlyRenderVisibleElements={big}
         proOptions={{ hideAttribution: true }}

@@ -198,7 +198,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
             aria-label="Auto-layout"
             onClick={() => {
               st.autoLayout();
-              setTimeout(() => fitView({ duration: 200, maxZoom: 1 }), 50);
+              setTimeout(() => fitView({ duration: 200, maxZoom: 1, padding: 0.04 }), 50);
             }}
           >
             <AccountTreeOutlinedIcon />

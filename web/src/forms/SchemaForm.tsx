@@ -199,7 +199,6 @@ function EnumField({ name, schema, value, required, onChange, error, nullable, d
         const opt = schema.enum!.find((x) => String(x) === e.target.value);
         onChange(e.target.value === '' ? (nullable ? null : undefined) : opt);
       }}
-      slotProps={{ select: { inputProps: { 'aria-label': labelOf(name, schema) } } }}
     >
       {(nullable || (!required && schema.default === undefined)) && (
         <MenuItem value="">

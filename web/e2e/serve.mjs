@@ -1,0 +1,33 @@
+// A tiny static server for web/dist with the client-side-route fallback FastAPI will also do.
+import { createServer } from 'node:http';
+import { readFile, stat } from 'node:fs/promises';
+import { extname, join, normalize, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(fileURLToPath(new URL('../dist', import.meta.url)));
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.woff2': 'font/woff2', '.woff': 'font/woff', '.json': 'application/json', '.svg': 'image/svg+xml' };
+
+export function serve(port = 0) {
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    let file = normalize(join(root, decodeURIComponent(url.pathname)));
+    if (!file.startsWith(root)) file = join(root, 'index.html');
+    try {
+      if (!(await stat(file)).isFile()) throw new Error('dir');
+    } catch {
+      if (url.pathname.startsWith('/api/')) {
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"detail":"no server in the smoke test"}');
+        return;
+      }
+      file = join(root, 'index.html');
+    }
+    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' });
+    res.end(await readFile(file));
+  });
+  return new Promise((ok) => server.listen(port, '127.0.0.1', () => ok(server)));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const s = await serve(Number(process.env.PORT ?? 5179));
+  console.log(`serving ${root} on http://127.0.0.1:${s.address().port}`);
+}

@@ -1,4 +1,4 @@
-import { useCallback, useMemo, useRef, useState } from 'react';
+import { useCallback, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import {
   Background,
   Controls,
@@ -15,7 +15,7 @@ import '@xyflow/react/dist/style.css';
 import Box from '@mui/material/Box';
 import Typography from '@mui/material/Typography';
 import type { CatalogEntry, Column, DocEdge, DocNode, NodeMetrics } from '../api/provisional';
-import { useEditor } from '../store/editor';
+import { NODE_WIDTH, useEditor } from '../store/editor';
 import { edgeId, moduleKey, sourceHandleOf, targetHandleOf, type Catalog } from '../store/graph';
 import { kindColor } from '../theme';
 import { ModuleNode, type ModuleFlowNode } from './ModuleNode';
@@ -23,8 +23,11 @@ import { DND_TYPE } from './Palette';
 
 const nodeTypes = { module: ModuleNode };
 const EMPTY: string[] = [];
+const ORIGIN = { x: 0, y: 0 };
 
 interface CanvasProps {
+  /** the document's nodes without positions: stable while dragging */
+  logicalNodes: DocNode[];
   schemas: Record<string, Column[]> | undefined;
   problemsByNode: Map<string, string[]>;
   metrics: Record<string, NodeMetrics> | undefined;
@@ -39,28 +42,31 @@ interface CanvasProps {
 type Measured = Map<string, { width: number; height: number }>;
 
 function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<string>, schemas: CanvasProps['schemas'], problemsByNode: Map<string, string[]>, metrics: CanvasProps['metrics'], measured: Measured) {
-  const cache = useRef(new Map<string, { key: unknown[]; value: ModuleFlowNode }>());
+  const cache = useRef(new Map<string, { key: unknown[]; data: ModuleFlowNode['data']; value: ModuleFlowNode }>());
   return useMemo(() => {
-    const next = new Map<string, { key: unknown[]; value: ModuleFlowNode }>();
+    const next = new Map<string, { key: unknown[]; data: ModuleFlowNode['data']; value: ModuleFlowNode }>();
     const out = nodes.map((n) => {
       const entry = catalog.get(moduleKey(n));
       const size = measured.get(n.id);
-      const key = [n, entry, selected.has(n.id), schemas?.[n.id], problemsByNode.get(n.id) ?? EMPTY, metrics?.[n.id], size];
+      const isSel = selected.has(n.id);
+      const dataKey = [n.label, n.type, n.module, entry, schemas?.[n.id], problemsByNode.get(n.id) ?? EMPTY, metrics?.[n.id]];
       const prev = cache.current.get(n.id);
-      if (prev && prev.key.every((k, i) => k === key[i])) {
+      if (prev && prev.value.position === n.position && prev.value.selected === isSel && prev.value.measured === size && prev.key.every((k, i) => k === dataKey[i])) {
         next.set(n.id, prev);
         return prev.value;
       }
+      // the data object is kept when only the position, selection or size changed, so the card does not re-render
+      const data = prev && prev.key.every((k, i) => k === dataKey[i]) ? prev.data : { node: n, entry, columns: schemas?.[n.id], problems: problemsByNode.get(n.id) ?? EMPTY, metrics: metrics?.[n.id] };
       const value: ModuleFlowNode = {
         id: n.id,
         type: 'module',
-        position: n.position ?? { x: 0, y: 0 },
-        selected: selected.has(n.id),
-        data: { node: n, entry, columns: schemas?.[n.id], problems: problemsByNode.get(n.id) ?? EMPTY, metrics: metrics?.[n.id] },
+        position: n.position ?? ORIGIN,
+        selected: isSel,
+        data,
         ariaLabel: `${n.label || n.id} (${entry?.title ?? n.module})`,
         measured: size,
       };
-      next.set(n.id, { key, value });
+      next.set(n.id, { key: dataKey, data, value });
       return value;
     });
     cache.current = next;
@@ -88,7 +94,24 @@ function toFlowEdges(edges: DocEdge[], nodes: DocNode[], catalog: Catalog, selec
   });
 }
 
-export function Canvas({ schemas, problemsByNode, metrics, onAddAt, defaultViewport }: CanvasProps) {
+const EST_HEIGHT = 130;
+
+export function viewportFor(nodes: DocNode[], width: number, height: number): Viewport {
+  if (nodes.length === 0) return { x: 40, y: 40, zoom: 1 };
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const n of nodes) {
+    const p = n.position ?? { x: 0, y: 0 };
+    x0 = Math.min(x0, p.x);
+    y0 = Math.min(y0, p.y);
+    x1 = Math.max(x1, p.x + NODE_WIDTH);
+    y1 = Math.max(y1, p.y + EST_HEIGHT);
+  }
+  const pad = 0.08;
+  const zoom = Math.max(0.05, Math.min(1, (width * (1 - 2 * pad)) / (x1 - x0), (height * (1 - 2 * pad)) / (y1 - y0)));
+  return { x: (width - (x1 - x0) * zoom) / 2 - x0 * zoom, y: (height - (y1 - y0) * zoom) / 2 - y0 * zoom, zoom };
+}
+
+export function Canvas({ logicalNodes, schemas, problemsByNode, metrics, onAddAt, defaultViewport }: CanvasProps) {
   const doc = useEditor((s) => s.doc);
   const catalog = useEditor((s) => s.catalog);
   const selected = useEditor((s) => s.selected);
@@ -98,7 +121,7 @@ export function Canvas({ schemas, problemsByNode, metrics, onAddAt, defaultViewp
   // sizes measured by React Flow: a controlled flow must hand them back (minimap, fit view, culling)
   const [measured, setMeasured] = useState<Measured>(() => new Map());
   const nodes = useFlowNodes(doc.nodes, catalog, selected, schemas, problemsByNode, metrics, measured);
-  const edges = useMemo(() => toFlowEdges(doc.edges, doc.nodes, catalog, selectedEdges, metrics), [doc.edges, doc.nodes, catalog, selectedEdges, metrics]);
+  const edges = useMemo(() => toFlowEdges(doc.edges, logicalNodes, catalog, selectedEdges, metrics), [doc.edges, logicalNodes, catalog, selectedEdges, metrics]);
 
   const onNodesChange = useCallback((changes: NodeChange<ModuleFlowNode>[]) => {
     const st = useEditor.getState();
@@ -161,13 +184,20 @@ export function Canvas({ schemas, problemsByNode, metrics, onAddAt, defaultViewp
     [screenToFlowPosition, onAddAt],
   );
 
-  const big = doc.nodes.length > 300;
-  // fit the view only when opening a non-empty pipeline: on an empty canvas the first drop must stay where it was dropped
-  const [fitOnOpen] = useState(() => doc.nodes.length > 0 && !defaultViewport);
+  // The opening viewport is computed from the document before the first render, so a large pipeline is drawn
+  // once at its final zoom (compact cards) instead of at 1:1 and then refitted. An empty canvas opens at 1:1 so
+  // the first drop stays where it was dropped.
+  const box = useRef<HTMLDivElement>(null);
+  const [initial, setInitial] = useState<Viewport | null>(defaultViewport ?? null);
+  useLayoutEffect(() => {
+    if (initial || !box.current) return;
+    const r = box.current.getBoundingClientRect();
+    setInitial(viewportFor(useEditor.getState().doc.nodes, r.width || 800, r.height || 600));
+  }, [initial]);
 
   return (
-    <Box sx={{ flex: 1, position: 'relative', minWidth: 0 }} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; }} onDrop={onDrop} data-testid="canvas">
-      <ReactFlow<ModuleFlowNode>
+    <Box ref={box} sx={{ flex: 1, position: 'relative', minWidth: 0 }} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; }} onDrop={onDrop} data-testid="canvas">
+      {initial && <ReactFlow<ModuleFlowNode>
         nodes={nodes}
         edges={edges}
         nodeTypes={nodeTypes}
@@ -177,11 +207,9 @@ export function Canvas({ schemas, problemsByNode, metrics, onAddAt, defaultViewp
         deleteKeyCode={null}
         multiSelectionKeyCode={['Meta', 'Control', 'Shift']}
         selectionKeyCode="Shift"
-        fitView={fitOnOpen}
-        defaultViewport={defaultViewport ?? { x: 0, y: 0, zoom: 1 }}
+        defaultViewport={initial}
         fitViewOptions={{ maxZoom: 1, padding: 0.2 }}
         minZoom={0.05}
-        onlyRenderVisibleElements={big}
         proOptions={{ hideAttribution: true }}
         snapToGrid
         snapGrid={[10, 10]}
@@ -189,7 +217,7 @@ export function Canvas({ schemas, problemsByNode, metrics, onAddAt, defaultViewp
         <Background gap={20} color="#dde3ea" />
         <Controls position="bottom-left" aria-label="Zoom controls" />
         <MiniMap position="bottom-right" pannable zoomable nodeColor={(n) => kindColor[(n as ModuleFlowNode).data.node.type] ?? '#999'} nodeStrokeWidth={0} style={{ width: 160, height: 100 }} ariaLabel="Mini map" />
-      </ReactFlow>
+      </ReactFlow>}
       {doc.nodes.length === 0 && (
         <Box sx={{ position: 'absolute', inset: 0, display: 'grid', placeItems: 'center', pointerEvents: 'none' }}>
           <Box sx={{ textAlign: 'center', color: 'text.secondary', maxWidth: 360 }}>

@@ -221,7 +221,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
       <Box sx={{ display: 'flex', flex: 1, minHeight: 0 }}>
         <Palette entries={entries} onAdd={addFromPalette} />
         <Box sx={{ flex: 1, display: 'flex', flexDirection: 'column', minWidth: 0 }}>
-          <Canvas schemas={schemas.data} problemsByNode={problemsByNode} metrics={run.data?.nodes} onAddAt={addAt} />
+          <Canvas logicalNodes={logical.nodes} schemas={schemas.data} problemsByNode={problemsByNode} metrics={run.data?.nodes} onAddAt={addAt} />
           {previewNode && <PreviewPanel doc={queryDoc} nodeId={previewNode.id} label={previewNode.label || previewNode.id} onClose={() => setPreviewId(null)} />}
         </Box>
         {selectedId && <ConfigPanel key={selectedId} nodeId={selectedId} schemas={schemas.data} problems={problems} onPreview={() => setPreviewId(selectedId)} />}

@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'react';
+import { memo, useMemo, useState } from 'react';
 import Box from '@mui/material/Box';
 import InputAdornment from '@mui/material/InputAdornment';
 import List from '@mui/material/List';
@@ -17,7 +17,7 @@ export const DND_TYPE = 'application/x-ecluse-module';
 const ORDER: ModuleKind[] = ['extractor', 'transformer', 'loader'];
 
 /** Modules grouped Extract / Transform / Load. Drag one onto the canvas, or press Enter to add it. */
-export function Palette({ entries, onAdd }: { entries: CatalogEntry[]; onAdd(entry: CatalogEntry): void }) {
+export const Palette = memo(function Palette({ entries, onAdd }: { entries: CatalogEntry[]; onAdd(entry: CatalogEntry): void }) {
   const [q, setQ] = useState('');
   const groups = useMemo(() => {
     const needle = q.trim().toLowerCase();
@@ -83,4 +83,4 @@ export function Palette({ entries, onAdd }: { entries: CatalogEntry[]; onAdd(ent
       </List>
     </Box>
   );
-}
+});

@@ -1,5 +1,5 @@
 // A tiny static server for web/dist with the client-side-route fallback FastAPI will also do.
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,9 +7,21 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(fileURLToPath(new URL('../dist', import.meta.url)));
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.woff2': 'font/woff2', '.woff': 'font/woff', '.json': 'application/json', '.svg': 'image/svg+xml' };
 
-export function serve(port = 0) {
+/** With API_TARGET=http://127.0.0.1:8000, /api/* is forwarded to a running Ecluse server. */
+function proxy(req, res, target) {
+  const t = new URL(target);
+  const up = httpRequest({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: { ...req.headers, host: t.host } }, (r) => {
+    res.writeHead(r.statusCode ?? 502, r.headers);
+    r.pipe(res);
+  });
+  up.on('error', () => res.writeHead(502).end());
+  req.pipe(up);
+}
+
+export function serve(port = 0, apiTarget = process.env.API_TARGET) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (apiTarget && url.pathname.startsWith('/api/')) return proxy(req, res, apiTarget);
     let file = normalize(join(root, decodeURIComponent(url.pathname)));
     if (!file.startsWith(root)) file = join(root, 'index.html');
     try {

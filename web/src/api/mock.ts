@@ -4,7 +4,6 @@ import demoPipeline from '../test/fixtures/orders_pipeline.json';
 import type {
   CatalogEntry,
   Column,
-  ColumnStats,
   Connection,
   NodeMetrics,
   PipelineDocument,
@@ -14,6 +13,7 @@ import type {
 } from './provisional';
 import { validateDocument } from '../store/validate';
 import { topoOrder } from '../store/graph';
+import { statsOf } from './stats';
 
 /**
  * An in-browser stand-in for the server (offline demo, browser smoke test).
@@ -99,31 +99,6 @@ function sampleValue(col: Column, i: number): unknown {
   if (col.name.includes('country')) return ['FR', 'DE', 'ES', 'IT', 'BE'][seed % 5];
   if (col.name.includes('email')) return `user${seed % 120}@example.com`;
   return `${col.name}_${seed % 50}`;
-}
-
-function statsOf(columns: Column[], rows: unknown[][]): ColumnStats[] {
-  return columns.map((c, j) => {
-    const vals = rows.map((r) => r[j]);
-    const present = vals.filter((v) => v !== null && v !== undefined);
-    const nums = present.filter((v): v is number => typeof v === 'number');
-    const sorted = [...present].sort((a, b) => (String(a) < String(b) ? -1 : 1));
-    let histogram: number[] | undefined;
-    if (nums.length) {
-      const lo = Math.min(...nums);
-      const hi = Math.max(...nums);
-      histogram = new Array(8).fill(0);
-      for (const v of nums) histogram[Math.min(7, Math.floor(((v - lo) / (hi - lo || 1)) * 8))]++;
-    }
-    return {
-      name: c.name,
-      type: c.type,
-      null_share: vals.length ? (vals.length - present.length) / vals.length : 0,
-      distinct: new Set(present.map(String)).size,
-      min: nums.length ? Math.min(...nums) : sorted[0],
-      max: nums.length ? Math.max(...nums) : sorted[sorted.length - 1],
-      histogram,
-    };
-  });
 }
 
 const runTimers = new Map<string, number>();

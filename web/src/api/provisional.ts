@@ -135,6 +135,7 @@ export interface PipelineSummary {
 export interface NodeMetrics {
   status: RunStatus;
   rows?: number | null;
+  rows_rejected?: number | null;
   duration_ms?: number | null;
   error?: string | null;
 }

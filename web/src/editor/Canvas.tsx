@@ -32,6 +32,8 @@ interface CanvasProps {
   problemsByNode: Map<string, string[]>;
   metrics: Record<string, NodeMetrics> | undefined;
   onAddAt(entry: CatalogEntry, pos: { x: number; y: number }): void;
+  /** the minimap is hidden when the canvas is short (preview open) so it does not cover nodes */
+  showMiniMap?: boolean;
   defaultViewport?: Viewport;
 }
 
@@ -111,7 +113,7 @@ export function viewportFor(nodes: DocNode[], width: number, height: number): Vi
   return { x: (width - (x1 - x0) * zoom) / 2 - x0 * zoom, y: (height - (y1 - y0) * zoom) / 2 - y0 * zoom, zoom };
 }
 
-export function Canvas({ logicalNodes, schemas, problemsByNode, metrics, onAddAt, defaultViewport }: CanvasProps) {
+export function Canvas({ showMiniMap = true, logicalNodes, schemas, problemsByNode, metrics, onAddAt, defaultViewport }: CanvasProps) {
   const doc = useEditor((s) => s.doc);
   const catalog = useEditor((s) => s.catalog);
   const selected = useEditor((s) => s.selected);
@@ -216,7 +218,7 @@ export function Canvas({ logicalNodes, schemas, problemsByNode, metrics, onAddAt
       >
         <Background gap={20} color="#dde3ea" />
         <Controls position="bottom-left" aria-label="Zoom controls" />
-        <MiniMap position="bottom-right" pannable zoomable nodeColor={(n) => kindColor[(n as ModuleFlowNode).data.node.type] ?? '#999'} nodeStrokeWidth={0} style={{ width: 160, height: 100 }} ariaLabel="Mini map" />
+        {showMiniMap && <MiniMap position="bottom-right" pannable zoomable nodeColor={(n) => kindColor[(n as ModuleFlowNode).data.node.type] ?? '#999'} nodeStrokeWidth={0} style={{ width: 160, height: 100 }} ariaLabel="Mini map" />}
       </ReactFlow>}
       {doc.nodes.length === 0 && (
         <Box sx={{ position: 'absolute', inset: 0, display: 'grid', placeItems: 'center', pointerEvents: 'none' }}>

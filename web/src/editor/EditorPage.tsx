@@ -21,7 +21,7 @@ import PlayArrowIcon from '@mui/icons-material/PlayArrow';
 import RedoIcon from '@mui/icons-material/Redo';
 import SaveOutlinedIcon from '@mui/icons-material/SaveOutlined';
 import UndoIcon from '@mui/icons-material/Undo';
-import { backend } from '../api';
+import { ApiError, backend } from '../api';
 import { useModules, usePipeline, useRun, useSavePipeline, useStartRun } from '../api/hooks';
 import type { CatalogEntry } from '../api/provisional';
 import { ConfirmDialog } from '../components/ConfirmDialog';
@@ -78,6 +78,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
   const [runOpen, setRunOpen] = useState(false);
   const [runId, setRunId] = useState<string | null>(null);
   const [previewId, setPreviewId] = useState<string | null>(null);
+  const [saves, setSaves] = useState(0);
   const run = useRun(runId);
   useShortcuts();
 
@@ -85,9 +86,12 @@ function Editor({ pipelineId }: { pipelineId: string }) {
   const { logical, version } = useLogicalDoc(doc);
   const debouncedVersion = useDebounced(version, 250);
   const queryDoc = useMemo(() => logical, [debouncedVersion]); // eslint-disable-line react-hooks/exhaustive-deps
-  const schemas = useQuery({ queryKey: ['schemas', pipelineId, debouncedVersion], queryFn: () => backend().schemas(queryDoc), placeholderData: (p) => p, staleTime: Infinity, enabled: queryDoc.nodes.length > 0 });
+  const schemas = useQuery({ queryKey: ['schemas', pipelineId, debouncedVersion, saves], queryFn: () => backend().schemas(queryDoc), placeholderData: (p) => p, staleTime: Infinity, enabled: queryDoc.nodes.length > 0 });
   const validation = useQuery({ queryKey: ['validate', pipelineId, debouncedVersion], queryFn: () => backend().validate(queryDoc), placeholderData: (p) => p, staleTime: Infinity, enabled: queryDoc.nodes.length > 0 });
-  const problems = useMemo(() => problemsOf(logical, catalog, validation.data ?? []), [logical, catalog, validation.data]);
+  // server problems about an older version of the document are dropped, not shown on fields that were just fixed
+  const fresh = version === debouncedVersion && !validation.isPlaceholderData;
+  const serverProblems = fresh ? validation.data : undefined;
+  const problems = useMemo(() => problemsOf(logical, catalog, serverProblems ?? []), [logical, catalog, serverProblems]);
   const problemsByNode = useProblemsByNode(logical, problems);
 
   const selectedId = selected.size === 1 ? [...selected][0] : null;
@@ -112,9 +116,11 @@ function Editor({ pipelineId }: { pipelineId: string }) {
       // keep the canvas as it is; only mark this state as saved
       useEditor.getState().markSaved(useEditor.getState().doc === current ? current : undefined);
       useEditor.getState().notify(`Saved “${saved.name}”.`, 'success');
+      setSaves((n) => n + 1);
       return true;
     } catch (e) {
-      useEditor.getState().notify(`Could not save: ${(e as Error).message}`, 'error');
+      const conflict = e instanceof ApiError && e.status === 409;
+      useEditor.getState().notify(conflict ? 'Someone saved this pipeline meanwhile: your version was not saved. Export your changes, reload, and apply them again.' : `Could not save: ${(e as Error).message}`, 'error');
       return false;
     }
   }, [pipelineId, save]);
@@ -221,7 +227,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
       <Box sx={{ display: 'flex', flex: 1, minHeight: 0 }}>
         <Palette entries={entries} onAdd={addFromPalette} />
         <Box sx={{ flex: 1, display: 'flex', flexDirection: 'column', minWidth: 0 }}>
-          <Canvas logicalNodes={logical.nodes} schemas={schemas.data} problemsByNode={problemsByNode} metrics={run.data?.nodes} onAddAt={addAt} />
+          <Canvas showMiniMap={!previewNode} logicalNodes={logical.nodes} schemas={schemas.data} problemsByNode={problemsByNode} metrics={run.data?.nodes} onAddAt={addAt} />
           {previewNode && <PreviewPanel doc={queryDoc} nodeId={previewNode.id} label={previewNode.label || previewNode.id} onClose={() => setPreviewId(null)} />}
         </Box>
         {selectedId && <ConfigPanel key={selectedId} nodeId={selectedId} schemas={schemas.data} problems={problems} onPreview={() => setPreviewId(selectedId)} />}

@@ -58,6 +58,7 @@ function ModuleNodeView({ data, selected }: NodeProps<ModuleFlowNode>) {
           <div className="ec-status" style={{ color: statusColor[metrics.status] }}>
             {metrics.status}
             {metrics.rows != null && ` · ${metrics.rows.toLocaleString()} rows`}
+            {!!metrics.rows_rejected && ` · ${metrics.rows_rejected.toLocaleString()} rejected`}
             {metrics.duration_ms != null && ` · ${metrics.duration_ms} ms`}
           </div>
         )}

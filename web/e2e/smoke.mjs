@@ -114,9 +114,25 @@ try {
   await page.getByRole('button', { name: 'Run', exact: true }).click();
   await page.getByRole('button', { name: 'Run now' }).click();
   for (const n of ['csv', 'cleaner', 'aggregate', 'parquet']) await page.locator(`[data-testid="node-${n}"][data-status="succeeded"]`).waitFor({ timeout: 15000 });
-  await page.getByTestId('node-parquet').click();
+  await page.getByRole('log').getByText('run succeeded').waitFor();
   await page.keyboard.press('Escape');
   await shot('08-finished-run');
+  await page.getByRole('button', { name: 'Close log' }).click();
+
+  step('version history and diff');
+  await page.getByTestId('node-cleaner').click();
+  await page.getByRole('checkbox', { name: 'Remove Duplicates' }).uncheck();
+  await page.keyboard.press('Escape');
+  await page.getByRole('button', { name: 'Version history' }).click();
+  await page.getByRole('button', { name: 'Compare with canvas' }).nth(0).click();
+  await page.getByText(/Changes since version 2/).waitFor();
+  await shot('11-diff-latest');
+  await page.getByRole('button', { name: 'Done comparing' }).click();
+  await page.getByRole('button', { name: 'Version history' }).click();
+  await page.getByRole('button', { name: 'Compare with canvas' }).nth(1).click();
+  await page.getByText(/4 nodes added/).waitFor();
+  await page.getByRole('button', { name: 'Done comparing' }).click();
+  await page.keyboard.press('Control+z');
 
   step('preview');
   await page.getByTestId('node-aggregate').click();

@@ -79,10 +79,27 @@ function Shell() {
   );
 }
 
+function ErrorPage() {
+  return (
+    <Box sx={{ p: 4 }} role="alert">
+      <Typography variant="h5" gutterBottom>
+        Something went wrong on this page
+      </Typography>
+      <Typography color="text.secondary" gutterBottom>
+        The error was recorded in the browser console. Your saved pipelines are safe.
+      </Typography>
+      <Button variant="contained" onClick={() => window.location.reload()}>
+        Reload the page
+      </Button>
+    </Box>
+  );
+}
+
 const router = createBrowserRouter([
-  { path: '/signin', element: <SignInPage /> },
+  { path: '/signin', element: <SignInPage />, errorElement: <ErrorPage /> },
   {
     element: <RequireAuth />,
+    errorElement: <ErrorPage />,
     children: [
       {
         element: <Shell />,

@@ -5,6 +5,8 @@ import type {
   PipelineDocument,
   PipelineSummary,
   Preview,
+  PipelineVersion,
+  LogLine,
   Problem,
   Run,
 } from './provisional';
@@ -33,6 +35,10 @@ export interface Backend {
   startRun(pipelineId: string, parameters: Record<string, unknown>): Promise<Run>;
   getRun(id: string): Promise<Run>;
   listRuns(filter: { pipelineId?: string; status?: string }): Promise<Run[]>;
+  listVersions(pipelineId: string): Promise<PipelineVersion[]>;
+  getVersion(pipelineId: string, version: number): Promise<PipelineDocument>;
+  restoreVersion(pipelineId: string, version: number): Promise<PipelineDocument>;
+  runLogs(runId: string, after: number): Promise<{ items: LogLine[]; next: number }>;
   listConnections(): Promise<Connection[]>;
   saveConnection(c: Omit<Connection, 'id'> & { id?: string; secrets?: Record<string, string> }): Promise<Connection>;
   deleteConnection(id: string): Promise<void>;

@@ -157,6 +157,19 @@ export const httpBackend: Backend = {
     const page = await ok(() => client.GET('/api/v1/runs', { params: { query: { pipeline_id: pipelineId, status: status as never, limit: 100 } } }));
     return page.items.map(toRun);
   },
+  async listVersions(id) {
+    const page = await ok(() => client.GET('/api/v1/pipelines/{pipeline_id}/versions', { params: { path: { pipeline_id: id }, query: { limit: 100 } } }));
+    return page.items.map((v) => ({ version: v.version, created_at: v.created_at, created_by: v.created_by, message: v.message }));
+  },
+  async getVersion(id, version) {
+    const v = await ok(() => client.GET('/api/v1/pipelines/{pipeline_id}/versions/{version}', { params: { path: { pipeline_id: id, version } } }));
+    return { ...(v.document as unknown as PipelineDocument), id };
+  },
+  restoreVersion: async (id, version) => toDoc(await ok(() => client.POST('/api/v1/pipelines/{pipeline_id}/versions/{version}/restore', { params: { path: { pipeline_id: id, version } } }))),
+  async runLogs(runId, after) {
+    const page = await ok(() => client.GET('/api/v1/runs/{run_id}/logs', { params: { path: { run_id: runId }, query: { after, limit: 500 } } }));
+    return { items: page.items, next: page.next_after };
+  },
   async listConnections() {
     const page = await ok(() => client.GET('/api/v1/connections', { params: { query: { limit: 200 } } }));
     return page.items.map(toConnection);

@@ -10,6 +10,7 @@ import type {
   PipelineSummary,
   Preview,
   Run,
+  LogLine,
 } from './provisional';
 import { validateDocument } from '../store/validate';
 import { topoOrder } from '../store/graph';
@@ -23,7 +24,8 @@ const KEY = 'ecluse.mock.v1';
 const catalog = catalogFixture as unknown as CatalogEntry[];
 
 interface State {
-  pipelines: Record<string, { doc: PipelineDocument; updated_at: string }>;
+  pipelines: Record<string, { doc: PipelineDocument; updated_at: string; versions?: { version: number; created_at: string; doc: PipelineDocument }[] }>;
+  logs?: Record<string, LogLine[]>;
   runs: Run[];
   connections: Connection[];
 }
@@ -37,6 +39,16 @@ function load(): State {
     runs: [],
     connections: [],
   };
+}
+function addVersion(s: State, id: string) {
+  const p = s.pipelines[id];
+  p.versions ??= [];
+  p.versions.push({ version: p.versions.length + 1, created_at: new Date().toISOString(), doc: structuredClone(p.doc) });
+}
+function log(s: State, runId: string, level: string, message: string, node_id: string | null = null) {
+  s.logs ??= {};
+  const l = (s.logs[runId] ??= []);
+  l.push({ seq: l.length + 1, at: new Date().toISOString(), level, node_id, message });
 }
 function save(s: State) {
   localStorage.setItem(KEY, JSON.stringify(s));
@@ -113,13 +125,19 @@ function advanceRun(runId: string) {
   const next = order.find((id) => nodes[id]?.status !== 'succeeded');
   run.status = 'running';
   if (next) {
-    if (nodes[next]?.status === 'running') nodes[next] = { status: 'succeeded', rows: 1200 - order.indexOf(next) * 250, duration_ms: 180 + order.indexOf(next) * 40 };
-    else nodes[next] = { status: 'running', rows: 300 };
+    if (nodes[next]?.status === 'running') {
+      nodes[next] = { status: 'succeeded', rows: 1200 - order.indexOf(next) * 250, duration_ms: 180 + order.indexOf(next) * 40 };
+      log(s, runId, 'info', `finished: ${nodes[next].rows} rows in ${nodes[next].duration_ms} ms`, next);
+    } else {
+      nodes[next] = { status: 'running', rows: 300 };
+      log(s, runId, 'info', 'started', next);
+    }
   }
   run.nodes = nodes;
   if (order.every((id) => nodes[id]?.status === 'succeeded')) {
     run.status = 'succeeded';
     run.finished_at = new Date().toISOString();
+    log(s, runId, 'info', 'run succeeded');
   }
   save(s);
   if (run.status === 'running') runTimers.set(runId, window.setTimeout(() => advanceRun(runId), 250));
@@ -152,12 +170,14 @@ export const mockBackend: Backend = {
     const s = load();
     const id = uid();
     s.pipelines[id] = { doc: { ...doc, id }, updated_at: new Date().toISOString() };
+    addVersion(s, id);
     save(s);
     return delay(s.pipelines[id].doc);
   },
   async savePipeline(id, doc) {
     const s = load();
-    s.pipelines[id] = { doc: { ...doc, id }, updated_at: new Date().toISOString() };
+    s.pipelines[id] = { ...s.pipelines[id], doc: { ...doc, id }, updated_at: new Date().toISOString() };
+    addVersion(s, id);
     save(s);
     return delay(s.pipelines[id].doc);
   },
@@ -181,6 +201,7 @@ export const mockBackend: Backend = {
     const s = load();
     const run: Run = { id: uid(), pipeline_id: pipelineId, pipeline_name: s.pipelines[pipelineId]?.doc.name, status: 'queued', trigger: 'manual', started_at: new Date().toISOString(), parameters, nodes: {} };
     s.runs.push(run);
+    log(s, run.id, 'info', 'run queued');
     save(s);
     runTimers.set(run.id, window.setTimeout(() => advanceRun(run.id), 200));
     return delay(run);
@@ -196,6 +217,30 @@ export const mockBackend: Backend = {
         .runs.filter((r) => (!pipelineId || r.pipeline_id === pipelineId) && (!status || r.status === status))
         .reverse(),
     );
+  },
+  async listVersions(id) {
+    const p = load().pipelines[id];
+    if (!p) throw new ApiError('No such pipeline', 404);
+    if (!p.versions?.length) return delay([{ version: 1, created_at: p.updated_at }]);
+    return delay(p.versions.map(({ version, created_at }) => ({ version, created_at, created_by: sessionStorage.getItem('ecluse.mock.user') })).reverse());
+  },
+  async getVersion(id, version) {
+    const p = load().pipelines[id];
+    const v = p?.versions?.find((x) => x.version === version);
+    return delay(structuredClone(v?.doc ?? p.doc));
+  },
+  async restoreVersion(id, version) {
+    const s = load();
+    const v = s.pipelines[id]?.versions?.find((x) => x.version === version);
+    if (!v) throw new ApiError('No such version', 404);
+    s.pipelines[id].doc = structuredClone(v.doc);
+    addVersion(s, id);
+    save(s);
+    return delay(s.pipelines[id].doc);
+  },
+  async runLogs(runId, after) {
+    const lines = (load().logs?.[runId] ?? []).filter((l) => l.seq > after);
+    return delay({ items: lines, next: lines.at(-1)?.seq ?? after }, 10);
   },
   listConnections: () => delay(load().connections),
   async saveConnection(c) {

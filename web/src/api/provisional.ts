@@ -184,3 +184,18 @@ export interface Connection {
   /** Names of secret fields that have a value; the values themselves never come back. */
   secrets_set?: string[];
 }
+
+export interface PipelineVersion {
+  version: number;
+  created_at: string;
+  created_by?: string | null;
+  message?: string | null;
+}
+
+export interface LogLine {
+  seq: number;
+  at: string;
+  level: string;
+  node_id?: string | null;
+  message: string;
+}

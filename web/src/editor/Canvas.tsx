@@ -19,6 +19,7 @@ import { NODE_WIDTH, useEditor } from '../store/editor';
 import { edgeId, moduleKey, sourceHandleOf, targetHandleOf, type Catalog } from '../store/graph';
 import { kindColor } from '../theme';
 import { ModuleNode, type ModuleFlowNode } from './ModuleNode';
+import type { DocDiff } from '../store/diff';
 import { DND_TYPE } from './Palette';
 
 const nodeTypes = { module: ModuleNode };
@@ -32,6 +33,8 @@ interface CanvasProps {
   problemsByNode: Map<string, string[]>;
   metrics: Record<string, NodeMetrics> | undefined;
   onAddAt(entry: CatalogEntry, pos: { x: number; y: number }): void;
+  /** while comparing with another version: per-node status, and the removed nodes drawn as ghosts */
+  diff?: DocDiff | null;
   /** the minimap is hidden when the canvas is short (preview open) so it does not cover nodes */
   showMiniMap?: boolean;
   defaultViewport?: Viewport;
@@ -43,7 +46,7 @@ interface CanvasProps {
  */
 type Measured = Map<string, { width: number; height: number }>;
 
-function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<string>, schemas: CanvasProps['schemas'], problemsByNode: Map<string, string[]>, metrics: CanvasProps['metrics'], measured: Measured) {
+function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<string>, schemas: CanvasProps['schemas'], problemsByNode: Map<string, string[]>, metrics: CanvasProps['metrics'], measured: Measured, diff: DocDiff | null | undefined) {
   const cache = useRef(new Map<string, { key: unknown[]; data: ModuleFlowNode['data']; value: ModuleFlowNode }>());
   return useMemo(() => {
     const next = new Map<string, { key: unknown[]; data: ModuleFlowNode['data']; value: ModuleFlowNode }>();
@@ -51,14 +54,14 @@ function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<
       const entry = catalog.get(moduleKey(n));
       const size = measured.get(n.id);
       const isSel = selected.has(n.id);
-      const dataKey = [n.label, n.type, n.module, entry, schemas?.[n.id], problemsByNode.get(n.id) ?? EMPTY, metrics?.[n.id]];
+      const dataKey = [n.label, n.type, n.module, entry, schemas?.[n.id], problemsByNode.get(n.id) ?? EMPTY, metrics?.[n.id], diff?.nodes.get(n.id)];
       const prev = cache.current.get(n.id);
       if (prev && prev.value.position === n.position && prev.value.selected === isSel && prev.value.measured === size && prev.key.every((k, i) => k === dataKey[i])) {
         next.set(n.id, prev);
         return prev.value;
       }
       // the data object is kept when only the position, selection or size changed, so the card does not re-render
-      const data = prev && prev.key.every((k, i) => k === dataKey[i]) ? prev.data : { node: n, entry, columns: schemas?.[n.id], problems: problemsByNode.get(n.id) ?? EMPTY, metrics: metrics?.[n.id] };
+      const data = prev && prev.key.every((k, i) => k === dataKey[i]) ? prev.data : { node: n, entry, columns: schemas?.[n.id], problems: problemsByNode.get(n.id) ?? EMPTY, metrics: metrics?.[n.id], diff: diff?.nodes.get(n.id) };
       const value: ModuleFlowNode = {
         id: n.id,
         type: 'module',
@@ -72,8 +75,10 @@ function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<
       return value;
     });
     cache.current = next;
+    for (const g of diff?.removed ?? [])
+      out.push({ id: `removed:${g.id}`, type: 'module', position: g.position ?? ORIGIN, selectable: false, draggable: false, connectable: false, measured: measured.get(`removed:${g.id}`), data: { node: g, entry: catalog.get(moduleKey(g)), problems: EMPTY, diff: 'removed' } });
     return out;
-  }, [nodes, catalog, selected, schemas, problemsByNode, metrics, measured]);
+  }, [nodes, catalog, selected, schemas, problemsByNode, metrics, measured, diff]);
 }
 
 function toFlowEdges(edges: DocEdge[], nodes: DocNode[], catalog: Catalog, selectedEdges: ReadonlySet<string>, metrics: CanvasProps['metrics']): Edge[] {
@@ -113,7 +118,7 @@ export function viewportFor(nodes: DocNode[], width: number, height: number): Vi
   return { x: (width - (x1 - x0) * zoom) / 2 - x0 * zoom, y: (height - (y1 - y0) * zoom) / 2 - y0 * zoom, zoom };
 }
 
-export function Canvas({ showMiniMap = true, logicalNodes, schemas, problemsByNode, metrics, onAddAt, defaultViewport }: CanvasProps) {
+export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, problemsByNode, metrics, onAddAt, defaultViewport }: CanvasProps) {
   const doc = useEditor((s) => s.doc);
   const catalog = useEditor((s) => s.catalog);
   const selected = useEditor((s) => s.selected);
@@ -122,7 +127,7 @@ export function Canvas({ showMiniMap = true, logicalNodes, schemas, problemsByNo
 
   // sizes measured by React Flow: a controlled flow must hand them back (minimap, fit view, culling)
   const [measured, setMeasured] = useState<Measured>(() => new Map());
-  const nodes = useFlowNodes(doc.nodes, catalog, selected, schemas, problemsByNode, metrics, measured);
+  const nodes = useFlowNodes(doc.nodes, catalog, selected, schemas, problemsByNode, metrics, measured, diff);
   const edges = useMemo(() => toFlowEdges(doc.edges, logicalNodes, catalog, selectedEdges, metrics), [doc.edges, logicalNodes, catalog, selectedEdges, metrics]);
 
   const onNodesChange = useCallback((changes: NodeChange<ModuleFlowNode>[]) => {

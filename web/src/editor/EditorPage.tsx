@@ -23,7 +23,7 @@ import SaveOutlinedIcon from '@mui/icons-material/SaveOutlined';
 import UndoIcon from '@mui/icons-material/Undo';
 import { ApiError, backend } from '../api';
 import { useModules, usePipeline, useRun, useSavePipeline, useStartRun } from '../api/hooks';
-import type { CatalogEntry } from '../api/provisional';
+import type { CatalogEntry, PipelineDocument } from '../api/provisional';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { StatusChip } from '../components/StatusChip';
 import { isDirty, problemsOf, useEditor } from '../store/editor';
@@ -34,6 +34,12 @@ import { Palette } from './Palette';
 import { PreviewPanel } from './PreviewPanel';
 import { RunDialog } from './RunDialog';
 import { useDebounced, useLogicalDoc, useProblemsByNode } from './useEditorDerived';
+import { HistoryDrawer } from './HistoryDrawer';
+import { DiffBanner } from './DiffBanner';
+import { LogsPanel } from './LogsPanel';
+import { diffDocs, type DocDiff } from '../store/diff';
+import HistoryIcon from '@mui/icons-material/History';
+import ReceiptLongOutlinedIcon from '@mui/icons-material/ReceiptLongOutlined';
 
 const isTyping = (t: EventTarget | null) => t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName) || !!t.closest('.cm-editor'));
 
@@ -79,6 +85,9 @@ function Editor({ pipelineId }: { pipelineId: string }) {
   const [runId, setRunId] = useState<string | null>(null);
   const [previewId, setPreviewId] = useState<string | null>(null);
   const [saves, setSaves] = useState(0);
+  const [historyOpen, setHistoryOpen] = useState(false);
+  const [compare, setCompare] = useState<{ version: number; before: PipelineDocument } | null>(null);
+  const [logsOpen, setLogsOpen] = useState(false);
   const run = useRun(runId);
   useShortcuts();
 
@@ -164,12 +173,37 @@ function Editor({ pipelineId }: { pipelineId: string }) {
     try {
       const r = await startRun.mutateAsync({ id: pipelineId, parameters });
       setRunId(r.id);
+      setLogsOpen(true);
     } catch (e) {
       useEditor.getState().notify(`Could not start the run: ${(e as Error).message}`, 'error');
     }
   };
 
   const runStatus = run.data?.status;
+  const diff: DocDiff | null = useMemo(() => (compare ? diffDocs(compare.before, logical) : null), [compare, logical]);
+
+  const onCompare = async (version: number) => {
+    try {
+      const before = await backend().getVersion(pipelineId, version);
+      setCompare({ version, before });
+      setHistoryOpen(false);
+    } catch (e) {
+      useEditor.getState().notify(`Could not load version ${version}: ${(e as Error).message}`, 'error');
+    }
+  };
+  const onRestore = async (version: number) => {
+    if (isDirty(useEditor.getState()) && !window.confirm('Restoring replaces the canvas; your unsaved changes will be lost. Continue?')) return;
+    try {
+      const doc = await backend().restoreVersion(pipelineId, version);
+      useEditor.getState().load(doc);
+      setCompare(null);
+      setHistoryOpen(false);
+      setSaves((n) => n + 1);
+      useEditor.getState().notify(`Restored version ${version} (saved as a new version).`, 'success');
+    } catch (e) {
+      useEditor.getState().notify(`Could not restore: ${(e as Error).message}`, 'error');
+    }
+  };
   const entries = modules.data ?? [];
   const problemCount = problemsByNode.size;
 
@@ -215,8 +249,18 @@ function Editor({ pipelineId }: { pipelineId: string }) {
             <CenterFocusStrongOutlinedIcon />
           </IconButton>
         </Tooltip>
+        <Tooltip title="Version history: compare, restore">
+          <IconButton aria-label="Version history" onClick={() => setHistoryOpen(true)}>
+            <HistoryIcon />
+          </IconButton>
+        </Tooltip>
         <Divider orientation="vertical" flexItem />
         {runStatus && <StatusChip status={runStatus} />}
+        {runId && (
+          <Button size="small" startIcon={<ReceiptLongOutlinedIcon />} onClick={() => setLogsOpen((o) => !o)} aria-pressed={logsOpen}>
+            Log
+          </Button>
+        )}
         <Button startIcon={save.isPending ? <CircularProgress size={16} /> : <SaveOutlinedIcon />} onClick={() => void doSave()} disabled={!dirty || save.isPending}>
           Save
         </Button>
@@ -227,7 +271,9 @@ function Editor({ pipelineId }: { pipelineId: string }) {
       <Box sx={{ display: 'flex', flex: 1, minHeight: 0 }}>
         <Palette entries={entries} onAdd={addFromPalette} />
         <Box sx={{ flex: 1, display: 'flex', flexDirection: 'column', minWidth: 0 }}>
-          <Canvas showMiniMap={!previewNode} logicalNodes={logical.nodes} schemas={schemas.data} problemsByNode={problemsByNode} metrics={run.data?.nodes} onAddAt={addAt} />
+          {compare && diff && <DiffBanner version={compare.version} diff={diff} onExit={() => setCompare(null)} onRestore={() => void onRestore(compare.version)} />}
+          <Canvas diff={diff} showMiniMap={!previewNode && !logsOpen} logicalNodes={logical.nodes} schemas={schemas.data} problemsByNode={problemsByNode} metrics={run.data?.nodes} onAddAt={addAt} />
+          {logsOpen && runId && <LogsPanel runId={runId} live={runStatus === 'running' || runStatus === 'queued'} onClose={() => setLogsOpen(false)} />}
           {previewNode && <PreviewPanel doc={queryDoc} nodeId={previewNode.id} label={previewNode.label || previewNode.id} onClose={() => setPreviewId(null)} />}
         </Box>
         {selectedId && <ConfigPanel key={selectedId} nodeId={selectedId} schemas={schemas.data} problems={problems} onPreview={() => setPreviewId(selectedId)} />}
@@ -255,6 +301,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
           </Alert>
         ) : undefined}
       </Snackbar>
+      <HistoryDrawer open={historyOpen} pipelineId={pipelineId} onClose={() => setHistoryOpen(false)} onCompare={(v) => void onCompare(v)} onRestore={(v) => void onRestore(v)} />
       <RunDialog open={runOpen} parameters={doc.parameters ?? {}} dirty={dirty} onClose={() => setRunOpen(false)} onRun={onRun} />
       <ConfirmDialog open={blocker.state === 'blocked'} title="Leave without saving?" text="Your changes to this pipeline are not saved. They will be lost if you leave." confirm="Leave without saving" danger onClose={() => blocker.reset?.()} onConfirm={() => blocker.proceed?.()} />
     </Box>

@@ -10,6 +10,8 @@ export interface ModuleNodeData extends Record<string, unknown> {
   columns?: Column[];
   problems: string[];
   metrics?: NodeMetrics;
+  /** set while comparing with another version */
+  diff?: 'added' | 'removed' | 'changed';
 }
 export type ModuleFlowNode = Node<ModuleNodeData, 'module'>;
 
@@ -21,13 +23,13 @@ export const DETAIL_ZOOM = 0.45;
 const zoomedOut = (s: { transform: [number, number, number] }) => s.transform[2] < DETAIL_ZOOM;
 
 function ModuleNodeView({ data, selected }: NodeProps<ModuleFlowNode>) {
-  const { node, entry, columns, problems, metrics } = data;
+  const { node, entry, columns, problems, metrics, diff } = data;
   const color = kindColor[node.type] ?? '#555';
   const inputs = entry?.inputs ?? [];
   const outputs = entry?.outputs ?? [];
   const status = metrics?.status;
   const compact = useStore(zoomedOut);
-  const cls = ['ec-node', selected && 'selected', status ? `s-${status}` : problems.length ? 'invalid' : ''].filter(Boolean).join(' ');
+  const cls = ['ec-node', selected && 'selected', diff ? `d-${diff}` : status ? `s-${status}` : problems.length ? 'invalid' : ''].filter(Boolean).join(' ');
   return (
     <div className={cls} data-testid={`node-${node.id}`} data-status={status ?? ''}>
       {inputs.map((p, i) => (
@@ -47,7 +49,8 @@ function ModuleNodeView({ data, selected }: NodeProps<ModuleFlowNode>) {
             {entry?.title ?? node.module} · {node.type}
           </div>
         </div>
-        {problems.length > 0 && (
+        {diff && <span className="ec-diff-tag" style={{ background: diff === 'added' ? '#2e7d32' : diff === 'removed' ? '#d32f2f' : '#ed6c02' }}>{diff}</span>}
+        {!diff && problems.length > 0 && (
           <span className="ec-badge" role="status" title={problems.join('\n')} aria-label={`${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}`} data-testid="error-badge">
             {problems.length}
           </span>

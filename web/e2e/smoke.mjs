@@ -144,6 +144,9 @@ try {
   step('runs page');
   await page.getByRole('link', { name: 'Runs' }).click();
   await page.getByRole('heading', { name: 'Runs' }).waitFor();
+  await page.getByRole('combobox', { name: /Pipeline/ }).click();
+  await page.getByRole('option', { name: 'Untitled pipeline' }).click();
+  await page.getByRole('img', { name: /Duration of the last 1 runs/ }).waitFor();
   await shot('10-runs');
 
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);

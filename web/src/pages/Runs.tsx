@@ -16,6 +16,7 @@ import Typography from '@mui/material/Typography';
 import { usePipelines, useRuns } from '../api/hooks';
 import type { Run } from '../api/provisional';
 import { StatusChip } from '../components/StatusChip';
+import { RunChart } from '../components/RunChart';
 
 export function durationOf(r: Pick<Run, 'started_at' | 'finished_at'>): string {
   if (!r.started_at) return '—';
@@ -31,6 +32,7 @@ export function RunsPage() {
   const pipelines = usePipelines();
   const runs = useRuns({ status: status || undefined, pipelineId: pipelineId || undefined });
   const rows = runs.data ?? [];
+  const names = new Map((pipelines.data ?? []).map((p) => [p.id, p.name]));
   return (
     <Box sx={{ p: 3, overflow: 'auto' }}>
       <Stack direction="row" spacing={2} alignItems="center" sx={{ mb: 2 }}>
@@ -54,6 +56,13 @@ export function RunsPage() {
           ))}
         </TextField>
       </Stack>
+      {pipelineId ? (
+        <RunChart runs={rows} />
+      ) : (
+        <Typography variant="body2" color="text.secondary" sx={{ mb: 1 }}>
+          Pick a pipeline to see the history of its durations and row volumes.
+        </Typography>
+      )}
       <TableContainer component={Paper} variant="outlined">
         <Table size="small" aria-label="Runs">
           <TableHead>
@@ -83,7 +92,7 @@ export function RunsPage() {
                 <TableRow key={r.id} hover>
                   <TableCell>
                     <Link component="button" onClick={() => navigate(`/pipelines/${r.pipeline_id}`)}>
-                      {r.pipeline_name ?? r.pipeline_id}
+                      {r.pipeline_name ?? names.get(r.pipeline_id) ?? r.pipeline_id}
                     </Link>
                   </TableCell>
                   <TableCell>

@@ -20,7 +20,9 @@ const statusColor: Record<string, string> = { queued: '#757575', running: '#0277
 const portTop = (i: number, n: number) => `${((i + 1) / (n + 1)) * 100}%`;
 /** Below this zoom, cards drop their column list: unreadable there, and costly to paint by the thousand. */
 export const DETAIL_ZOOM = 0.45;
-const zoomedOut = (s: { transform: [number, number, number] }) => s.transform[2] < DETAIL_ZOOM;
+/** Below this one, a card is a coloured box with its name: text and icons are what costs most to raster. */
+export const OVERVIEW_ZOOM = 0.2;
+const detail = (s: { transform: [number, number, number] }) => (s.transform[2] < OVERVIEW_ZOOM ? 0 : s.transform[2] < DETAIL_ZOOM ? 1 : 2);
 
 function ModuleNodeView({ data, selected }: NodeProps<ModuleFlowNode>) {
   const { node, entry, columns, problems, metrics, diff } = data;
@@ -28,8 +30,22 @@ function ModuleNodeView({ data, selected }: NodeProps<ModuleFlowNode>) {
   const inputs = entry?.inputs ?? [];
   const outputs = entry?.outputs ?? [];
   const status = metrics?.status;
-  const compact = useStore(zoomedOut);
+  const level = useStore(detail);
+  const compact = level < 2;
   const cls = ['ec-node', selected && 'selected', diff ? `d-${diff}` : status ? `s-${status}` : problems.length ? 'invalid' : ''].filter(Boolean).join(' ');
+  if (level === 0)
+    return (
+      <div className={`${cls} ec-overview`} data-testid={`node-${node.id}`} data-status={status ?? ''} style={{ background: diff || status ? undefined : `${color}22` }}>
+        {inputs.map((p, i) => (
+          <Handle key={p.name} type="target" position={Position.Left} id={p.name} style={{ top: portTop(i, inputs.length) }} />
+        ))}
+        <div className="ec-overview-label">{node.label || node.id}</div>
+        {problems.length > 0 && !diff && <span className="ec-badge" data-testid="error-badge">{problems.length}</span>}
+        {outputs.map((p, i) => (
+          <Handle key={p.name} type="source" position={Position.Right} id={p.name} style={{ top: portTop(i, outputs.length) }} />
+        ))}
+      </div>
+    );
   return (
     <div className={cls} data-testid={`node-${node.id}`} data-status={status ?? ''}>
       {inputs.map((p, i) => (

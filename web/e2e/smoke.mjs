@@ -108,6 +108,13 @@ try {
   await shot('07-canvas-configured');
   if (badges !== 0) throw new Error(`expected no error badge after configuring, got ${badges}`);
 
+  step('leaving with unsaved changes asks first');
+  await page.getByRole('link', { name: 'Runs' }).click();
+  await page.getByText('Leave without saving?').waitFor();
+  await shot('07b-unsaved-warning');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByTestId('node-parquet').waitFor();
+
   step('save and run');
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.getByText(/^Saved “/).waitFor();

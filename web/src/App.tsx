@@ -1,6 +1,6 @@
 import { lazy, Suspense, useState } from 'react';
 import { createBrowserRouter, Navigate, NavLink, Outlet, RouterProvider, useLocation, useNavigate } from 'react-router-dom';
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { ThemeProvider } from '@mui/material/styles';
 import AppBar from '@mui/material/AppBar';
 import Box from '@mui/material/Box';
@@ -11,7 +11,7 @@ import CssBaseline from '@mui/material/CssBaseline';
 import Toolbar from '@mui/material/Toolbar';
 import Typography from '@mui/material/Typography';
 import { theme } from './theme';
-import { backend } from './api';
+import { ApiError, backend } from './api';
 import { SignInPage } from './pages/SignIn';
 import { PipelinesPage } from './pages/Pipelines';
 import { RunsPage } from './pages/Runs';
@@ -117,7 +117,20 @@ const router = createBrowserRouter([
 ]);
 
 export function App() {
-  const [client] = useState(() => new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false } } }));
+  const [client] = useState(() => {
+    // an expired session (401 after the silent refresh) goes back to the sign-in page
+    const onError = (e: unknown) => {
+      if (e instanceof ApiError && e.status === 401 && window.location.pathname !== '/signin') {
+        backend().logout();
+        void router.navigate('/signin', { state: { from: window.location.pathname } });
+      }
+    };
+    return new QueryClient({
+      queryCache: new QueryCache({ onError }),
+      mutationCache: new MutationCache({ onError }),
+      defaultOptions: { queries: { retry: (n, e) => !(e instanceof ApiError && e.status < 500) && n < 1, refetchOnWindowFocus: false } },
+    });
+  });
   return (
     <QueryClientProvider client={client}>
       <ThemeProvider theme={theme}>

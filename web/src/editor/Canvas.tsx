@@ -24,6 +24,7 @@ import { DND_TYPE } from './Palette';
 
 const nodeTypes = { module: ModuleNode };
 const EMPTY: string[] = [];
+const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
 const ORIGIN = { x: 0, y: 0 };
 
 interface CanvasProps {
@@ -95,8 +96,11 @@ function toFlowEdges(edges: DocEdge[], nodes: DocNode[], catalog: Catalog, selec
       targetHandle: targetHandleOf(e, catalog, byId),
       selected: selectedEdges.has(id),
       animated: metrics?.[e.source]?.status === 'running',
-      label: rows != null ? `${rows.toLocaleString()} rows` : e.source_handle && e.source_handle !== 'out' ? e.source_handle : undefined,
+      label: rows != null ? `${compact.format(rows)} rows` : e.source_handle && e.source_handle !== 'out' ? e.source_handle : undefined,
       style: { strokeWidth: 2, stroke: src ? kindColor[src.type] + 'aa' : undefined },
+      labelStyle: { fontSize: 11, fontWeight: 600 },
+      labelBgPadding: [4, 2] as [number, number],
+      labelBgBorderRadius: 4,
     };
   });
 }

@@ -72,7 +72,7 @@ export function RunsPage() {
               <TableCell>Trigger</TableCell>
               <TableCell>Started</TableCell>
               <TableCell>Duration</TableCell>
-              <TableCell>Rows written</TableCell>
+              <TableCell>Rows (largest step)</TableCell>
               <TableCell>Error</TableCell>
             </TableRow>
           </TableHead>

@@ -236,7 +236,7 @@ function keep(sel: ReadonlySet<string>, doc: PipelineDocument): ReadonlySet<stri
 
 export function layout(doc: PipelineDocument): PipelineDocument {
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'LR', nodesep: 30, ranksep: 44, marginx: 20, marginy: 20 });
+  g.setGraph({ rankdir: 'LR', nodesep: 30, ranksep: 70, marginx: 20, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of doc.nodes) g.setNode(n.id, { width: NODE_WIDTH, height: NODE_HEIGHT });
   for (const e of doc.edges) g.setEdge(e.source, e.target);

@@ -13,7 +13,6 @@ import InputBase from '@mui/material/InputBase';
 import Snackbar from '@mui/material/Snackbar';
 import Stack from '@mui/material/Stack';
 import Tooltip from '@mui/material/Tooltip';
-import Typography from '@mui/material/Typography';
 import ArrowBackIcon from '@mui/icons-material/ArrowBack';
 import AccountTreeOutlinedIcon from '@mui/icons-material/AccountTreeOutlined';
 import CenterFocusStrongOutlinedIcon from '@mui/icons-material/CenterFocusStrongOutlined';
@@ -37,6 +36,7 @@ import { useDebounced, useLogicalDoc, useProblemsByNode } from './useEditorDeriv
 import { HistoryDrawer } from './HistoryDrawer';
 import { DiffBanner } from './DiffBanner';
 import { LogsPanel } from './LogsPanel';
+import { SettingsPanel } from './SettingsPanel';
 import { diffDocs, type DocDiff } from '../store/diff';
 import HistoryIcon from '@mui/icons-material/History';
 import ReceiptLongOutlinedIcon from '@mui/icons-material/ReceiptLongOutlined';
@@ -277,22 +277,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
           {previewNode && <PreviewPanel doc={queryDoc} nodeId={previewNode.id} label={previewNode.label || previewNode.id} onClose={() => setPreviewId(null)} />}
         </Box>
         {selectedId && <ConfigPanel key={selectedId} nodeId={selectedId} schemas={schemas.data} problems={problems} onPreview={() => setPreviewId(selectedId)} />}
-        {!selectedId && (
-          <Box component="aside" aria-label="Help" sx={{ width: 260, borderLeft: 1, borderColor: 'divider', bgcolor: 'background.paper', p: 2, color: 'text.secondary' }}>
-            <Typography variant="subtitle2" color="text.primary" gutterBottom>
-              {selected.size > 1 ? `${selected.size} nodes selected` : 'Select a node to configure it'}
-            </Typography>
-            <Typography variant="body2" component="div">
-              <ul style={{ paddingLeft: 18, margin: 0, lineHeight: 1.7 }}>
-                <li>Connect: drag from a node’s right dot to another’s left dot</li>
-                <li>Select several: Shift+drag or Ctrl+click</li>
-                <li>Delete: Del · Copy/paste: Ctrl+C / Ctrl+V</li>
-                <li>Undo / redo: Ctrl+Z / Ctrl+Shift+Z</li>
-                <li>Zoom to fit: F · Save: Ctrl+S</li>
-              </ul>
-            </Typography>
-          </Box>
-        )}
+        {!selectedId && <SettingsPanel selectedCount={selected.size} problems={problems} />}
       </Box>
       <Snackbar open={!!notice} key={notice?.key} autoHideDuration={notice?.severity === 'warning' || notice?.severity === 'error' ? 6000 : 2500} onClose={(_, r) => r !== 'clickaway' && st.clearNotice()} anchorOrigin={{ vertical: 'bottom', horizontal: 'center' }}>
         {notice ? (

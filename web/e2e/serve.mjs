@@ -1,5 +1,6 @@
 // A tiny static server for web/dist with the client-side-route fallback FastAPI will also do.
 import { createServer, request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +37,20 @@ export function serve(port = 0, apiTarget = process.env.API_TARGET) {
     res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' });
     res.end(await readFile(file));
   });
+  if (apiTarget) {
+    // WebSocket upgrades (/api/v1/ws/...) are piped through as raw TCP
+    server.on('upgrade', (req, socket, head) => {
+      const t = new URL(apiTarget);
+      const up = connect(Number(t.port), t.hostname, () => {
+        const lines = [`${req.method} ${req.url} HTTP/1.1`, ...Object.entries({ ...req.headers, host: t.host }).map(([k, v]) => `${k}: ${v}`), '', ''];
+        up.write(lines.join('\r\n'));
+        up.write(head);
+        socket.pipe(up).pipe(socket);
+      });
+      up.on('error', () => socket.destroy());
+      socket.on('error', () => up.destroy());
+    });
+  }
   return new Promise((ok) => server.listen(port, '127.0.0.1', () => ok(server)));
 }
 

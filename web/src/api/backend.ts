@@ -34,6 +34,8 @@ export interface Backend {
   preview(doc: PipelineDocument, nodeId: string, offset: number, limit: number): Promise<Preview>;
   startRun(pipelineId: string, parameters: Record<string, unknown>): Promise<Run>;
   getRun(id: string): Promise<Run>;
+  /** Calls `onEvent` on every live event of a run (status, progress, log line); returns the unsubscribe. */
+  subscribeRun?(id: string, onEvent: (event: unknown) => void): () => void;
   listRuns(filter: { pipelineId?: string; status?: string }): Promise<Run[]>;
   listVersions(pipelineId: string): Promise<PipelineVersion[]>;
   getVersion(pipelineId: string, version: number): Promise<PipelineDocument>;

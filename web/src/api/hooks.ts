@@ -1,3 +1,4 @@
+import { useEffect } from 'react';
 import { useMutation, useQuery, useQueryClient, keepPreviousData } from '@tanstack/react-query';
 import { backend } from './index';
 import type { Connection, PipelineDocument } from './provisional';
@@ -46,14 +47,24 @@ export const usePreview = (doc: PipelineDocument | null, nodeId: string | null, 
 export const useRuns = (f: { pipelineId?: string; status?: string }) =>
   useQuery({ queryKey: keys.runs(f), queryFn: () => backend().listRuns(f), refetchInterval: 2000 });
 
-/** Polls until the run ends. PROVISIONAL: becomes the WebSocket `/api/v1/ws/runs/{id}`. */
-export const useRun = (id: string | null) =>
-  useQuery({
+/**
+ * A run, live: every WebSocket event (`/api/v1/ws/runs/{id}`) refetches it at once; a slower poll
+ * covers a dropped socket. Stops when the run has ended.
+ */
+export function useRun(id: string | null) {
+  const qc = useQueryClient();
+  useEffect(() => {
+    const sub = backend().subscribeRun;
+    if (!id || !sub) return;
+    return sub(id, () => void qc.invalidateQueries({ queryKey: keys.run(id) }));
+  }, [id, qc]);
+  return useQuery({
     queryKey: keys.run(id ?? ''),
     queryFn: () => backend().getRun(id!),
     enabled: !!id,
-    refetchInterval: (q) => (q.state.data && ['succeeded', 'failed', 'cancelled'].includes(q.state.data.status) ? false : 300),
+    refetchInterval: (q) => (q.state.data && ['succeeded', 'failed', 'cancelled'].includes(q.state.data.status) ? false : backend().subscribeRun ? 1000 : 300),
   });
+}
 
 export function useStartRun() {
   const qc = useQueryClient();

@@ -153,6 +153,24 @@ export const httpBackend: Backend = {
   },
   startRun: async (id, parameters) => toRun(await ok(() => client.POST('/api/v1/pipelines/{pipeline_id}/runs', { params: { path: { pipeline_id: id } }, body: { parameters } }))),
   getRun: async (id) => toRun(await ok(() => client.GET('/api/v1/runs/{run_id}', { params: { path: { run_id: id } } }))),
+  subscribeRun(id, onEvent) {
+    const token = sessionStorage.getItem(ACCESS);
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws/runs/${encodeURIComponent(id)}?token=${encodeURIComponent(token ?? '')}`;
+    let ws: WebSocket | null = null;
+    try {
+      ws = new WebSocket(url);
+      ws.onmessage = (m) => {
+        try {
+          onEvent(JSON.parse(String(m.data)));
+        } catch {
+          onEvent(m.data);
+        }
+      };
+    } catch {
+      /* polling still runs */
+    }
+    return () => ws?.close();
+  },
   async listRuns({ pipelineId, status }) {
     const page = await ok(() => client.GET('/api/v1/runs', { params: { query: { pipeline_id: pipelineId, status: status as never, limit: 100 } } }));
     return page.items.map(toRun);

@@ -8,7 +8,7 @@ import Stack from '@mui/material/Stack';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import TableChartOutlinedIcon from '@mui/icons-material/TableChartOutlined';
-import type { Column, Problem } from '../api/provisional';
+import type { Column, NodeMetrics, Problem } from '../api/provisional';
 import { useConnections } from '../api/hooks';
 import { ModuleIcon } from '../components/ModuleIcon';
 import { SchemaForm } from '../forms/SchemaForm';
@@ -17,7 +17,7 @@ import { moduleKey } from '../store/graph';
 import { kindColor, kindGroup } from '../theme';
 
 /** The form of the selected node, generated from its module's JSON Schema. */
-export function ConfigPanel({ nodeId, schemas, problems, onPreview }: { nodeId: string; schemas?: Record<string, Column[]>; problems: Problem[]; onPreview(): void }) {
+export function ConfigPanel({ nodeId, schemas, problems, onPreview, metrics }: { nodeId: string; schemas?: Record<string, Column[]>; problems: Problem[]; onPreview(): void; metrics?: NodeMetrics }) {
   const navigate = useNavigate();
   const index = useEditor((s) => s.doc.nodes.findIndex((n) => n.id === nodeId));
   const node = useEditor((s) => s.doc.nodes[index]);
@@ -81,6 +81,16 @@ export function ConfigPanel({ nodeId, schemas, problems, onPreview }: { nodeId: 
       </Box>
       <Box sx={{ p: 2, overflow: 'auto', flex: 1 }}>
         <Stack spacing={2}>
+          {metrics?.status === 'failed' && (
+            <Alert severity="error" role="alert">
+              <b>This step failed in the last run.</b> {metrics.error ?? 'See the run log for the cause.'}
+            </Alert>
+          )}
+          {!!metrics?.rows_rejected && (
+            <Alert severity="warning">
+              {metrics.rows_rejected.toLocaleString()} row(s) were set aside in the last run (see the run log for where they were written).
+            </Alert>
+          )}
           {nodeProblems.map((p, i) => (
             <Alert key={i} severity="warning">
               {p.message}

@@ -97,7 +97,7 @@ describe('SchemaForm with the real aggregate schema ($defs, arrays of objects, n
   it('sets and clears a nullable nested object (anyOf [$ref, null])', async () => {
     const onChange = vi.fn();
     render(<Harness schema={schema} onChange={onChange} />);
-    await userEvent.click(screen.getByRole('button', { name: 'Set timebucket' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Set time bucket' }));
     expect(onChange).toHaveBeenLastCalledWith({ time_bucket: {} });
     expect(screen.getByRole('combobox', { name: /^Unit/ })).toBeInTheDocument();
     await userEvent.click(screen.getByRole('button', { name: 'Clear' }));

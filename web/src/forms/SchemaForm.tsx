@@ -72,9 +72,8 @@ function setKey(obj: Record<string, unknown>, key: string, v: unknown): Record<s
 
 function ObjectFields({ ctx, schema, value, onChange, path }: { ctx: FormContext; schema: JsonSchema; value: Record<string, unknown>; onChange(v: Record<string, unknown>): void; path: string }) {
   const required = new Set(schema.required ?? []);
+  // the module author's order (required fields are marked with an asterisk)
   const entries = Object.entries(schema.properties ?? {});
-  // required fields first, then the rest in schema order
-  entries.sort(([a], [b]) => Number(required.has(b)) - Number(required.has(a)));
   return (
     <Stack spacing={2}>
       {entries.map(([key, prop]) => (
@@ -104,7 +103,10 @@ function errorsUnder(ctx: FormContext, path: string): string | undefined {
 
 export function Field(props: FieldProps) {
   const { ctx, schema: raw, path } = props;
-  const { schema, nullable } = unwrapNullable(ctx.root, raw);
+  const unwrapped = unwrapNullable(ctx.root, raw);
+  const nullable = unwrapped.nullable;
+  // a property's label is its own title or its name, never the title of the type it refers to ("TimeBucket")
+  const schema = raw.$ref || unwrapped.nullable ? { ...unwrapped.schema, title: raw.title } : unwrapped.schema;
   const alts = schema.anyOf ?? schema.oneOf;
   if (alts) {
     const resolved = alts.map((a) => resolveRef(ctx.root, a)).filter((a) => a.type !== 'null');

@@ -36,7 +36,10 @@ def web() -> Path:
         lock = WEB / "package-lock.json"
         stamp = WEB / "node_modules" / ".package-lock.json"
         if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
-            _check(_npm("ci", "--no-audit", "--no-fund"))
+            # `npm install --no-save`, not `npm ci`: the registry reachable here lacks other
+            # platforms' optional packages (rollup's android/darwin builds), so the lock cannot list
+            # them and `npm ci` refuses it; this installs the locked versions all the same.
+            _check(_npm("install", "--no-save", "--no-audit", "--no-fund"))
     return WEB
 
 

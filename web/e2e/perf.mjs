@@ -1,0 +1,153 @@
+// Measures opening a 1,000-node pipeline and dragging a node on it, in headless Chromium.
+// `npm run build && npm run perf` — prints JSON; the numbers are recorded in web/PERF.md.
+import { readdirSync, readFileSync } from 'node:fs';
+import { serve } from './serve.mjs';
+import { launch } from './browser.mjs';
+
+const N = Number(process.env.NODES ?? 1000);
+const chain = [
+  ['extractor', 'csv', { path: 'in/orders.csv' }],
+  ['transformer', 'cleaner', { trim: true, remove_duplicates: true }],
+  ['transformer', 'aggregate', { group_by: ['country'], aggregations: [{ function: 'count', name: 'n' }] }],
+  ['loader', 'parquet', { path: 'out/x' }],
+];
+function bigPipeline(n) {
+  const nodes = [];
+  const edges = [];
+  for (let i = 0; i < n; i++) {
+    const row = Math.floor(i / 4);
+    const [type, module, config] = chain[i % 4];
+    nodes.push({ id: `n${i}`, type, module, label: `${module} ${row}`, config, position: { x: (i % 4) * 260 + Math.floor(row / 50) * 1100, y: (row % 50) * 150 } });
+    if (i % 4) edges.push({ source: `n${i - 1}`, target: `n${i}` });
+  }
+  return { id: 'perf', name: `${n} nodes`, nodes, edges };
+}
+
+const server = await serve(0);
+const base = `http://127.0.0.1:${server.address().port}`;
+const browser = await launch();
+const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+const errors = [];
+page.on('pageerror', (e) => errors.push(String(e)));
+const results = { nodes: N, load_average_at_start: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') };
+
+/**
+ * CPU seconds (user+system) used by this browser's process tree, from /proc: unlike wall time,
+ * it barely moves when other processes compete for the 2 cores.
+ */
+function procTree() {
+  const parent = new Map();
+  const cmd = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      parent.set(d, f[1]);
+      cmd.set(d, [Number(f[11]) + Number(f[12])]);
+      cmd.get(d).push(readFileSync(`/proc/${d}/cmdline`, 'utf8'));
+    } catch {
+      /* gone */
+    }
+  }
+  return { parent, cmd };
+}
+let rootPid = null;
+function browserCpuMs() {
+  const { parent, cmd } = procTree();
+  if (!rootPid) rootPid = [...cmd].find(([, [, c]]) => c.includes('playwright_chromiumdev_profile') && !c.includes('--type='))?.[0];
+  let ticks = 0;
+  for (const [pid, [t]] of cmd) {
+    let p = pid;
+    for (let i = 0; i < 6 && p && p !== '1'; i++) {
+      if (p === rootPid) {
+        ticks += t;
+        break;
+      }
+      p = parent.get(p);
+    }
+  }
+  return ticks * 10; // USER_HZ = 100
+}
+const cdp = await page.context().newCDPSession(page);
+await cdp.send('Performance.enable');
+/** Main-thread CPU time of the renderer (s): less sensitive than wall time to other processes on a shared machine. */
+async function cpu() {
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
+  return { task: m.TaskDuration, script: m.ScriptDuration, layout: m.LayoutDuration + m.RecalcStyleDuration };
+}
+const diff = (a, b) => ({ task_ms: Math.round((b.task - a.task) * 1000), script_ms: Math.round((b.script - a.script) * 1000), layout_style_ms: Math.round((b.layout - a.layout) * 1000) });
+try {
+  await page.goto(`${base}/signin?demo=1`);
+  await page.evaluate((doc) => {
+    localStorage.setItem('ecluse.mock.v1', JSON.stringify({ pipelines: { perf: { doc, updated_at: new Date().toISOString() } }, runs: [], connections: [] }));
+    sessionStorage.setItem('ecluse.mock.user', 'perf');
+  }, bigPipeline(N));
+
+  for (let round = 0; round < 3; round++) {
+    await page.goto(`${base}/pipelines`);
+    await page.getByRole('heading', { name: 'Pipelines' }).waitFor();
+    const c0 = await cpu();
+    const b0 = browserCpuMs();
+    const t0 = Date.now();
+    await page.getByRole('button', { name: N + ' nodes', exact: true }).click();
+    await page.waitForFunction((n) => document.querySelectorAll('.react-flow__node').length >= Math.min(n, 50), N, { timeout: 60000 });
+    // interactive: the main thread answers a frame after the nodes are in the DOM
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
+    const open = Date.now() - t0;
+    const rendered = await page.locator('.react-flow__node').count();
+    (results.open_ms ??= []).push(open);
+    (results.open_cpu ??= []).push({ ...diff(c0, await cpu()), browser_cpu_ms: browserCpuMs() - b0 });
+    results.rendered_nodes = rendered;
+  }
+
+  async function dragFrames(label) {
+    const node = page.locator('.react-flow__node').nth(5);
+    const b = await node.boundingBox();
+    await page.evaluate(() => {
+      window.__frames = [];
+      let last = performance.now();
+      const loop = (t) => {
+        window.__frames.push(t - last);
+        last = t;
+        if (window.__recording) requestAnimationFrame(loop);
+      };
+      window.__recording = true;
+      requestAnimationFrame(loop);
+    });
+    await page.mouse.move(b.x + 20, b.y + 10);
+    await page.mouse.down();
+    const b0 = browserCpuMs();
+    const c0 = await cpu();
+    const t0 = Date.now();
+    for (let i = 1; i <= 60; i++) await page.mouse.move(b.x + 20 + i * 4, b.y + 10 + i * 2);
+    await page.mouse.up();
+    const total = Date.now() - t0;
+    const c1 = await cpu();
+    const b1 = browserCpuMs();
+    const frames = await page.evaluate(() => {
+      window.__recording = false;
+      return window.__frames.slice(1);
+    });
+    frames.sort((a, b) => a - b);
+    const q = (p) => Math.round(frames[Math.min(frames.length - 1, Math.floor(p * frames.length))] * 10) / 10;
+    const d = diff(c0, c1);
+    results[label] = { moves: 60, total_ms: total, cpu_per_move_ms: Math.round((d.task_ms / 60) * 10) / 10, browser_cpu_per_move_ms: Math.round(((b1 - b0) / 60) * 10) / 10, script_per_move_ms: Math.round((d.script_ms / 60) * 10) / 10, frames: frames.length, p50_ms: q(0.5), p95_ms: q(0.95), max_ms: Math.round(frames[frames.length - 1]) };
+  }
+  // zoomed out: every node on screen
+  await dragFrames('drag_all_visible');
+  // zoomed in (1:1): off-screen nodes are culled
+  await page.keyboard.press('Escape');
+  await page.evaluate(() => document.querySelector('.react-flow__node')?.scrollIntoView());
+  await page.locator('.react-flow__controls-zoomin').click();
+  for (let i = 0; i < 5; i++) await page.locator('.react-flow__controls-zoomin').click();
+  await page.waitForTimeout(300);
+  results.rendered_nodes_zoomed_in = await page.locator('.react-flow__node').count();
+  await dragFrames('drag_zoomed_in');
+  results.page_errors = errors;
+  console.log(JSON.stringify(results, null, 2));
+} finally {
+  await browser.close();
+  server.close();
+}

@@ -1,0 +1,169 @@
+// Browser smoke test: sign in (demo backend), build csv → cleaner → aggregate → parquet by drag and drop,
+// configure, save, run, preview; screenshots go to ../test-artifacts/. `npm run build && npm run e2e`.
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from './serve.mjs';
+import { launch } from './browser.mjs';
+
+const out = resolve(fileURLToPath(new URL('../../test-artifacts', import.meta.url)));
+mkdirSync(out, { recursive: true });
+const server = await serve(0);
+const base = `http://127.0.0.1:${server.address().port}`;
+const browser = await launch();
+const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+const errors = [];
+page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+page.on('pageerror', (e) => errors.push(String(e)));
+const shot = (name) => page.screenshot({ path: `${out}/${name}.png` });
+const step = (s) => console.log(`• ${s}`);
+
+try {
+  step('sign in');
+  await page.goto(`${base}/signin?demo=1`);
+  await page.getByLabel('User name').fill('ada');
+  await page.getByLabel('Password').fill('secret');
+  await shot('01-signin');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Pipelines' }).waitFor();
+  await shot('02-pipelines');
+
+  step('new pipeline');
+  await page.getByRole('button', { name: 'New pipeline' }).click();
+  await page.getByTestId('canvas').waitFor();
+  await page.getByTestId('palette-extractor-csv').waitFor();
+  await shot('03-empty-editor');
+
+  step('drag four modules');
+  const canvas = page.getByTestId('canvas');
+  const box = await canvas.boundingBox();
+  const drops = [
+    ['palette-extractor-csv', 120, 180],
+    ['palette-transformer-cleaner', 380, 180],
+    ['palette-transformer-aggregate', 120, 400],
+    ['palette-loader-parquet', 380, 400],
+  ];
+  for (const [id, x, y] of drops) {
+    await page.getByTestId(id).dragTo(canvas, { targetPosition: { x, y } });
+  }
+  for (const n of ['csv', 'cleaner', 'aggregate', 'parquet']) await page.getByTestId(`node-${n}`).waitFor();
+
+  step('connect');
+  const connect = async (a, b) => {
+    const s = await page.locator(`[data-testid="node-${a}"] .react-flow__handle.source`).first().boundingBox();
+    const t = await page.locator(`[data-testid="node-${b}"] .react-flow__handle.target`).first().boundingBox();
+    await page.mouse.move(s.x + s.width / 2, s.y + s.height / 2);
+    await page.mouse.down();
+    await page.mouse.move((s.x + t.x) / 2, (s.y + t.y) / 2, { steps: 5 });
+    await page.mouse.move(t.x + t.width / 2, t.y + t.height / 2, { steps: 5 });
+    await page.mouse.up();
+  };
+  await connect('csv', 'cleaner');
+  await connect('cleaner', 'aggregate');
+  await connect('aggregate', 'parquet');
+  const edges = await page.locator('.react-flow__edge').count();
+  if (edges !== 3) throw new Error(`expected 3 edges, got ${edges}`);
+
+  step('refused connection shows a reason');
+  await connect('csv', 'aggregate');
+  await page.getByText(/accepts at most 1 incoming connection/).waitFor();
+  await shot('04-refused-connection');
+
+  console.log('minimap nodes', await page.locator('.react-flow__minimap-node').count(), await page.locator('.react-flow__minimap svg').getAttribute('viewBox'));
+  step('auto-layout');
+  await page.getByRole('button', { name: 'Auto-layout' }).click();
+  await page.waitForTimeout(400);
+
+  step('configure csv');
+  await page.getByTestId('node-csv').click();
+  await page.getByRole('textbox', { name: 'Path', exact: true }).fill('examples/demo/orders.csv');
+  await page.getByRole('textbox', { name: 'Delimiter' }).fill(';');
+  await shot('05-config-csv');
+
+  step('configure cleaner');
+  await page.getByTestId('node-cleaner').click();
+  await page.getByLabel('Remove Duplicates').check();
+  await page.getByRole('combobox', { name: 'Drop Nulls' }).click();
+  await page.getByRole('option', { name: /amount/ }).click();
+  await page.keyboard.press('Escape');
+
+  step('configure aggregate');
+  await page.getByTestId('node-aggregate').click();
+  await page.getByRole('combobox', { name: 'Group By' }).click();
+  await page.getByRole('option', { name: /country/ }).click();
+  await page.keyboard.press('Escape');
+  await page.getByRole('button', { name: 'Add aggregation' }).click();
+  await page.getByRole('combobox', { name: 'Function' }).click();
+  await page.getByRole('option', { name: 'sum' }).click();
+  await page.getByRole('textbox', { name: 'Name', exact: true }).fill('total');
+  await page.getByRole('textbox', { name: 'Column', exact: true }).fill('amount');
+  await page.waitForTimeout(400);
+  await shot('06-config-aggregate');
+
+  step('configure parquet');
+  await page.getByTestId('node-parquet').click();
+  await page.getByRole('textbox', { name: 'Path', exact: true }).fill('examples/demo/out/monthly');
+  await page.waitForTimeout(400);
+  const badges = await page.getByTestId('error-badge').count();
+  await shot('07-canvas-configured');
+  if (badges !== 0) throw new Error(`expected no error badge after configuring, got ${badges}`);
+
+  step('leaving with unsaved changes asks first');
+  await page.getByRole('link', { name: 'Runs' }).click();
+  await page.getByText('Leave without saving?').waitFor();
+  await shot('07b-unsaved-warning');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByTestId('node-parquet').waitFor();
+
+  step('save and run');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByText(/^Saved “/).waitFor();
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await page.getByRole('button', { name: 'Run now' }).click();
+  for (const n of ['csv', 'cleaner', 'aggregate', 'parquet']) await page.locator(`[data-testid="node-${n}"][data-status="succeeded"]`).waitFor({ timeout: 15000 });
+  await page.getByRole('log').getByText('run succeeded').waitFor();
+  await page.keyboard.press('Escape');
+  await shot('08-finished-run');
+  await page.getByRole('button', { name: 'Close log' }).click();
+
+  step('version history and diff');
+  await page.getByTestId('node-cleaner').click();
+  await page.getByRole('checkbox', { name: 'Remove Duplicates' }).uncheck();
+  await page.keyboard.press('Escape');
+  await page.getByRole('button', { name: 'Version history' }).click();
+  await page.getByRole('button', { name: 'Compare with canvas' }).nth(0).click();
+  await page.getByText(/Changes since version 2/).waitFor();
+  await shot('11-diff-latest');
+  await page.getByRole('button', { name: 'Done comparing' }).click();
+  await page.getByRole('button', { name: 'Version history' }).click();
+  await page.getByRole('button', { name: 'Compare with canvas' }).nth(1).click();
+  await page.getByText(/4 nodes added/).waitFor();
+  await page.getByRole('button', { name: 'Done comparing' }).click();
+  await page.keyboard.press('Control+z');
+
+  step('preview');
+  await page.getByTestId('node-aggregate').click();
+  await page.getByRole('button', { name: 'Preview' }).click();
+  await page.getByRole('table', { name: /Preview of/ }).waitFor();
+  await page.waitForTimeout(300);
+  await shot('09-preview');
+
+  step('runs page');
+  await page.getByRole('link', { name: 'Runs' }).click();
+  await page.getByRole('heading', { name: 'Runs' }).waitFor();
+  await page.getByRole('combobox', { name: /Pipeline/ }).click();
+  await page.getByRole('option', { name: 'Untitled pipeline' }).click();
+  await page.getByRole('img', { name: /Duration of the last 1 runs/ }).waitFor();
+  await shot('10-runs');
+
+  if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
+  console.log(`smoke: 1 passed, 0 failed — screenshots in ${out}`);
+} catch (e) {
+  await shot('failure').catch(() => {});
+  console.error(e);
+  console.log('smoke: 0 passed, 1 failed');
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  server.close();
+}

@@ -1,0 +1,58 @@
+import type {
+  CatalogEntry,
+  Column,
+  Connection,
+  PipelineDocument,
+  PipelineSummary,
+  Preview,
+  PipelineVersion,
+  LogLine,
+  Problem,
+  Run,
+} from './provisional';
+
+/**
+ * Everything the UI asks of the server, in one small interface.
+ * `http.ts` talks to the real API (`/api/v1`); `mock.ts` keeps everything in the browser
+ * for the offline demo and the browser smoke test. Swapping to the generated OpenAPI
+ * client only touches `http.ts`.
+ */
+export interface Backend {
+  readonly kind: 'http' | 'mock';
+  login(username: string, password: string): Promise<void>;
+  logout(): void;
+  isSignedIn(): boolean;
+  modules(): Promise<CatalogEntry[]>;
+  listPipelines(): Promise<PipelineSummary[]>;
+  getPipeline(id: string): Promise<PipelineDocument>;
+  createPipeline(doc: PipelineDocument): Promise<PipelineDocument>;
+  savePipeline(id: string, doc: PipelineDocument): Promise<PipelineDocument>;
+  deletePipeline(id: string): Promise<void>;
+  validate(doc: PipelineDocument): Promise<Problem[]>;
+  /** Output columns of every node, computed by the server. */
+  schemas(doc: PipelineDocument): Promise<Record<string, Column[]>>;
+  preview(doc: PipelineDocument, nodeId: string, offset: number, limit: number): Promise<Preview>;
+  startRun(pipelineId: string, parameters: Record<string, unknown>): Promise<Run>;
+  getRun(id: string): Promise<Run>;
+  /** Calls `onEvent` on every live event of a run (status, progress, log line); returns the unsubscribe. */
+  subscribeRun?(id: string, onEvent: (event: unknown) => void): () => void;
+  listRuns(filter: { pipelineId?: string; status?: string }): Promise<Run[]>;
+  listVersions(pipelineId: string): Promise<PipelineVersion[]>;
+  getVersion(pipelineId: string, version: number): Promise<PipelineDocument>;
+  restoreVersion(pipelineId: string, version: number): Promise<PipelineDocument>;
+  runLogs(runId: string, after: number): Promise<{ items: LogLine[]; next: number }>;
+  listConnections(): Promise<Connection[]>;
+  saveConnection(c: Omit<Connection, 'id'> & { id?: string; secrets?: Record<string, string> }): Promise<Connection>;
+  deleteConnection(id: string): Promise<void>;
+  testConnection(id: string): Promise<{ ok: boolean; message: string }>;
+}
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly problems: Problem[] = [],
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,15 @@
+import Chip from '@mui/material/Chip';
+import type { RunStatus } from '../api/provisional';
+
+const colors: Record<RunStatus, 'default' | 'info' | 'success' | 'error' | 'warning'> = {
+  queued: 'default',
+  running: 'info',
+  succeeded: 'success',
+  failed: 'error',
+  cancelled: 'warning',
+};
+
+export function StatusChip({ status }: { status?: RunStatus | null }) {
+  if (!status) return <Chip size="small" variant="outlined" label="never run" />;
+  return <Chip size="small" color={colors[status]} label={status} />;
+}

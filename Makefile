@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run test lint typecheck unit integration bench lock demo clean
+.PHONY: setup run test lint typecheck unit integration bench lock clean web-build
 
 setup: $(STAMP)
 
@@ -21,11 +21,14 @@ $(STAMP): requirements.lock pyproject.toml
 lock:  ## re-resolve pinned versions after changing pyproject.toml
 	$(UV) pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 -o requirements.lock --quiet
 
-run: setup demo  ## the platform on http://127.0.0.1:8000, demo pipelines loaded, admin login printed
+run: setup web-build  ## the platform on http://127.0.0.1:8000, demo pipelines loaded, admin login printed
 	$(VENV)/bin/ecluse serve --demo
 
-demo: setup
-	@mkdir -p examples/demo/out
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm install --no-save --no-audit --no-fund
+
+web-build: web/node_modules/.package-lock.json  ## the UI, served by the platform at /
+	cd web && npm run build
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

@@ -1,5 +1,7 @@
-// Browser smoke test: sign in (demo backend), build csv → cleaner → aggregate → parquet by drag and drop,
-// configure, save, run, preview; screenshots go to ../test-artifacts/. `npm run build && npm run e2e`.
+// End-to-end in the browser against a running Ecluse server: sign in, build csv → cleaner → aggregate →
+// parquet by drag and drop, configure, save, run, watch the nodes turn green, preview; screenshots go
+// to ../test-artifacts/. `API_TARGET=http://127.0.0.1:8000 ECLUSE_USER=… ECLUSE_PASSWORD=… npm run e2e`
+// (the server runs the pipeline: its working directory must hold examples/demo/orders.csv).
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +10,9 @@ import { launch } from './browser.mjs';
 
 const out = resolve(fileURLToPath(new URL('../../test-artifacts', import.meta.url)));
 mkdirSync(out, { recursive: true });
+if (!process.env.API_TARGET) throw new Error('set API_TARGET to a running Ecluse server');
+const user = process.env.ECLUSE_USER ?? 'admin';
+const password = process.env.ECLUSE_PASSWORD ?? '';
 const server = await serve(0);
 const base = `http://127.0.0.1:${server.address().port}`;
 const browser = await launch();
@@ -20,9 +25,9 @@ const step = (s) => console.log(`• ${s}`);
 
 try {
   step('sign in');
-  await page.goto(`${base}/signin?demo=1`);
-  await page.getByLabel('User name').fill('ada');
-  await page.getByLabel('Password').fill('secret');
+  await page.goto(`${base}/signin`);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password').fill(password);
   await shot('01-signin');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Pipelines' }).waitFor();
@@ -120,7 +125,7 @@ try {
   await page.getByText(/^Saved “/).waitFor();
   await page.getByRole('button', { name: 'Run', exact: true }).click();
   await page.getByRole('button', { name: 'Run now' }).click();
-  for (const n of ['csv', 'cleaner', 'aggregate', 'parquet']) await page.locator(`[data-testid="node-${n}"][data-status="succeeded"]`).waitFor({ timeout: 15000 });
+  for (const n of ['csv', 'cleaner', 'aggregate', 'parquet']) await page.locator(`[data-testid="node-${n}"][data-status="succeeded"]`).waitFor({ timeout: 90000 });
   await page.getByRole('log').getByText('run succeeded').waitFor();
   await page.keyboard.press('Escape');
   await shot('08-finished-run');

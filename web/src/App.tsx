@@ -5,7 +5,6 @@ import { ThemeProvider } from '@mui/material/styles';
 import AppBar from '@mui/material/AppBar';
 import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
-import Chip from '@mui/material/Chip';
 import CircularProgress from '@mui/material/CircularProgress';
 import CssBaseline from '@mui/material/CssBaseline';
 import Toolbar from '@mui/material/Toolbar';
@@ -52,7 +51,6 @@ function Shell() {
               </Button>
             ))}
           </Box>
-          {backend().kind === 'mock' && <Chip size="small" label="Demo data (in this browser)" color="warning" variant="outlined" />}
           <Button
             color="inherit"
             onClick={() => {

@@ -17,6 +17,7 @@ from ecluse.api import errors
 from ecluse.api.middleware import BodyLimit, Metrics
 from ecluse.api.routers import auth, connections, pipelines, runs, system, ws
 from ecluse.api.schemas import ProblemDetail
+from ecluse.api.web import mount_web
 from ecluse.observability import metrics
 from ecluse.observability.logging import configure_logging, get_logger
 from ecluse.orchestration.bus import make_bus
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
+    mount_web(app)  # last: its catch-all route must not shadow the API
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(Metrics)
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)

@@ -19,7 +19,6 @@ the line, column and text of the offending token.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import re
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.suggest import closest
 
 __all__ = ["FUNCTIONS", "ExpressionError", "compile_expression", "parse_expression",
            "referenced_columns"]
@@ -164,8 +164,8 @@ class _Lowering:
             lowered = {c.lower(): c for c in columns}
             if name.lower() in lowered and not node.this.quoted:
                 return self.table[lowered[name.lower()]]
-            close = difflib.get_close_matches(name, columns, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; columns are: {', '.join(columns)}"
+            near = closest(name, columns)
+            hint = f"; did you mean {near!r}?" if near else f"; columns are: {', '.join(columns)}"
             raise self.fail(f"column {name!r} does not exist in the input{hint}", node)
         return self.table[name]
 

@@ -3,7 +3,6 @@ entry-point group."""
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import pkgutil
@@ -13,6 +12,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 
 from ecluse.sdk.module import Module, ModuleKind
+from ecluse.sdk.suggest import closest
 
 ENTRY_POINT_GROUP = "ecluse.modules"
 
@@ -80,9 +80,7 @@ class Registry:
         return [k for (k, n) in self._modules if n == name]  # type: ignore[misc]
 
     def suggest(self, kind: str, name: str) -> str | None:
-        names = [n for (k, n) in self._modules if k == kind]
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-        return close[0] if close else None
+        return closest(name, [n for (k, n) in self._modules if k == kind])
 
     def all(self) -> list[type[Module]]:
         order = {"extractor": 0, "transformer": 1, "loader": 2}

@@ -3,7 +3,6 @@ struct flattening."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 import ibis
@@ -11,6 +10,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.suggest import closest
 
 
 def require_columns(table: ir.Table, columns: Iterable[str], *, field: str) -> None:
@@ -18,8 +18,8 @@ def require_columns(table: ir.Table, columns: Iterable[str], *, field: str) -> N
     have = list(table.columns)
     for column in columns:
         if column not in have:
-            close = difflib.get_close_matches(column, have, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; columns are: {', '.join(have)}"
+            near = closest(column, have)
+            hint = f"; did you mean {near!r}?" if near else f"; columns are: {', '.join(have)}"
             raise ConfigError(f"column {column!r} does not exist in the input{hint}", field=field)
 
 

@@ -6,7 +6,6 @@ Each problem carries a JSON pointer, the node or edge concerned, and a plain sen
 
 from __future__ import annotations
 
-import difflib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from ecluse.sdk.connections import ConnectionResolver
 from ecluse.sdk.module import Module
 from ecluse.sdk.registry import Registry
 from ecluse.sdk.sqltext import query_parameters
+from ecluse.sdk.suggest import did_you_mean
 from ecluse.spec.document import Parameter, Pipeline, coerce_parameter
 from ecluse.spec.problems import Problem, pointer
 
@@ -49,8 +49,7 @@ class _RawNode:
 
 
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(name, candidates)
 
 
 def _describe_pydantic_error(err: Mapping[str, Any], fields: Iterable[str]) -> tuple[str, str]:

@@ -13,12 +13,10 @@ import type {
 
 /**
  * Everything the UI asks of the server, in one small interface.
- * `http.ts` talks to the real API (`/api/v1`); `mock.ts` keeps everything in the browser
- * for the offline demo and the browser smoke test. Swapping to the generated OpenAPI
- * client only touches `http.ts`.
+ * `http.ts` implements it on the client generated from the server's OpenAPI document.
  */
 export interface Backend {
-  readonly kind: 'http' | 'mock';
+  readonly kind: 'http';
   login(username: string, password: string): Promise<void>;
   logout(): void;
   isSignedIn(): boolean;

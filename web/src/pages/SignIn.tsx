@@ -3,12 +3,11 @@ import { useLocation, useNavigate } from 'react-router-dom';
 import Alert from '@mui/material/Alert';
 import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
-import Divider from '@mui/material/Divider';
 import Paper from '@mui/material/Paper';
 import Stack from '@mui/material/Stack';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
-import { ApiError, backend, setDemoMode } from '../api';
+import { ApiError, backend } from '../api';
 import { ModuleIcon } from '../components/ModuleIcon';
 
 export function SignInPage() {
@@ -18,7 +17,6 @@ export function SignInPage() {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
-  const [unreachable, setUnreachable] = useState(false);
   const [busy, setBusy] = useState(false);
 
   const submit = async (e: FormEvent) => {
@@ -32,18 +30,11 @@ export function SignInPage() {
       if (err instanceof ApiError) {
         setError(err.status === 401 ? 'Wrong user name or password.' : err.message);
       } else {
-        setUnreachable(true);
-        setError('The Ecluse server cannot be reached.');
+        setError('The Ecluse server cannot be reached. Is `make run` (or `ecluse serve`) running?');
       }
     } finally {
       setBusy(false);
     }
-  };
-
-  const demo = async () => {
-    setDemoMode(true);
-    await backend().login(username || 'demo', 'demo');
-    navigate(from, { replace: true });
   };
 
   return (
@@ -63,14 +54,6 @@ export function SignInPage() {
           <Button type="submit" variant="contained" size="large" disabled={busy}>
             Sign in
           </Button>
-          {(unreachable || backend().kind === 'mock') && (
-            <>
-              <Divider>or</Divider>
-              <Button variant="outlined" onClick={demo}>
-                Explore with demo data (stays in this browser)
-              </Button>
-            </>
-          )}
         </Stack>
       </Paper>
     </Box>

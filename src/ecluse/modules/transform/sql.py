@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-import difflib
 import itertools
 import re
 from typing import Any, ClassVar
@@ -28,6 +27,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from ecluse.sdk import ConfigError, InputPort, Inputs, ModuleConfig, NodeContext, Transformer
 from ecluse.sdk.config import sql_field
+from ecluse.sdk.suggest import closest
 
 HANDLES = ("in", "in2", "in3", "in4")
 _FORBIDDEN_FUNCTIONS = re.compile(r"^(read_|glob$|getenv$|query$|query_table$|sniff_csv$|"
@@ -146,8 +146,8 @@ def bind(tree: exp.Query, text: str, views: dict[str, str],
         if name in ctes:
             continue
         if name not in views:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; inputs are: {', '.join(known)}"
+            near = closest(name, known)
+            hint = f"; did you mean {near!r}?" if near else f"; inputs are: {', '.join(known)}"
             raise ConfigError(f"the query reads {name!r}, which is not an input{_at(text, name)}"
                               f"{hint}", field="query")
         alias = table.alias or name
@@ -163,8 +163,8 @@ def bind(tree: exp.Query, text: str, views: dict[str, str],
         if not pname:
             raise ConfigError("use named parameters (:name), not '?'", field="query")
         if pname not in parameters:
-            close = difflib.get_close_matches(pname, list(parameters), n=1)
-            hint = f"; did you mean :{close[0]}?" if close else ""
+            near = closest(pname, parameters)
+            hint = f"; did you mean :{near}?" if near else ""
             raise ConfigError(f"the query uses :{pname}, which the pipeline does not define{hint}",
                               field="query")
         ph.replace(_literal(parameters[pname]))

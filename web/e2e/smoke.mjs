@@ -83,11 +83,15 @@ try {
   await page.getByTestId('node-csv').click();
   await page.getByRole('textbox', { name: 'Path', exact: true }).fill('examples/demo/orders.csv');
   await page.getByRole('textbox', { name: 'Delimiter' }).fill(';');
+  await page.getByRole('combobox', { name: 'Decimal' }).click();
+  await page.getByRole('option', { name: ',', exact: true }).click();
+  await page.getByRole('combobox', { name: 'On Error' }).click();
+  await page.getByRole('option', { name: 'quarantine', exact: true }).click();
   await shot('05-config-csv');
 
   step('configure cleaner');
   await page.getByTestId('node-cleaner').click();
-  await page.getByLabel('Remove Duplicates').check();
+  await page.getByRole('checkbox', { name: 'Remove Duplicates' }).check();
   await page.getByRole('combobox', { name: 'Drop Nulls' }).click();
   await page.getByRole('option', { name: /amount/ }).click();
   await page.keyboard.press('Escape');

@@ -29,6 +29,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/pipelines"): "viewer",
     ("POST", "/api/v1/pipelines"): "developer",
     ("POST", "/api/v1/pipelines/validate"): "viewer",
+    ("POST", "/api/v1/pipelines/schema"): "viewer",
+    ("POST", "/api/v1/pipelines/preview"): "viewer",
     ("GET", "/api/v1/pipelines/{pipeline_id}"): "viewer",
     ("PUT", "/api/v1/pipelines/{pipeline_id}"): "developer",
     ("DELETE", "/api/v1/pipelines/{pipeline_id}"): "developer",
@@ -70,8 +72,11 @@ def _body(api: Api, method: str, path: str, role: str, tmp_path: Path) -> dict[s
         user = ADMIN if role == "admin" else (role, PASSWORD)
         return {"json": {"refresh_token": api.login(*user)["refresh_token"]}}
     if (method, path) in (("POST", "/api/v1/pipelines"), ("PUT", "/api/v1/pipelines/{pipeline_id}"),
-                          ("POST", "/api/v1/pipelines/validate")):
+                          ("POST", "/api/v1/pipelines/validate"), ("POST", "/api/v1/pipelines/schema")):
         return {"json": csv_pipeline(tmp_path, name=f"p-{role}")}
+    if (method, path) == ("POST", "/api/v1/pipelines/preview"):
+        doc = csv_pipeline(tmp_path, name=f"p-{role}")
+        return {"json": doc, "params": {"node_id": doc["nodes"][0]["id"]}}
     if path == "/api/v1/users":
         return {"json": {"username": f"new-{role}", "password": "long-enough-1", "role": "viewer"}}
     if path.startswith("/api/v1/connections") and method in ("POST", "PUT"):

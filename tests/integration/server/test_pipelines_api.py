@@ -120,3 +120,22 @@ def test_concurrent_saves_on_one_base_exactly_one_wins(api: Api, tmp_path: Path)
         codes = sorted(pool.map(save, range(6)))
     assert codes == [200, 409, 409, 409, 409, 409]
     assert api.get(f"/api/v1/pipelines/{pid}").json()["version"] == 2
+
+
+def test_draft_schema_and_preview_of_an_unsaved_document(api: Api, tmp_path: Path) -> None:
+    doc = csv_pipeline(tmp_path, name="draft")
+    doc["nodes"].insert(1, {"id": "agg", "type": "transformer", "module": "aggregate",
+                            "config": {"group_by": ["id"]}})  # being edited: no aggregations yet
+    doc["edges"] = [{"source": "src", "target": "agg"}, {"source": "agg", "target": "out"}]
+    r = api.post("/api/v1/pipelines/schema", role="viewer", json=doc)
+    assert r.status_code == 200, r.text
+    nodes = r.json()["nodes"]
+    assert [c["name"] for c in nodes["src"]["columns"]] == ["id", "amount"]
+    assert nodes["agg"]["columns"] is None and "aggregations" in nodes["agg"]["error"]["message"]
+    assert nodes["out"]["columns"] is None and "'agg'" in nodes["out"]["error"]["message"]
+    r = api.post("/api/v1/pipelines/preview", role="viewer", json=doc,
+                 params={"node_id": "src", "limit": 2})
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == [[0, 0.0], [1, 1.5]]
+    r = api.post("/api/v1/pipelines/preview", role="viewer", json=doc, params={"node_id": "out"})
+    assert r.status_code == 422 and "'agg'" in r.text

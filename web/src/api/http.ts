@@ -136,22 +136,21 @@ export const httpBackend: Backend = {
     const r = await ok(() => client.POST('/api/v1/pipelines/validate', { body: doc as unknown as Record<string, unknown> }));
     return r.problems.map((p) => ({ pointer: p.pointer, message: p.message }));
   },
-  /** PROVISIONAL: the server computes schemas of the *saved* version; an unsaved edit shows after saving. */
+  /** Schemas of the document as it is on screen (saved or not): the server computes every node it can. */
   async schemas(doc) {
-    if (!doc.id) return {};
-    const r = await ok(() => client.GET('/api/v1/pipelines/{pipeline_id}/schema', { params: { path: { pipeline_id: doc.id! } } }));
+    const r = await ok(() => client.POST('/api/v1/pipelines/schema', { body: doc as unknown as Record<string, unknown> }));
     const out: Record<string, Column[]> = {};
     for (const [id, n] of Object.entries(r.nodes)) if (n.columns) out[id] = n.columns;
     return out;
   },
   async preview(doc, nodeId, offset, limit) {
-    const r = await ok(() => client.GET('/api/v1/pipelines/{pipeline_id}/nodes/{node_id}/preview', { params: { path: { pipeline_id: doc.id!, node_id: nodeId }, query: { limit, offset } } }));
+    const r = await ok(() => client.POST('/api/v1/pipelines/preview', { params: { query: { node_id: nodeId, limit, offset } }, body: doc as unknown as Record<string, unknown> }));
     const rows = r.rows as unknown[][];
     // the server pages without a total: "at least one more page" while pages come back full
     const p: Preview = { columns: r.columns, rows, offset, total: rows.length < limit ? offset + rows.length : -1, stats: statsOf(r.columns, rows) };
     return p;
   },
-  startRun: async (id, parameters) => toRun(await ok(() => client.POST('/api/v1/pipelines/{pipeline_id}/runs', { params: { path: { pipeline_id: id } }, body: { parameters } }))),
+  startRun: async (id, parameters) => toRun(await ok(() => client.POST('/api/v1/pipelines/{pipeline_id}/runs', { params: { path: { pipeline_id: id } }, body: { parameters, trigger: 'manual' } }))),
   getRun: async (id) => toRun(await ok(() => client.GET('/api/v1/runs/{run_id}', { params: { path: { run_id: id } } }))),
   subscribeRun(id, onEvent) {
     const token = sessionStorage.getItem(ACCESS);

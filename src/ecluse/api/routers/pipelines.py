@@ -92,6 +92,24 @@ def validate_document(document: Annotated[dict[str, Any], Body()], actor: Reader
     return ValidationOut(valid=not any(p.severity == "error" for p in problems), problems=problems)
 
 
+@router.post("/schema", response_model=SchemaOut,
+             summary="Output schema of every node of a document being edited (not saved)")
+def draft_schema(document: Annotated[dict[str, Any], Body()], actor: Reader,
+                 platform: PlatformDep) -> SchemaOut:
+    out = design.draft_schemas(platform, document)
+    return SchemaOut(nodes={k: NodeSchemaOut(**v) for k, v in out.items()})
+
+
+@router.post("/preview", response_model=PreviewOut,
+             summary="Rows at one node of a document being edited, computed on a sample (paged)")
+def draft_preview(document: Annotated[dict[str, Any], Body()], actor: Reader,
+                  platform: PlatformDep, node_id: Annotated[str, Query(min_length=1)],
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                  offset: Offset = 0) -> PreviewOut:
+    return PreviewOut(**design.draft_preview(platform, document, node_id, limit=limit,
+                                             offset=offset))
+
+
 @router.get("/{pipeline_id}", response_model=PipelineOut)
 def get_pipeline(pipeline_id: str, actor: Reader, platform: PlatformDep,
                  response: Response) -> PipelineOut:

@@ -130,7 +130,8 @@ try {
   await page.getByRole('button', { name: 'Run', exact: true }).click();
   await page.getByRole('button', { name: 'Run now' }).click();
   for (const n of ['csv', 'cleaner', 'aggregate', 'parquet']) await page.locator(`[data-testid="node-${n}"][data-status="succeeded"]`).waitFor({ timeout: 90000 });
-  await page.getByRole('log').getByText('run succeeded').waitFor();
+  await page.getByText('succeeded', { exact: true }).first().waitFor();
+  await page.getByRole('log').getByText(/malformed row\(s\) quarantined/).waitFor();
   await page.keyboard.press('Escape');
   await shot('08-finished-run');
   await page.getByRole('button', { name: 'Close log' }).click();

@@ -52,6 +52,9 @@ class Sample:
     wall_s: float
     peak_rss_mib: float
     load1: float
+    cpu_s: float = 0.0
+    """User + system CPU time of the process tree: less sensitive than wall time to other
+    work on the machine."""
     internal_s: float | None = None
     """For ecluse: the run's own duration (without interpreter start-up and planning)."""
 
@@ -69,6 +72,10 @@ class ToolResult:
         return statistics.median(s.wall_s for s in self.samples)
 
     @property
+    def cpu(self) -> float:
+        return statistics.median(s.cpu_s for s in self.samples)
+
+    @property
     def rss(self) -> float:
         return statistics.median(s.peak_rss_mib for s in self.samples)
 
@@ -81,8 +88,8 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def measure(cmd: list[str], *, cwd: Path = ROOT) -> tuple[float, float, str]:
-    """Wall time (s), peak RSS of the process tree (MiB) and stdout of ``cmd``.
+def measure(cmd: list[str], *, cwd: Path = ROOT) -> tuple[float, float, float, str]:
+    """Wall time (s), peak RSS of the process tree (MiB), CPU time (s) and stdout of ``cmd``.
 
     Peak RSS is the larger of: the kernel's ru_maxrss for the child (``wait4``; exact for a
     single process, which every tool here is) and the polled sum over the process tree.
@@ -130,7 +137,7 @@ def measure(cmd: list[str], *, cwd: Path = ROOT) -> tuple[float, float, str]:
         err = b"".join(err_chunks).decode("utf-8", "replace")
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}\n{stdout[-2000:]}")
     peak = max(usage.ru_maxrss * 1024, peak_tree)  # ru_maxrss is in KiB on Linux
-    return wall, peak / 2**20, stdout
+    return wall, peak / 2**20, usage.ru_utime + usage.ru_stime, stdout
 
 
 def command(tool: str, rows: int, csv: Path, doc: Path, memory_limit: str | None) -> list[str]:
@@ -191,16 +198,16 @@ def bench_rows(rows: int, tools: list[str], repeat: int, memory_limit: str | Non
         for tool in tools:
             shutil.rmtree(DATA / "work" / tool, ignore_errors=True)
             load1 = os.getloadavg()[0]
-            wall, rss, stdout = measure(command(tool, rows, csv, doc, memory_limit))
+            wall, rss, cpu, stdout = measure(command(tool, rows, csv, doc, memory_limit))
             internal = None
             if tool == "ecluse":
                 run = json.loads(stdout)
                 if run["status"] != "succeeded":
                     raise RuntimeError(f"ecluse run {run['status']}: {run['error']}")
                 internal = run["duration_s"]
-            results[tool].samples.append(Sample(wall, rss, load1, internal))
+            results[tool].samples.append(Sample(wall, rss, load1, cpu, internal))
             print(f"  [{rows:>11,} rows, run {i + 1}/{repeat}] {tool:<7} {wall:7.2f} s "
-                  f"{rss:8.0f} MiB  load {load1:.2f}", flush=True)
+                  f"(cpu {cpu:6.2f} s) {rss:8.0f} MiB  load {load1:.2f}", flush=True)
     if "duckdb" in results:
         reference = OUT / f"duckdb_{rows}.parquet"
         for tool, res in results.items():
@@ -218,9 +225,9 @@ def print_table(results: list[ToolResult], memory_limit: str | None) -> None:
     print(f"\n{rows:,} rows, memory limit {memory_limit or 'none'}, median of "
           f"{len(results[0].samples)} (load 1-min avg {min(s.load1 for r in results for s in r.samples):.2f}"
           f"-{max(s.load1 for r in results for s in r.samples):.2f})")
-    head = f"{'tool':<8}{'wall s':>9}{'min-max':>15}{'peak RSS MiB':>14}"
+    head = f"{'tool':<8}{'wall s':>9}{'min-max':>15}{'CPU s':>8}{'peak RSS MiB':>14}"
     if fastest:
-        head += f"{'vs ' + fastest.tool:>11}"
+        head += f"{'vs ' + fastest.tool:>11}{'CPU vs ' + fastest.tool:>15}"
     if "pandas" in by:
         head += f"{'pandas / x':>12}"
     if "duckdb" in by:
@@ -228,9 +235,10 @@ def print_table(results: list[ToolResult], memory_limit: str | None) -> None:
     print(head + "  output")
     for r in results:
         walls = [s.wall_s for s in r.samples]
-        line = f"{r.tool:<8}{r.wall:>9.2f}{f'{min(walls):.2f}-{max(walls):.2f}':>15}{r.rss:>14.0f}"
+        line = (f"{r.tool:<8}{r.wall:>9.2f}{f'{min(walls):.2f}-{max(walls):.2f}':>15}"
+                f"{r.cpu:>8.2f}{r.rss:>14.0f}")
         if fastest:
-            line += f"{r.wall / fastest.wall:>10.2f}x"
+            line += f"{r.wall / fastest.wall:>10.2f}x{r.cpu / fastest.cpu:>14.2f}x"
         if "pandas" in by:
             line += f"{by['pandas'].wall / r.wall:>11.1f}x"
         if "duckdb" in by:
@@ -255,7 +263,7 @@ def bench_design(rows: int, repeat: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {k: [] for k in cmds}
     for _ in range(repeat):
         for name, cmd in cmds.items():
-            wall, _, _ = measure(cmd)
+            wall, _, _, _ = measure(cmd)
             times[name].append(wall)
     print(f"\ndesign time on {rows:,} rows (median of {repeat}, load {os.getloadavg()[0]:.2f}):")
     for name, walls in times.items():
@@ -296,7 +304,8 @@ def main() -> None:
         print_table(results, args.memory_limit)
         (RESULTS / f"bench_{rows}_{stamp}{args.tag}.json").write_text(json.dumps(
             {"rows": rows, "memory_limit": args.memory_limit,
-             "results": [{**asdict(r), "wall": r.wall, "rss": r.rss} for r in results]}, indent=1))
+             "results": [{**asdict(r), "wall": r.wall, "cpu": r.cpu, "rss": r.rss}
+                         for r in results]}, indent=1))
 
 
 if __name__ == "__main__":

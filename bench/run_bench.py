@@ -261,15 +261,19 @@ def bench_design(rows: int, repeat: int) -> dict[str, list[float]]:
             "preview": [ECLUSE, "preview", str(doc), "--node", "monthly", "--limit", "50"],
             "python -c 'import ecluse.cli'": [PY, "-c", "import ecluse.cli"]}
     times: dict[str, list[float]] = {k: [] for k in cmds}
+    cpus: dict[str, list[float]] = {k: [] for k in cmds}
+    load1 = os.getloadavg()[0]
     for _ in range(repeat):
         for name, cmd in cmds.items():
-            wall, _, _, _ = measure(cmd)
+            wall, _, cpu, _ = measure(cmd)
             times[name].append(wall)
-    print(f"\ndesign time on {rows:,} rows (median of {repeat}, load {os.getloadavg()[0]:.2f}):")
+            cpus[name].append(cpu)
+    print(f"\ndesign time on {rows:,} rows (median of {repeat}, load {load1:.2f}-"
+          f"{os.getloadavg()[0]:.2f}):")
     for name, walls in times.items():
-        print(f"  {name:<32}{statistics.median(walls):6.2f} s   (min {min(walls):.2f}, "
-              f"max {max(walls):.2f})")
-    return times
+        print(f"  {name:<32}{statistics.median(walls):6.2f} s wall (min {min(walls):.2f}, "
+              f"max {max(walls):.2f}), {statistics.median(cpus[name]):5.2f} s CPU")
+    return {**times, **{f"{k} cpu": v for k, v in cpus.items()}}
 
 
 def main() -> None:

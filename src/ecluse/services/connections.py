@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from ecluse.sdk.connections import Connection as EngineConnection
 from ecluse.sdk.connections import parse_connection
+from ecluse.sdk.probe import test_connection
 from ecluse.services.errors import Conflict, Invalid, NotFound
 from ecluse.services.platform import Actor, Platform, audit
 from ecluse.store.models import Connection, utcnow
@@ -210,30 +211,29 @@ def _host_port(conn: EngineConnection) -> tuple[str, int] | None:
     return None
 
 
+PROBED_TYPES = frozenset({"postgres", "http", "s3"})
+
+
 def test(platform: Platform, actor: Actor, connection_id: str) -> TestResult:
-    """Can the platform reach it (and log in, for PostgreSQL)? Never says why in secret terms."""
+    """Can the platform use it? PostgreSQL, HTTP APIs and S3 get a real request (log in, call,
+    head the bucket); other types a network reach. Never says why in secret terms."""
     with platform.db.session() as s:
         row = _get(s, connection_id)
         data = platform.secrets.decrypt(row.secret, aad=row.name)
         conn = EngineConnection(row.name, row.type, data)
         audit(s, actor, "connection.test", "connection", row.id, name=row.name)
     t0 = time.perf_counter()
+    if conn.type in PROBED_TYPES:  # a real request: log in, call the API, head the bucket
+        check = test_connection(conn, timeout=5)
+        return TestResult(check.ok, check.message, round(check.seconds * 1000, 1))
+    target = _host_port(conn)  # other types: can the platform reach the server at all?
+    if target is None:
+        return TestResult(False, f"No network address to test for a {conn.type!r} connection.", 0.0)
     try:
-        if conn.type == "postgres" and isinstance(conn.get("url"), str):
-            import psycopg
-
-            with psycopg.connect(conn["url"], connect_timeout=5) as pg:
-                pg.execute("SELECT 1")
-            message = "Connected and ran SELECT 1."
-        else:
-            target = _host_port(conn)
-            if target is None:
-                return TestResult(False, f"No network address to test for a {conn.type!r} "
-                                  "connection.", 0.0)
-            with socket.create_connection(target, timeout=5):
-                pass
-            message = f"Reached {target[0]}:{target[1]}."
-        return TestResult(True, message, round((time.perf_counter() - t0) * 1000, 1))
+        with socket.create_connection(target, timeout=5):
+            pass
+        return TestResult(True, f"Reached {target[0]}:{target[1]}.",
+                          round((time.perf_counter() - t0) * 1000, 1))
     except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         for secret in _secrets_in(data):

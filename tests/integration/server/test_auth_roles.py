@@ -30,6 +30,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/pipelines"): "developer",
     ("POST", "/api/v1/pipelines/validate"): "viewer",
     ("POST", "/api/v1/pipelines/schema"): "viewer",
+    ("GET", "/api/v1/pipelines/{pipeline_id}/state"): "viewer",
+    ("PUT", "/api/v1/pipelines/{pipeline_id}/state/{node_id}"): "developer",
+    ("DELETE", "/api/v1/pipelines/{pipeline_id}/state/{node_id}"): "developer",
     ("POST", "/api/v1/pipelines/preview"): "viewer",
     ("GET", "/api/v1/pipelines/{pipeline_id}"): "viewer",
     ("PUT", "/api/v1/pipelines/{pipeline_id}"): "developer",
@@ -74,6 +77,8 @@ def _body(api: Api, method: str, path: str, role: str, tmp_path: Path) -> dict[s
     if (method, path) in (("POST", "/api/v1/pipelines"), ("PUT", "/api/v1/pipelines/{pipeline_id}"),
                           ("POST", "/api/v1/pipelines/validate"), ("POST", "/api/v1/pipelines/schema")):
         return {"json": csv_pipeline(tmp_path, name=f"p-{role}")}
+    if (method, path) == ("PUT", "/api/v1/pipelines/{pipeline_id}/state/{node_id}"):
+        return {"json": {"last_value": 1}}
     if (method, path) == ("POST", "/api/v1/pipelines/preview"):
         doc = csv_pipeline(tmp_path, name=f"p-{role}")
         return {"json": doc, "params": {"node_id": doc["nodes"][0]["id"]}}

@@ -69,3 +69,16 @@ def test_generated_key_file_is_private(make_api: object, tmp_path: Path) -> None
     r = api.post("/api/v1/connections", json={"name": "x", "url": "postgresql://u:pw@h/db"})
     assert r.status_code == 201
     assert _resolver(api).get("x")["url"] == "postgresql://u:pw@h/db"
+
+
+def test_s3_and_http_connections_get_a_real_request(api: Api, s3_endpoint: str) -> None:
+    ok = api.post("/api/v1/connections", json={
+        "name": "lake", "type": "s3", "endpoint_url": s3_endpoint, "access_key_id": "key",
+        "secret_access_key": "s3cr3t-value", "region": "us-east-1"}).json()
+    r = api.post(f"/api/v1/connections/{ok['id']}/test", role="developer")
+    assert r.status_code == 200 and r.json()["ok"] is True, r.text
+    down = api.post("/api/v1/connections", json={
+        "name": "shop", "type": "http", "base_url": "http://127.0.0.1:9/api",
+        "auth": {"type": "bearer", "token": "t0ken-secret"}}).json()
+    r = api.post(f"/api/v1/connections/{down['id']}/test", role="developer").json()
+    assert r["ok"] is False and "t0ken-secret" not in r["message"]

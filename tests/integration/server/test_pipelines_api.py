@@ -139,3 +139,19 @@ def test_draft_schema_and_preview_of_an_unsaved_document(api: Api, tmp_path: Pat
     assert r.json()["rows"] == [[0, 0.0], [1, 1.5]]
     r = api.post("/api/v1/pipelines/preview", role="viewer", json=doc, params={"node_id": "out"})
     assert r.status_code == 422 and "'agg'" in r.text
+
+
+def test_incremental_state_through_the_api(api: Api, tmp_path: Path) -> None:
+    created = api.create_pipeline(csv_pipeline(tmp_path, name="stateful"))
+    pid = created["id"]
+    assert api.get(f"/api/v1/pipelines/{pid}/state", role="viewer").json() == {}
+    r = api.put(f"/api/v1/pipelines/{pid}/state/src", role="developer",
+                json={"last_value": "2024-01-01", "key": 7})
+    assert r.status_code == 200, r.text
+    assert api.get(f"/api/v1/pipelines/{pid}/state").json() == {
+        "src": {"last_value": "2024-01-01", "key": 7}}
+    assert api.put(f"/api/v1/pipelines/{pid}/state/nope", json={}).status_code == 404
+    assert api.request("DELETE", f"/api/v1/pipelines/{pid}/state/src", "developer").status_code == 204
+    assert api.get(f"/api/v1/pipelines/{pid}/state").json() == {}
+    events = api.get("/api/v1/audit?action=state.set").json()
+    assert events["total"] == 1

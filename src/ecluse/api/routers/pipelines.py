@@ -23,7 +23,7 @@ from ecluse.api.schemas import (
     ValidationOut,
     VersionOut,
 )
-from ecluse.services import design, pipelines, runs, schedules
+from ecluse.services import design, pipelines, runs, schedules, state
 from ecluse.services.errors import Invalid
 from ecluse.spec.document import Pipeline as PipelineDocument
 
@@ -191,6 +191,25 @@ def start_run(pipeline_id: str, actor: Editor, platform: PlatformDep,
               body: Annotated[RunRequest | None, Body()] = None) -> RunOut:
     body = body or RunRequest()
     return run_out(runs.start(platform, actor, pipeline_id, body.parameters, trigger=body.trigger))
+
+
+@router.get("/{pipeline_id}/state", response_model=dict[str, dict[str, Any]], tags=["state"],
+            summary="Incremental state per node (high-water marks, files already read)")
+def get_state(pipeline_id: str, actor: Reader, platform: PlatformDep) -> dict[str, dict[str, Any]]:
+    return state.show(platform, pipeline_id)
+
+
+@router.put("/{pipeline_id}/state/{node_id}", response_model=dict[str, Any], tags=["state"],
+            summary="Set a node's state by hand (e.g. to replay from a point)")
+def set_state(pipeline_id: str, node_id: str, value: Annotated[dict[str, Any], Body()],
+              actor: Editor, platform: PlatformDep) -> dict[str, Any]:
+    return state.set_node(platform, actor, pipeline_id, node_id, value)
+
+
+@router.delete("/{pipeline_id}/state/{node_id}", status_code=204, response_model=None,
+               tags=["state"], summary="Forget a node's state: its next run reads everything")
+def reset_state(pipeline_id: str, node_id: str, actor: Editor, platform: PlatformDep) -> None:
+    state.reset_node(platform, actor, pipeline_id, node_id)
 
 
 @router.get("/{pipeline_id}/schedule", response_model=ScheduleOut, tags=["schedules"])

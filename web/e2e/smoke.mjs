@@ -105,7 +105,7 @@ try {
   await page.getByRole('combobox', { name: 'Function' }).click();
   await page.getByRole('option', { name: 'sum' }).click();
   await page.getByRole('textbox', { name: 'Name', exact: true }).fill('total');
-  await page.getByRole('textbox', { name: 'Column', exact: true }).fill('amount');
+  await page.getByRole('combobox', { name: 'Column', exact: true }).fill('amount');
   await page.waitForTimeout(400);
   await shot('06-config-aggregate');
 

@@ -9,7 +9,15 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ecluse.sdk import ConfigError, Inputs, ModuleConfig, NodeContext, Transformer, columns_field
+from ecluse.sdk import (
+    ConfigError,
+    Inputs,
+    ModuleConfig,
+    NodeContext,
+    Transformer,
+    column_field,
+    columns_field,
+)
 from ecluse.sdk.relational import require_columns
 
 Function = Literal["sum", "count", "count_distinct", "mean", "min", "max", "first", "last",
@@ -19,7 +27,7 @@ _UNITS = {"hour": "h", "day": "D", "week": "W", "month": "M", "year": "Y"}
 
 class Aggregation(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    column: str | None = Field(None, description="Input column; not needed to count rows.")
+    column: str | None = column_field("Input column; not needed to count rows.", default=None)
     function: Function
     name: str = Field(min_length=1, description="Name of the output column.")
 
@@ -32,7 +40,7 @@ class Aggregation(BaseModel):
 
 class TimeBucket(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    column: str = Field(description="Timestamp (or date) column to bucket.")
+    column: str = column_field("Timestamp (or date) column to bucket.")
     unit: Literal["hour", "day", "week", "month", "year"]
     name: str | None = Field(None, description="Name of the bucket column; the unit by default.")
 

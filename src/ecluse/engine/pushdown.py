@@ -50,8 +50,8 @@ def _try(plan: Plan, loader: PlanNode, make_context: Callable[[PlanNode], NodeCo
     module = loader.module
     assert isinstance(module, Loader)
     key = module.warehouse_key(contexts[loader.id])
-    if key is None:
-        return None
+    if key is None or not any(isinstance(pn.module, Transformer) for pn in nodes):
+        return None  # a plain copy streams, so its column types follow the engine's mapping
     for pn in nodes:
         if isinstance(pn.module, Extractor):
             if pn.module.warehouse_key(contexts[pn.id]) != key:

@@ -423,3 +423,23 @@ def first_line(exc: BaseException) -> str:
         text = re.sub(r"^[A-Z_]+: ", "", text)
         text = text.removeprefix("[libpq] ")
     return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+def warehouse_key(connection: Any) -> str:
+    """Same server, port, database and user = the same warehouse (ELT pushdown)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(postgres_uri(connection))
+    return (f"postgres://{parts.username or ''}@{parts.hostname or ''}:{parts.port or 5432}"
+            f"{parts.path or '/'}")
+
+
+def open_warehouse(connection: Any) -> Any:
+    """An Ibis connection to the database, used to compile pushed-down chains to its SQL."""
+    import ibis
+
+    try:
+        return ibis.connect(postgres_uri(connection))
+    except Exception as exc:
+        raise ConfigError(f"cannot connect to {connection.name!r}: {first_line(exc)}",
+                          field="connection") from exc

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import ibis.expr.types as ir
+from ibis.backends import BaseBackend
 from pydantic import Field, model_validator
 
 from ecluse.sdk import (
@@ -26,12 +27,14 @@ from ecluse.sdk.arrow_pg import (
     adbc_connect,
     conform_batch,
     first_line,
+    open_warehouse,
     postgres_uri,
     qualified,
     quote_ident,
     read_plan,
     split_table_name,
     uses_parameter,
+    warehouse_key,
 )
 
 
@@ -90,6 +93,24 @@ class PostgresExtractor(Extractor):
         {"connection": "prod-db", "table": "public.orders",
          "incremental": {"cursor_column": "updated_at", "key_column": "order_id"}},
     )
+
+    # -- ELT pushdown ----------------------------------------------------------------------
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        return warehouse_key(ctx.connection(self.config.connection))
+
+    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+        return open_warehouse(ctx.connection(self.config.connection))
+
+    def warehouse_relation(self, con: BaseBackend, ctx: NodeContext) -> ir.Table | None:
+        """A table source, as a relation of the warehouse. Queries and SQL conditions are
+        streamed instead (they would need a view, which carries no bound parameters), and so
+        are incremental reads (their state advances with the rows the engine sees)."""
+        c = self.config
+        if c.table is None or c.where or c.incremental is not None:
+            return None
+        schema, name = split_table_name(c.table)
+        table = con.table(name, database=schema) if schema else con.table(name)  # type: ignore[attr-defined]
+        return table.select(*c.columns) if c.columns else table  # type: ignore[no-any-return]
 
     # -- SQL -------------------------------------------------------------------------------
     def _base_sql(self, bound: BoundSql, ctx: NodeContext, last: tuple[str | None, str | None]) -> str:

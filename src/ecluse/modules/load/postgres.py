@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 import ibis.expr.types as ir
+from ibis.backends import BaseBackend
 from pydantic import Field, model_validator
 
 from ecluse.sdk import (
@@ -26,6 +27,7 @@ from ecluse.sdk.arrow_pg import (
     base_type,
     first_line,
     json_text_columns,
+    open_warehouse,
     pg_type_of,
     postgres_uri,
     qualified,
@@ -34,6 +36,7 @@ from ecluse.sdk.arrow_pg import (
     sendable_schema,
     split_table_name,
     to_json_text,
+    warehouse_key,
 )
 from ecluse.sdk.relational import require_columns
 
@@ -82,6 +85,19 @@ class PostgresLoader(Loader):
                 raise ConfigError(f"column {name!r}: {exc}", field="table") from None
 
     def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
+        return self._write(table, ctx, sql=None)
+
+    # -- ELT pushdown: the chain compiled to PostgreSQL's SQL, run by the server itself ------
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        return warehouse_key(ctx.connection(self.config.connection))
+
+    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+        return open_warehouse(ctx.connection(self.config.connection))
+
+    def write_in_warehouse(self, table: ir.Table, con: BaseBackend, ctx: NodeContext) -> LoadResult:
+        return self._write(table, ctx, sql=str(con.compile(table)))
+
+    def _write(self, table: ir.Table, ctx: NodeContext, *, sql: str | None) -> LoadResult:
         c = self.config
         self.check(table, ctx)
         uri = postgres_uri(ctx.connection(c.connection))
@@ -95,7 +111,7 @@ class PostgresLoader(Loader):
         cur = conn.cursor()
         unhook = ctx.cancel.on_cancel(lambda: _cancel(cur))
         try:
-            result = self._load(cur, ctx, table, schema_name, table_name, target)
+            result = self._load(cur, ctx, table, schema_name, table_name, target, sql)
             conn.commit()
             return result
         except BaseException as exc:
@@ -112,7 +128,7 @@ class PostgresLoader(Loader):
 
     # -- steps, all inside one transaction ---------------------------------------------------
     def _load(self, cur: Any, ctx: NodeContext, table: ir.Table, schema_name: str | None,
-              table_name: str, target: str) -> LoadResult:
+              table_name: str, target: str, sql: str | None) -> LoadResult:
         c = self.config
         ibis_schema = table.schema()
         wanted = {name: pg_type_of(dtype) for name, dtype in ibis_schema.items()}
@@ -141,15 +157,19 @@ class PostgresLoader(Loader):
                     raise ConfigError(f"key column(s) {absent} are not in table {c.table!r}",
                                       field="keys")
 
-        reader = ctx.backend.to_batches(table)
-        json_cols = json_text_columns(reader.schema)
-        send_schema = sendable_schema(reader.schema, json_cols)
-        columns = list(send_schema.names)
+        if sql is not None:  # pushed down: the rows never leave the server
+            columns = list(ibis_schema.names)
+            direct, stream = False, None
+        else:
+            reader = ctx.backend.to_batches(table)
+            json_cols = json_text_columns(reader.schema)
+            send_schema = sendable_schema(reader.schema, json_cols)
+            columns = list(send_schema.names)
+            direct = c.mode in ("append", "replace") and not json_cols and all(
+                base_type(existing[f.name]) == base_type(adbc_ingest_type(f.type) or "?")
+                for f in send_schema)
+            stream = _stream(reader, json_cols, send_schema, ctx)
         col_list = ", ".join(quote_ident(n) for n in columns)
-        direct = c.mode in ("append", "replace") and not json_cols and all(
-            base_type(existing[f.name]) == base_type(adbc_ingest_type(f.type) or "?")
-            for f in send_schema)
-        stream = _stream(reader, json_cols, send_schema, ctx)
         rows_before = None
         if c.mode == "replace" and not created:
             rows_before = _scalar(cur, f"SELECT count(*) FROM {target}")
@@ -165,7 +185,11 @@ class PostgresLoader(Loader):
             return LoadResult(rows_written=written, rows_inserted=written,
                               rows_updated=0, rows_deleted=rows_before or 0, location=c.table)
         stage = f"_ecluse_stage_{uuid.uuid4().hex[:12]}"
-        written = cur.adbc_ingest(stage, stream, mode="create", temporary=True)
+        if sql is not None:
+            cur.execute(f"CREATE TEMPORARY TABLE {quote_ident(stage)} AS {sql}")
+            written = _scalar(cur, f"SELECT count(*) FROM {quote_ident(stage)}")
+        else:
+            written = cur.adbc_ingest(stage, stream, mode="create", temporary=True)
         casts = ", ".join(f"{quote_ident(n)}::{safe_type(existing[n])}" for n in columns)
         source = f"(SELECT {casts} FROM {quote_ident(stage)}) AS s"
         if c.mode in ("append", "replace"):

@@ -16,7 +16,6 @@ from ecluse.sdk import (
     Extractor,
     ModuleConfig,
     NodeContext,
-    column_field,
     columns_field,
     connection_field,
     sql_field,
@@ -36,20 +35,7 @@ from ecluse.sdk.arrow_pg import (
     uses_parameter,
     warehouse_key,
 )
-
-
-class IncrementalConfig(ModuleConfig):
-    cursor_column: str = column_field(
-        "Column that grows with new or changed rows (an `updated_at` timestamp, an id...). "
-        "Its highest value read is kept and bound as `:last_value` on the next run.")
-    key_column: str | None = column_field(
-        "Unique tie-break column (usually the primary key), so rows sharing a cursor value are "
-        "never lost nor read twice; enables keyset paging.", default=None)
-    initial_value: str | None = Field(
-        None, description="Cursor value to start from on the first run (e.g. `2024-01-01`); "
-        "when empty the first run reads everything.")
-    page_size: int = Field(100_000, ge=1, le=10_000_000,
-                           description="Rows per keyset page (each page is one short query).")
+from ecluse.sdk.keyset import IncrementalConfig
 
 
 class PostgresExtractConfig(ModuleConfig):

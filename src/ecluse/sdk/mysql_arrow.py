@@ -7,14 +7,11 @@ Sessions run with ``time_zone = '+00:00'``: TIMESTAMP columns are read as UTC in
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ecluse.sdk.connections import Connection
 from ecluse.sdk.errors import ConfigError
-from ecluse.sdk.sqltext import bind_parameters
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -60,24 +57,10 @@ def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def split_table(name: str, field: str = "table") -> tuple[str | None, str]:
-    """``db.table`` or ``table``; a part holding a dot is written in double quotes or backquotes."""
-    parts = [next(g for g in m.groups() if g is not None)
-             for m in re.finditer(r'"((?:[^"]|"")*)"|`((?:[^`]|``)*)`|([^.]+)', name)]
-    parts = [p.replace('""', '"').replace("``", "`") for p in parts]
-    if not parts or len(parts) > 2:
-        raise ConfigError(f"invalid table name {name!r}: use `table` or `database.table`", field=field)
-    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
-
-
 def qualified(db: str | None, table: str) -> str:
     return f"{quote(db)}.{quote(table)}" if db else quote(table)
 
 
-def bind(sql: str, parameters: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``:name`` -> ``%(name)s`` (PyMySQL escapes the values); literal ``%`` are doubled."""
-    text, values = bind_parameters(sql.replace("%", "%%"), parameters, style="pyformat")
-    return text, dict(values)
 
 
 # --- types ------------------------------------------------------------------------------

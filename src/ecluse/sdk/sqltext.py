@@ -4,7 +4,7 @@ parameters as real placeholders (values never enter the SQL text)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from ecluse.sdk.errors import ConfigError
@@ -66,3 +66,36 @@ def _rewrite(chunk: str, parameters: Mapping[str, Any], style: str, values: list
         return f"${name}" if style == "dollar" else f"%({name})s"
 
     return _PARAM.sub(repl, chunk)
+
+
+def split_db_table(name: str, field: str = "table") -> tuple[str | None, str]:
+    """``db.table`` or ``table`` (MySQL/ClickHouse naming); a part holding a dot is written in
+    double quotes or backquotes."""
+    parts = [next(g for g in m.groups() if g is not None)
+             for m in re.finditer(r'"((?:[^"]|"")*)"|`((?:[^`]|``)*)`|([^.]+)', name)]
+    parts = [p.replace('""', '"').replace("``", "`") for p in parts]
+    if not parts or len(parts) > 2:
+        raise ConfigError(f"invalid table name {name!r}: use `table` or `database.table`", field=field)
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+def bind_pyformat(sql: str, parameters: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``:name`` -> ``%(name)s`` for drivers that escape each value themselves (PyMySQL,
+    clickhouse-driver); literal ``%`` are doubled."""
+    text, values = bind_parameters(sql.replace("%", "%%"), parameters, style="pyformat")
+    return text, dict(values)
+
+
+def check_query_or_table(query: str | None, table: str | None, *, table_options_used: bool,
+                         table_options: str, split: Callable[[str], object]) -> None:
+    """The rule every SQL-database extractor config shares: a query or a table, never both;
+    options that only make sense for a table; a table name that parses."""
+    if (query is None) == (table is None):
+        raise ValueError("give either `query` or `table`")
+    if query is not None and table_options_used:
+        raise ValueError(f"{table_options} go with `table`, not with `query`")
+    if table is not None:
+        try:
+            split(table)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None

@@ -18,7 +18,7 @@ from ecluse.sdk import (
     connection_field,
     sql_field,
 )
-from ecluse.sdk.clickhouse_arrow import arrow_type, bind, connect, first_line, qualified, quote, split_table
+from ecluse.sdk.clickhouse_arrow import arrow_type, connect, first_line, qualified, quote
 from ecluse.sdk.keyset import (
     IncrementalConfig,
     keyset_condition,
@@ -27,7 +27,9 @@ from ecluse.sdk.keyset import (
     stage_state,
     start_position,
 )
-from ecluse.sdk.sqltext import query_parameters
+from ecluse.sdk.sqltext import bind_pyformat as bind
+from ecluse.sdk.sqltext import check_query_or_table, query_parameters
+from ecluse.sdk.sqltext import split_db_table as split_table
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -55,15 +57,9 @@ class ClickhouseExtractConfig(ModuleConfig):
 
     @model_validator(mode="after")
     def _query_or_table(self) -> ClickhouseExtractConfig:
-        if (self.query is None) == (self.table is None):
-            raise ValueError("give either `query` or `table`")
-        if self.query is not None and (self.columns or self.where or self.final):
-            raise ValueError("`columns`, `where` and `final` go with `table`, not with `query`")
-        if self.table is not None:
-            try:
-                split_table(self.table)
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
+        check_query_or_table(self.query, self.table,
+                             table_options_used=bool(self.columns or self.where or self.final),
+                             table_options="`columns`, `where` and `final`", split=split_table)
         return self
 
 

@@ -28,8 +28,10 @@ from ecluse.sdk.keyset import (
     stage_state,
     start_position,
 )
-from ecluse.sdk.mysql_arrow import arrow_type, bind, connect, first_line, qualified, quote, split_table
-from ecluse.sdk.sqltext import query_parameters
+from ecluse.sdk.mysql_arrow import arrow_type, connect, first_line, qualified, quote
+from ecluse.sdk.sqltext import bind_pyformat as bind
+from ecluse.sdk.sqltext import check_query_or_table, query_parameters
+from ecluse.sdk.sqltext import split_db_table as split_table
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -54,15 +56,9 @@ class MysqlExtractConfig(ModuleConfig):
 
     @model_validator(mode="after")
     def _query_or_table(self) -> MysqlExtractConfig:
-        if (self.query is None) == (self.table is None):
-            raise ValueError("give either `query` or `table`")
-        if self.query is not None and (self.columns or self.where):
-            raise ValueError("`columns` and `where` go with `table`, not with `query`")
-        if self.table is not None:
-            try:
-                split_table(self.table)
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
+        check_query_or_table(self.query, self.table,
+                             table_options_used=bool(self.columns or self.where),
+                             table_options="`columns` and `where`", split=split_table)
         return self
 
 

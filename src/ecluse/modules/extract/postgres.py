@@ -36,6 +36,7 @@ from ecluse.sdk.arrow_pg import (
     warehouse_key,
 )
 from ecluse.sdk.keyset import IncrementalConfig
+from ecluse.sdk.sqltext import check_query_or_table
 
 
 class PostgresExtractConfig(ModuleConfig):
@@ -54,15 +55,9 @@ class PostgresExtractConfig(ModuleConfig):
 
     @model_validator(mode="after")
     def _query_or_table(self) -> PostgresExtractConfig:
-        if (self.query is None) == (self.table is None):
-            raise ValueError("give either `query` or `table`")
-        if self.query is not None and (self.columns or self.where):
-            raise ValueError("`columns` and `where` go with `table`, not with `query`")
-        if self.table is not None:
-            try:
-                split_table_name(self.table)
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
+        check_query_or_table(self.query, self.table,
+                             table_options_used=bool(self.columns or self.where),
+                             table_options="`columns` and `where`", split=split_table_name)
         return self
 
 

@@ -25,11 +25,11 @@ from ecluse.sdk.clickhouse_arrow import (
     py_values,
     qualified,
     quote,
-    split_table,
     version,
 )
 from ecluse.sdk.config import connection_field
 from ecluse.sdk.relational import require_columns
+from ecluse.sdk.sqltext import split_db_table as split_table
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir

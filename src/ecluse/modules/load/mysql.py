@@ -16,8 +16,9 @@ from pydantic import Field, model_validator
 
 from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
 from ecluse.sdk.config import connection_field
-from ecluse.sdk.mysql_arrow import connect, ddl_type, first_line, qualified, quote, split_table
+from ecluse.sdk.mysql_arrow import connect, ddl_type, first_line, qualified, quote
 from ecluse.sdk.relational import require_columns
+from ecluse.sdk.sqltext import split_db_table as split_table
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir

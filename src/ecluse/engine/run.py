@@ -109,6 +109,12 @@ class _Run:
         self.pipeline_id = options.pipeline_id or plan.pipeline.id or plan.pipeline.name
         self.metrics = {pn.id: NodeMetrics(pn.id, pn.node.module) for pn in plan.nodes}
         self.shared: dict[str, Any] = {}
+        self.loaders_of: dict[str, list[str]] = {pn.id: [] for pn in plan.nodes}
+        """Node id -> the loaders it feeds (computed once: the run consults it per node)."""
+        for pn in plan.nodes:
+            if isinstance(pn.module, Loader):
+                for up in plan.upstream(pn.id):
+                    self.loaders_of[up.id].append(pn.id)
         self._lock = threading.Lock()
 
     def emit(self, kind: Any, node_id: str | None = None, **data: Any) -> None:
@@ -261,14 +267,9 @@ def _load(run: _Run, pn: PlanNode, table: Any, ctx: NodeContext,
         run.metrics[sources[0].id].rows_out = scans[0]
     run.finish(pn, "succeeded")
     for up in upstream:
-        if up.id != pn.id and all(run.metrics[d].status != "pending" for d in _loaders_of(run, up)):
+        if up.id != pn.id and all(run.metrics[d].status != "pending" for d in run.loaders_of[up.id]):
             run.finish(up, "succeeded")
     _fill_edge_rows(run, pn)
-
-
-def _loaders_of(run: _Run, pn: PlanNode) -> list[str]:
-    return [n.id for n in run.plan.nodes
-            if isinstance(n.module, Loader) and pn in run.plan.upstream(n.id)]
 
 
 def _fill_edge_rows(run: _Run, loader: PlanNode) -> None:

@@ -51,7 +51,7 @@ class NodeSchema:
         return out
 
 
-class _Session:
+class DesignSession:
     """A throwaway engine for one design-time request."""
 
     def __init__(self, plan: Plan, options: DesignOptions, mode: Mode, sample_rows: int | None):
@@ -90,7 +90,7 @@ class _Session:
 
 def node_schemas(plan: Plan, options: DesignOptions | None = None) -> dict[str, NodeSchema]:
     """Schema of each node's main output (a loader: what it receives)."""
-    session = _Session(plan, options or DesignOptions(), "schema", None)
+    session = DesignSession(plan, options or DesignOptions(), "schema", None)
     try:
         built = session.build(plan.nodes, stop_on_error=False)
         out = {}
@@ -111,7 +111,7 @@ def preview_node(plan: Plan, node_id: str, *, limit: int = 50, offset: int = 0,
                  options: DesignOptions | None = None) -> pa.Table:
     """The rows at ``node_id`` computed from a sample of each source; raises NodeError."""
     target = plan.node(node_id)
-    session = _Session(plan, options or DesignOptions(), "preview", sample_rows)
+    session = DesignSession(plan, options or DesignOptions(), "preview", sample_rows)
     try:
         built = session.build(plan.upstream(node_id), stop_on_error=True)
         if port is None:

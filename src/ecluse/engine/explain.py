@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecluse.engine.design import DesignOptions, _Session
+from ecluse.engine.design import DesignOptions, DesignSession
 from ecluse.engine.plan import Plan
 from ecluse.engine.pushdown import find_pushdowns
 from ecluse.sdk.module import Loader
 
 
 def explain(plan: Plan, options: DesignOptions | None = None) -> list[dict[str, Any]]:
-    session = _Session(plan, options or DesignOptions(), "run", None)
+    session = DesignSession(plan, options or DesignOptions(), "run", None)
     warehouses: dict[str, Any] = {}
     try:
         pushdowns = find_pushdowns(plan, session.context, warehouses)

@@ -7,7 +7,6 @@ one implementation serves both formats with the same types, transactions and spe
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pydantic import Field, model_validator
 
 from ecluse.sdk.config import ModuleConfig, columns_field, path_field, sql_field
 from ecluse.sdk.context import NodeContext
+from ecluse.sdk.duckdb_ext import duckdb_config
 from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.module import Extractor, Loader, LoadResult
 from ecluse.sdk.relational import require_columns
@@ -33,21 +33,12 @@ LoadMode = Literal["append", "replace", "upsert"]
 ALIAS = "target_db"
 
 
-def connect(path: Path, kind: FileKind, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+def connect(path: Path, kind: FileKind) -> duckdb.DuckDBPyConnection:
+    """A DuckDB instance with the file attached (read-write) as the default database."""
     import duckdb
 
-    config: dict[str, Any] = {"autoinstall_known_extensions": False}
-    spec = importlib.util.find_spec("duckdb_ext")
-    if spec is not None and spec.submodule_search_locations:
-        config["extension_directory"] = str(
-            Path(next(iter(spec.submodule_search_locations))) / "extensions")
-    con = duckdb.connect(config=config)
-    if read_only and not path.exists():
-        raise ConfigError(f"database file {path} does not exist", field="path")
-    options = ["TYPE sqlite"] if kind == "sqlite" else []
-    if read_only:
-        options.append("READ_ONLY")
-    suffix = f" ({', '.join(options)})" if options else ""
+    con = duckdb.connect(config=duckdb_config())
+    suffix = " (TYPE sqlite)" if kind == "sqlite" else ""
     path.parent.mkdir(parents=True, exist_ok=True)
     con.execute(f"ATTACH '{_escape(str(path))}' AS {ALIAS}{suffix}")
     con.execute(f"USE {ALIAS}")
@@ -63,7 +54,7 @@ def database(ctx: NodeContext, path: Path, kind: FileKind, *,
     if base is None:
         if must_exist and not path.exists():
             raise ConfigError(f"database file {path} does not exist", field="path")
-        base = ctx.shared[key] = connect(path, kind, read_only=False)
+        base = ctx.shared[key] = connect(path, kind)
     cursor = base.cursor()
     cursor.execute(f"USE {ALIAS}")
     return cursor

@@ -16,9 +16,9 @@ import pytest
 from deltalake import DeltaTable
 
 from ecluse.engine.backends import connect_backend
-from ecluse.engine.backends.duckdb import extension_directory
 from ecluse.sdk.connections import StaticConnections
 from ecluse.sdk.context import CancelToken, NodeContext
+from ecluse.sdk.duckdb_ext import duckdb_config
 from ecluse.sdk.registry import default_registry
 from ecluse.sdk.storage import object_store_options
 from tests.helpers import chain, node, preview, run_doc, schemas
@@ -37,10 +37,7 @@ def _load(workdir: Path, table: pa.Table, name: str = "in", **config: Any) -> An
 
 
 def _duckdb_rows(path: str, setup: str = "") -> list[tuple[Any, ...]]:
-    config: dict[str, Any] = {"autoinstall_known_extensions": False}
-    if ext := extension_directory():
-        config["extension_directory"] = ext
-    con = duckdb.connect(config=config)
+    con = duckdb.connect(config=duckdb_config())
     con.execute("LOAD delta")
     if setup:
         con.execute(setup)

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
@@ -17,6 +16,7 @@ import pyarrow.csv as pacsv
 from ibis.backends.sql.datatypes import DuckDBType
 
 from ecluse.engine.backends.base import EngineBackend, sql_identifier, sql_literal
+from ecluse.sdk.duckdb_ext import duckdb_config
 from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport
 from ecluse.sdk.types import to_ibis_type
@@ -29,24 +29,13 @@ _NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "u
                      "utf-16": "utf-16", "cp1252": "CP1252", "windows-1252": "CP1252"}
 
 
-def extension_directory() -> str | None:
-    """DuckDB extensions come from PyPI wheels (``duckdb-ext-*``), never downloaded at run time."""
-    spec = importlib.util.find_spec("duckdb_ext")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return str(Path(next(iter(spec.submodule_search_locations))) / "extensions")
-
-
 class DuckDBBackend(EngineBackend):
     name = "duckdb"
 
     def __init__(self, *, work_dir: Path, memory_limit: str | None = None,
                  threads: int | None = None, database: str = ":memory:") -> None:
         super().__init__(work_dir)
-        config: dict[str, Any] = {"temp_directory": str(work_dir / "spill"),
-                                  "autoinstall_known_extensions": False}
-        if ext := extension_directory():
-            config["extension_directory"] = ext
+        config = duckdb_config(temp_directory=str(work_dir / "spill"))
         if memory_limit:
             config["memory_limit"] = memory_limit
         if threads:

@@ -20,8 +20,20 @@ function bigPipeline(n) {
     nodes.push({ id: `n${i}`, type, module, label: `${module} ${row}`, config, position: { x: (i % 4) * 260 + Math.floor(row / 50) * 1100, y: (row % 50) * 150 } });
     if (i % 4) edges.push({ source: `n${i - 1}`, target: `n${i}` });
   }
-  return { id: 'perf', name: `${n} nodes`, nodes, edges };
+  return { name: `${n} nodes`, nodes, edges };
 }
+
+// Against a running server: API_TARGET=http://127.0.0.1:8000 ECLUSE_USER=… ECLUSE_PASSWORD=… npm run perf
+const target = process.env.API_TARGET;
+if (!target) throw new Error('set API_TARGET to a running Ecluse server');
+const user = process.env.ECLUSE_USER ?? 'admin';
+const password = process.env.ECLUSE_PASSWORD ?? '';
+const login = await fetch(`${target}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: user, password }) });
+if (!login.ok) throw new Error(`login: ${login.status} ${await login.text()}`);
+const { access_token } = await login.json();
+const created = await fetch(`${target}/api/v1/pipelines`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${access_token}` }, body: JSON.stringify({ ...bigPipeline(N), name: `${N} nodes (perf ${Date.now()})` }) });
+if (!created.ok) throw new Error(`create: ${created.status} ${await created.text()}`);
+const perfName = (await created.json()).name;
 
 const server = await serve(0);
 const base = `http://127.0.0.1:${server.address().port}`;
@@ -79,11 +91,11 @@ async function cpu() {
 }
 const diff = (a, b) => ({ task_ms: Math.round((b.task - a.task) * 1000), script_ms: Math.round((b.script - a.script) * 1000), layout_style_ms: Math.round((b.layout - a.layout) * 1000) });
 try {
-  await page.goto(`${base}/signin?demo=1`);
-  await page.evaluate((doc) => {
-    localStorage.setItem('ecluse.mock.v1', JSON.stringify({ pipelines: { perf: { doc, updated_at: new Date().toISOString() } }, runs: [], connections: [] }));
-    sessionStorage.setItem('ecluse.mock.user', 'perf');
-  }, bigPipeline(N));
+  await page.goto(`${base}/signin`);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Pipelines' }).waitFor();
 
   for (let round = 0; round < 3; round++) {
     await page.goto(`${base}/pipelines`);
@@ -91,7 +103,7 @@ try {
     const c0 = await cpu();
     const b0 = browserCpuMs();
     const t0 = Date.now();
-    await page.getByRole('button', { name: N + ' nodes', exact: true }).click();
+    await page.getByRole('button', { name: perfName, exact: true }).click();
     await page.waitForFunction((n) => document.querySelectorAll('.react-flow__node').length >= Math.min(n, 50), N, { timeout: 60000 });
     // interactive: the main thread answers a frame after the nodes are in the DOM
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));

@@ -14,6 +14,7 @@ from ecluse.sdk.config import (
 from ecluse.sdk.connections import Connection, ConnectionResolver
 from ecluse.sdk.context import CancelToken, NodeContext, StateStore
 from ecluse.sdk.errors import ConfigError, EcluseError, NodeError, RunCancelled
+from ecluse.sdk.ibis_compilers import install as _lazy_ibis_compilers
 from ecluse.sdk.module import (
     Extractor,
     InputPort,
@@ -26,6 +27,8 @@ from ecluse.sdk.module import (
 )
 from ecluse.sdk.registry import Registry, default_registry
 from ecluse.sdk.types import TypeName, to_ibis_type, type_name
+
+_lazy_ibis_compilers()  # every Ibis backend is loaded after this (at connect time)
 
 __all__ = [
     "Backend", "CancelToken", "ConfigError", "Connection", "ConnectionResolver", "EcluseError",

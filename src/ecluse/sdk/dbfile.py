@@ -18,6 +18,7 @@ from ecluse.sdk.config import ModuleConfig, columns_field, path_field, sql_field
 from ecluse.sdk.context import NodeContext
 from ecluse.sdk.duckdb_ext import duckdb_config
 from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.ibis_sql import executable_sql
 from ecluse.sdk.module import Extractor, Loader, LoadResult
 from ecluse.sdk.relational import require_columns
 from ecluse.sdk.sqltext import bind_parameters, query_parameters, quote_identifier, quote_table
@@ -384,7 +385,7 @@ class DbFileLoader(Loader):
 
     def write_in_warehouse(self, table: ir.Table, con: BaseBackend, ctx: NodeContext) -> LoadResult:
         c = self.config
-        counts = load(con.con, str(con.compile(table)), c.table, mode=c.mode,  # type: ignore[attr-defined]
+        counts = load(con.con, executable_sql(con, table), c.table, mode=c.mode,  # type: ignore[attr-defined]
                       keys=c.keys, add_columns=c.schema_evolution == "add_columns")
         return self._result(counts, ctx.resolve_path(c.path))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import threading
 from collections.abc import Iterable
 from functools import cache
 from importlib.metadata import entry_points
@@ -24,6 +25,9 @@ class RegistryError(Exception):
 class Registry:
     def __init__(self, modules: Iterable[type[Module]] = ()) -> None:
         self._modules: dict[tuple[str, str], type[Module]] = {}
+        self._unimported: dict[str, list[str]] = {}
+        """Files of registered packages not imported yet, by file name (= module name)."""
+        self._import_lock = threading.RLock()
         self.load_errors: list[str] = []
         for module in modules:
             self.register(module)
@@ -59,30 +63,54 @@ class Registry:
         return self
 
     def register_package(self, package: ModuleType) -> None:
-        """Import every file of ``package`` and register the module classes defined there."""
+        """Register the module classes defined in the files of ``package``.
+
+        Files are imported when first needed: a pipeline names a few of some fifty modules,
+        and importing them all costs a quarter of a second at every command. A file named
+        after its module is imported when that module is asked for; anything else (a listing,
+        a miss) imports the rest."""
         for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + "."):
-            if info.ispkg:
-                continue
-            try:
-                py_module = importlib.import_module(info.name)
-            except Exception as exc:
-                self.load_errors.append(f"{info.name}: {exc}")
-                continue
-            for _, obj in inspect.getmembers(py_module, inspect.isclass):
-                if (issubclass(obj, Module) and obj.__module__ == info.name
-                        and not inspect.isabstract(obj) and "name" in obj.__dict__):
-                    self.register(obj)
+            if not info.ispkg:
+                self._unimported.setdefault(info.name.rsplit(".", 1)[-1], []).append(info.name)
+
+    def register_classes_of(self, py_module: ModuleType) -> None:
+        """Register every concrete module class defined in ``py_module`` itself."""
+        for _, obj in inspect.getmembers(py_module, inspect.isclass):
+            if (issubclass(obj, Module) and obj.__module__ == py_module.__name__
+                    and not inspect.isabstract(obj) and "name" in obj.__dict__):
+                self.register(obj)
+
+    def _import(self, file_name: str | None = None) -> None:
+        with self._import_lock:
+            if file_name is None:
+                names = [n for group in self._unimported.values() for n in group]
+                self._unimported.clear()
+            else:
+                names = self._unimported.pop(file_name, [])
+            for name in names:
+                try:
+                    self.register_classes_of(importlib.import_module(name))
+                except Exception as exc:
+                    self.load_errors.append(f"{name}: {exc}")
 
     def get(self, kind: str, name: str) -> type[Module] | None:
-        return self._modules.get((kind, name))
+        key = (kind, name)
+        if key not in self._modules and self._unimported:
+            self._import(name)
+            if key not in self._modules:
+                self._import()
+        return self._modules.get(key)
 
     def kinds_of(self, name: str) -> list[ModuleKind]:
+        self._import()
         return [k for (k, n) in self._modules if n == name]  # type: ignore[misc]
 
     def suggest(self, kind: str, name: str) -> str | None:
+        self._import()
         return closest(name, [n for (k, n) in self._modules if k == kind])
 
     def all(self) -> list[type[Module]]:
+        self._import()
         order = {"extractor": 0, "transformer": 1, "loader": 2}
         return sorted(self._modules.values(), key=lambda m: (order[m.kind], m.name))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -12,7 +11,6 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecluse.sdk.module import Module
 from ecluse.sdk.registry import Registry, default_registry
 from ecluse.security.crypto import SecretBox, derive_key, load_master_key
 from ecluse.security.tokens import TokenIssuer
@@ -25,11 +23,7 @@ def build_registry(extra_modules: list[str]) -> Registry:
     registry = Registry(default_registry().all())
     registry.load_errors = list(default_registry().load_errors)
     for name in extra_modules:
-        py_module = importlib.import_module(name)
-        for _, obj in inspect.getmembers(py_module, inspect.isclass):
-            if (issubclass(obj, Module) and obj.__module__ == py_module.__name__
-                    and not inspect.isabstract(obj) and "name" in obj.__dict__):
-                registry.register(obj)
+        registry.register_classes_of(importlib.import_module(name))
     return registry
 
 

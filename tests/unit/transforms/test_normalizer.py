@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ecluse.sdk import ConfigError
 from ecluse.sdk import normalize as nz
-from tests.helpers import transform_table
+from tests.helpers import chain, node, run_doc, transform_table
 from tests.unit.transforms.util import ENGINES, design_schema
 
 T = pa.table({
@@ -82,3 +85,27 @@ def test_schema_and_errors() -> None:
                 {"boolean": ["b"], "true_words": ["x"], "false_words": ["x"]}):
         with pytest.raises(ValueError):
             design_schema("normalizer", sch, **bad)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("loader", ["parquet", "duckdb"])
+def test_python_parsers_reach_the_loaders(engine: str, loader: str, workdir: Path) -> None:
+    """Dates and phones are parsed by Python functions inside the query: every way a loader
+    runs that query (a COPY, a database-file load) must see them, not only previews."""
+    (workdir / "in.csv").write_text("d,phone\n03/04/2024,06 12 34 56 78\n2024-02-03,nope\n")
+    out = {"parquet": {"path": "out.parquet"},
+           "duckdb": {"path": "out.duckdb", "table": "t"}}[loader]
+    doc = chain(node("src", "extractor", "csv", path="in.csv",
+                     columns={"d": "string", "phone": "string"}),
+                node("n", "transformer", "normalizer", date=["d"], phone=["phone"],
+                     phone_region="FR"),
+                node("dst", "loader", loader, **out))
+    result = run_doc(doc, engine=engine)
+    assert result.status == "succeeded", result.error
+    if loader == "parquet":
+        rows = pq.read_table(workdir / "out.parquet").to_pylist()
+    else:
+        with duckdb.connect(str(workdir / "out.duckdb")) as con:
+            rows = con.execute("SELECT * FROM t").fetch_arrow_table().to_pylist()
+    assert rows == [{"d": dt.date(2024, 4, 3), "phone": "+33612345678"},
+                    {"d": dt.date(2024, 2, 3), "phone": None}]

@@ -19,6 +19,7 @@ from ecluse.engine.backends.base import EngineBackend, sql_identifier, sql_liter
 from ecluse.sdk.duckdb_ext import duckdb_config
 from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport
+from ecluse.sdk.ibis_sql import executable_sql
 from ecluse.sdk.types import to_ibis_type
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class DuckDBBackend(EngineBackend):
 
     def materialize(self, table: ir.Table) -> ir.Table:
         name = self.fresh_name("cache")
-        sql = self.con.compile(table)
+        sql = executable_sql(self.con, table)
         self.raw.execute(f"CREATE TEMP TABLE {sql_identifier(name)} AS {sql}")
         return self.con.table(name)
 
@@ -143,21 +144,48 @@ class DuckDBBackend(EngineBackend):
         return int(result[0]) if result else 0
 
     def to_batches(self, table: ir.Table, *, batch_size: int = 100_000) -> pa.RecordBatchReader:
-        return self.raw.execute(self.conformed_sql(table)).fetch_record_batch(batch_size)
+        reader = self.raw.execute(self.conformed_sql(table)).fetch_record_batch(batch_size)
+        schema = table.schema().to_pyarrow()
+        if reader.schema.equals(schema):
+            return reader
+        return pa.RecordBatchReader.from_batches(
+            schema, (_null_columns_typed(batch, schema) for batch in reader))
+
+    # Ibis's own ``to_pyarrow`` imports pandas for its type converter: 0.3 s of every preview.
+    def to_arrow(self, table: ir.Table, *, limit: int | None = None) -> pa.Table:
+        limited = table.limit(limit) if limit is not None else table
+        result = self.raw.execute(self.conformed_sql(limited)).fetch_arrow_table()
+        schema = table.schema().to_pyarrow()
+        if result.schema.equals(schema):
+            return result
+        return pa.Table.from_batches(
+            [_null_columns_typed(b, schema) for b in result.to_batches()], schema)
+
+    def count(self, table: ir.Table) -> int:
+        row = self.raw.execute(f"SELECT count(*) FROM ({executable_sql(self.con, table)})").fetchone()
+        return int(row[0]) if row else 0
 
     def conformed_sql(self, table: ir.Table) -> str:
         """The relation's SQL with every column cast to the type its schema promises (DuckDB
         may return a narrower type, e.g. DATE for a month truncation of a TIMESTAMP)."""
         casts = ", ".join(
+            f"NULL AS {sql_identifier(name)}" if dtype.is_null() else
             f"CAST({sql_identifier(name)} AS {DuckDBType.from_ibis(dtype).sql('duckdb')}) "
             f"AS {sql_identifier(name)}" for name, dtype in table.schema().items())
-        return f"SELECT {casts} FROM ({self.con.compile(table)})"
+        return f"SELECT {casts} FROM ({executable_sql(self.con, table)})"
 
     def interrupt(self) -> None:
         self.raw.interrupt()
 
     def close(self) -> None:
         self.con.disconnect()
+
+
+def _null_columns_typed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """DuckDB hands a column of bare NULLs to Arrow as int32; the relation says ``null``."""
+    arrays = [pa.nulls(batch.num_rows) if field.type == pa.null() else batch.column(i)
+              for i, field in enumerate(schema)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 class _DuckDBRejects:

@@ -1,0 +1,53 @@
+"""What a command imports: only the modules its pipeline names, and only the SQL dialects it
+uses. Checked in a fresh interpreter, where nothing else has been imported yet."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from ecluse.sdk.registry import Registry, default_registry
+
+PROBE = textwrap.dedent("""
+    import json, sys
+    from ecluse.sdk.registry import default_registry
+    registry = default_registry()
+    csv = registry.get("extractor", "csv")
+    import ibis
+    con = ibis.duckdb.connect()
+    prefixes = ("ecluse.modules.", "ibis.backends.sql.compilers.")
+    loaded = sorted(m for m in sys.modules if m.startswith(prefixes))
+    print(json.dumps({"csv": csv.__module__, "loaded": loaded,
+                      "compiler": type(con.compiler).__name__}))
+""")
+
+
+def test_a_command_imports_only_what_it_uses() -> None:
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
+    seen = json.loads(out.stdout)
+    assert seen["csv"] == "ecluse.modules.extract.csv"
+    assert seen["compiler"] == "DuckDBCompiler"
+    files = [m for m in seen["loaded"] if m.count(".") == 3 and m.startswith("ecluse.modules.")]
+    # the files named after the module (the csv extractor and the csv loader) and their helpers
+    assert files == ["ecluse.modules.extract.csv", "ecluse.modules.load.csv",
+                     "ecluse.modules.load.files"]
+    dialects = {m.rsplit(".", 1)[1] for m in seen["loaded"] if ".compilers." in m}
+    assert "duckdb" in dialects and not dialects & {"athena", "bigquery", "trino", "snowflake"}
+
+
+def test_lazy_catalog_lists_and_suggests_everything() -> None:
+    lazy = Registry().load_entry_points()
+    assert lazy.get("transformer", "aggregate") is not None
+    assert lazy.get("loader", "no_such_module") is None
+    assert lazy.suggest("extractor", "cvs") == "csv"
+    assert [m.name for m in lazy.all()] == [m.name for m in default_registry().all()]
+    assert lazy.get("transformer", "add_constant") is not None  # the plugin, not named after its file
+
+
+def test_other_ibis_dialects_still_load_on_demand() -> None:
+    import ibis.backends.sql.compilers as compilers
+
+    assert compilers.PostgresCompiler.__name__ == "PostgresCompiler"
+    assert compilers.sqlite.compiler.__class__.__name__ == "SQLiteCompiler"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
+from ecluse.sdk.csv_sniff import NumberStyle, sniff_delimiter, sniff_numbers
 from tests.helpers import chain, node, preview, run_doc, schemas
 
 ENGINES = ["duckdb", "polars"]
@@ -111,3 +113,42 @@ def test_encoding_detected_when_not_set(workdir: Path, engine: str, encoding: st
     rows = preview(csv_doc(path="in.csv"), "src", engine=engine).to_pylist()
     first_line = text.splitlines()[1].split(";")
     assert list(rows[0].values()) == first_line
+
+
+MESSY = ("Nom;Ville;Montant;Code\n"
+         "Élodie;Paris;12,50;0042\n"
+         "René;Lyon;7,25;0043\n"
+         "Broken;line;with;too;many;fields\n"
+         "Zoé;Nantes;;0044\n"
+         "José;Nice;1 234,75;0045\n"
+         "Anaïs;Lille;1.000,5;0046\n")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_spreadsheet_export_reads_without_any_setting(workdir: Path, engine: str) -> None:
+    """Semicolons, latin-1, decimal commas, thousands grouped with a space or a dot, a broken
+    row: the numbers come out as numbers with nothing but the path configured."""
+    (workdir / "in.csv").write_bytes(MESSY.encode("latin-1"))
+    doc = csv_doc(path="in.csv", on_error="skip")
+    assert dict(schemas(doc, engine=engine)["src"] or [])["Montant"] == "float64"
+    result = run_doc(doc, engine=engine)
+    assert result.status == "succeeded", result.error
+    rows = pq.read_table(workdir / "out.parquet").to_pylist()
+    assert [r["Montant"] for r in rows] == [12.5, 7.25, None, 1234.75, 1000.5]
+    assert rows[0]["Nom"] == "Élodie"
+
+
+@pytest.mark.parametrize(("text", "decimal", "grouped"), [
+    ("a;b\n1,5;x\n2;y\n", ",", ()),
+    ("a;b\n1 234,5;x\n2;y\n", ",", ("a",)),
+    ("a;b\n1.5;x\n2,5;y\n", ".", ()),          # a decimal point anywhere: not a comma file
+    ("a,b\n\"1,5\",x\n", ".", ()),             # separated by commas: a comma is no decimal mark
+    ("a;b\n1 234,5;x\nn/a;y\n", ",", ()),      # a column with text is not converted
+    ("a;b\nx;y\n", ".", ()),
+])
+def test_number_style_is_guessed_from_the_sample(tmp_path: Path, text: str, decimal: str,
+                                                 grouped: tuple[str, ...]) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    delimiter = sniff_delimiter(str(path))
+    assert sniff_numbers(str(path), "utf-8", delimiter) == NumberStyle(decimal, grouped)  # type: ignore[arg-type]

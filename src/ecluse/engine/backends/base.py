@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import codecs
-import csv
 import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecluse.sdk import csv_sniff
 from ecluse.sdk.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -56,41 +56,8 @@ class EngineBackend(ABC):
             out.append(str(target))
         return out
 
-    @staticmethod
-    def detect_encoding(path: str) -> str:
-        """UTF-8 (with or without BOM) or UTF-16 when the first megabyte says so; otherwise
-        latin-1, or cp1252 when its extra characters (euro sign, curly quotes...) appear."""
-        with Path(path).open("rb") as f:
-            sample = f.read(1 << 20)
-        if sample.startswith(codecs.BOM_UTF8):
-            return "utf-8-sig"
-        if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16"
-        cut = sample.rfind(b"\n") if len(sample) == 1 << 20 else len(sample)
-        try:
-            sample[: cut if cut > 0 else len(sample)].decode("utf-8")
-        except UnicodeDecodeError:
-            return "cp1252" if any(0x80 <= b <= 0x9F for b in sample) else "latin-1"
-        return "utf-8"
-
-    @staticmethod
-    def sniff_delimiter(path: str, encoding: str = "utf-8") -> str:
-        """The separator that splits the first line into the most fields and most other lines
-        into the same number (robust to a few broken rows, unlike a whole-sample sniffer)."""
-        with Path(path).open(encoding=encoding, errors="replace", newline="") as f:
-            lines = [ln for ln in f.read(64 * 1024).splitlines()[:200] if ln.strip()]
-        if not lines:
-            return ","
-        best, best_score = ",", (0.0, 0)
-        for candidate in (",", ";", "\t", "|"):
-            fields = len(next(csv.reader([lines[0]], delimiter=candidate)))
-            if fields < 2:
-                continue
-            same = sum(len(row) == fields for row in csv.reader(lines[1:] or lines, delimiter=candidate))
-            score = (same / max(len(lines) - 1, 1), fields)
-            if score > best_score:
-                best, best_score = candidate, score
-        return best
+    detect_encoding = staticmethod(csv_sniff.detect_encoding)
+    sniff_delimiter = staticmethod(csv_sniff.sniff_delimiter)
 
     @abstractmethod
     def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,

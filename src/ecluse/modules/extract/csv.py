@@ -10,6 +10,13 @@ from pydantic import Field, field_validator
 
 from ecluse.sdk import Extractor, ModuleConfig, NodeContext, TypeName, path_field
 from ecluse.sdk.backend import ScanHandle
+from ecluse.sdk.csv_sniff import (
+    GROUP_SEPARATORS,
+    NumberStyle,
+    detect_encoding,
+    sniff_delimiter,
+    sniff_numbers,
+)
 from ecluse.sdk.files import CsvReadOptions, expand_paths
 
 
@@ -22,7 +29,9 @@ class CsvConfig(ModuleConfig):
         "detected from the file when empty.", examples=["utf-8", "latin-1", "cp1252"])
     header: bool = Field(True, description="The first line holds the column names.")
     quote: str | None = Field('"', max_length=1, description="Quote character.")
-    decimal: Literal[".", ","] = Field(".", description="Decimal separator of numbers.")
+    decimal: Literal[".", ","] | None = Field(
+        None, description="Decimal separator of numbers; detected from the file when empty (a "
+        "comma when numbers such as 12,50 appear in a file not separated by commas).")
     null_values: list[str] = Field(default_factory=list,
                                    description="Texts read as missing values, e.g. `NA`, `-`.")
     columns: dict[str, TypeName] = Field(
@@ -59,14 +68,29 @@ class CsvExtractor(Extractor):
     def read(self, ctx: NodeContext) -> ir.Table:
         c = self.config
         paths = expand_paths(c.path, base_dir=ctx.base_dir)
+        numbers = NumberStyle(c.decimal) if c.decimal else self._sniff_numbers(paths[0])
         options = CsvReadOptions(delimiter=c.delimiter, encoding=c.encoding, header=c.header,
-                                 quote=c.quote, decimal=c.decimal, null_values=tuple(c.null_values),
+                                 quote=c.quote, decimal=numbers.decimal, null_values=tuple(c.null_values),
                                  columns=dict(c.columns), on_error=c.on_error, skip_rows=c.skip_rows)
         reject_dir = str(ctx.artifacts_dir) if c.on_error == "quarantine" else None
         table, handle = ctx.backend.scan_csv(paths, options, reject_dir=reject_dir)
         ctx.scratch["rejects"] = handle
         ctx.metrics["files"] = len(paths)
-        return table
+        return self._grouped_numbers(table, numbers.grouped)
+
+    def _sniff_numbers(self, path: str) -> NumberStyle:
+        c = self.config
+        encoding = c.encoding or detect_encoding(path)
+        delimiter = c.delimiter or sniff_delimiter(path, encoding)
+        return sniff_numbers(path, encoding, delimiter, header=c.header)
+
+    def _grouped_numbers(self, table: ir.Table, columns: tuple[str, ...]) -> ir.Table:
+        """``1 234,50`` → 1234.5 for the columns the reader had to leave as text."""
+        schema = table.schema()
+        changes = {name: table[name].re_replace(GROUP_SEPARATORS, "").replace(",", ".")
+                   .cast("float64") for name in columns
+                   if name in schema and schema[name].is_string() and name not in self.config.columns}
+        return table.mutate(**changes) if changes else table
 
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
         handle: ScanHandle | None = ctx.scratch.get("rejects")

@@ -1,0 +1,95 @@
+"""What a CSV file does not say about itself: its encoding, its separator and its decimal mark,
+guessed from the first lines the way a person opening it would."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+_SAMPLE_LINES = 200
+GROUP_SEPARATORS = "[ .\u00a0\u202f]"
+"""Between groups of thousands: a space (also non-breaking, narrow) or a dot. A character
+class with the characters themselves, so every engine's regular expressions read it."""
+_COMMA_NUMBER = re.compile(rf"[+-]?\d{{1,3}}(?:{GROUP_SEPARATORS}\d{{3}})+,\d+|[+-]?\d+,\d+")
+_PLAIN_COMMA_NUMBER = re.compile(r"[+-]?\d+,\d+")
+_DOT_NUMBER = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def detect_encoding(path: str) -> str:
+    """UTF-8 (with or without BOM) or UTF-16 when the first megabyte says so; otherwise
+    latin-1, or cp1252 when its extra characters (euro sign, curly quotes...) appear."""
+    with Path(path).open("rb") as f:
+        sample = f.read(1 << 20)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    cut = sample.rfind(b"\n") if len(sample) == 1 << 20 else len(sample)
+    try:
+        sample[: cut if cut > 0 else len(sample)].decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252" if any(0x80 <= b <= 0x9F for b in sample) else "latin-1"
+    return "utf-8"
+
+
+def _lines(path: str, encoding: str) -> list[str]:
+    with Path(path).open(encoding=encoding, errors="replace", newline="") as f:
+        return [ln for ln in f.read(64 * 1024).splitlines()[:_SAMPLE_LINES] if ln.strip()]
+
+
+def sniff_delimiter(path: str, encoding: str = "utf-8") -> str:
+    """The separator that splits the first line into the most fields and most other lines
+    into the same number (robust to a few broken rows, unlike a whole-sample sniffer)."""
+    lines = _lines(path, encoding)
+    if not lines:
+        return ","
+    best, best_score = ",", (0.0, 0)
+    for candidate in (",", ";", "\t", "|"):
+        fields = len(next(csv.reader([lines[0]], delimiter=candidate)))
+        if fields < 2:
+            continue
+        same = sum(len(row) == fields for row in csv.reader(lines[1:] or lines, delimiter=candidate))
+        score = (same / max(len(lines) - 1, 1), fields)
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+@dataclass(frozen=True)
+class NumberStyle:
+    decimal: Literal[".", ","]
+    grouped: tuple[str, ...] = ()
+    """Columns whose numbers group thousands (``1 234,50``, ``1.234,50``): no CSV reader
+    parses those, so they are read as text and converted after."""
+
+
+def sniff_numbers(path: str, encoding: str, delimiter: str, *, header: bool = True) -> NumberStyle:
+    """A decimal comma (``12,50``, as spreadsheets write numbers in most of Europe) or a
+    decimal point. A comma can only be a decimal mark in a file not separated by commas, and
+    the guess needs a column of such numbers and no number with a decimal point anywhere in
+    the sample."""
+    if delimiter == ",":
+        return NumberStyle(".")
+    rows = list(csv.reader(_lines(path, encoding), delimiter=delimiter))
+    names, rows = (rows[0], rows[1:]) if header and rows else ([], rows)
+    comma, grouped, text = False, set[int](), set[int]()
+    for row in rows:
+        if names and len(row) != len(names):
+            continue  # a broken row says nothing reliable about the columns
+        for i, value in enumerate(v.strip() for v in row):
+            if _DOT_NUMBER.fullmatch(value):
+                return NumberStyle(".")
+            if _COMMA_NUMBER.fullmatch(value):
+                comma = True
+                if not _PLAIN_COMMA_NUMBER.fullmatch(value):
+                    grouped.add(i)
+            elif value and not _INTEGER.fullmatch(value):
+                text.add(i)
+    if not comma:
+        return NumberStyle(".")
+    return NumberStyle(",", tuple(names[i] for i in sorted(grouped - text) if i < len(names)))

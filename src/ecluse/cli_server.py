@@ -1,7 +1,8 @@
-"""``ecluse serve`` and ``ecluse user …``: the platform server's commands."""
+"""``ecluse serve``, ``ecluse settings`` and ``ecluse user …``: the platform server's commands."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -103,3 +104,42 @@ def user_list() -> None:
             typer.echo(f"{u.username}\t{u.role}\t{'disabled' if u.disabled else 'active'}")
     finally:
         platform.db.dispose()
+
+
+SECRET_SETTINGS = {"secret_key", "admin_password", "database_url", "redis_url"}
+"""Shown masked by ``ecluse settings``: keys, passwords, and URLs that may carry one."""
+
+
+def settings(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
+             ) -> None:
+    """Every ECLUSE_* setting: its value here (secrets masked), default and meaning."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ecluse.services.config import PlatformSettings, platform_settings
+
+    current = platform_settings().model_dump(mode="json")
+    rows = []
+    for name, field in PlatformSettings.model_fields.items():
+        value = current[name]
+        if name in SECRET_SETTINGS and value:
+            value = "********"
+        default = None if field.default_factory is not None else field.default
+        rows.append({"variable": f"ECLUSE_{name.upper()}", "value": value,
+                     "default": default if not isinstance(default, Path) else str(default),
+                     "description": field.description or ""})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    table.add_column("variable", no_wrap=True)
+    for column in ("value", "default", "meaning"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["variable"], _show(row["value"]), _show(row["default"]),
+                      row["description"])
+    Console().print(table)
+
+
+def _show(value: object) -> str:
+    return "" if value is None else json.dumps(value) if isinstance(value, list) else str(value)

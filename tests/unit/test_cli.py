@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ecluse.cli import app
@@ -111,3 +112,24 @@ def test_modules_json_lists_schemas() -> None:
         for name, prop in entry["config_schema"]["properties"].items():
             assert "description" in prop or "$ref" in prop or "anyOf" in prop, (key, name)
     assert by_key[("extractor", "csv")]["config_schema"]["properties"]["path"]["x-widget"] == "path"
+
+
+def test_settings_lists_every_setting_with_secrets_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECLUSE_SECRET_KEY", "hunter2-key")
+    monkeypatch.setenv("ECLUSE_MAX_CONCURRENT_RUNS", "7")
+    result = runner.invoke(app, ["settings", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["variable"]: r for r in json.loads(result.output)}
+    assert rows["ECLUSE_MAX_CONCURRENT_RUNS"]["value"] == 7
+    assert rows["ECLUSE_MAX_CONCURRENT_RUNS"]["default"] == 2
+    assert rows["ECLUSE_SECRET_KEY"]["value"] == "********" and "hunter2" not in result.output
+    assert all(r["description"] for r in rows.values()), "every setting says what it is for"
+
+
+def test_every_setting_is_documented() -> None:
+    from ecluse.services.config import PlatformSettings
+
+    text = (Path(__file__).parents[2] / "docs" / "server.md").read_text()
+    missing = [f"ECLUSE_{name.upper()}" for name in PlatformSettings.model_fields
+               if f"`ECLUSE_{name.upper()}`" not in text]
+    assert not missing, f"add to docs/server.md: {missing}"

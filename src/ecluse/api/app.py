@@ -23,7 +23,7 @@ from ecluse.observability.logging import configure_logging, get_logger
 from ecluse.orchestration.bus import make_bus
 from ecluse.orchestration.executor import InlineExecutor
 from ecluse.orchestration.scheduler import Scheduler
-from ecluse.services.auth import LoginLimiter, ensure_admin
+from ecluse.services.auth import ensure_admin, login_limiter
 from ecluse.services.config import PlatformSettings, platform_settings
 from ecluse.services.platform import Platform
 from ecluse.settings import Settings
@@ -78,7 +78,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
         platform.bus = bus
         app.state.platform = platform
         app.state.bus = bus
-        app.state.limiter = LoginLimiter(cfg.login_attempts, cfg.login_window_seconds)
+        app.state.limiter = login_limiter(cfg.login_attempts, cfg.login_window_seconds,
+                                          cfg.redis_url)
         if cfg.load_demo:
             load_demo(platform, Path("examples/demo"))
         executor = scheduler = None

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ecluse.observability.logging import get_logger
 from ecluse.security.passwords import hash_password, verify_password
 from ecluse.security.roles import Role
 from ecluse.security.tokens import TokenError
 from ecluse.services.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from ecluse.services.platform import Actor, Platform, audit
 from ecluse.store.models import RefreshToken, User, utcnow
+
+log = get_logger("ecluse.auth")
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,8 @@ class TokenPair:
 
 
 class LoginLimiter:
-    """Failed logins per (client address, username) in a sliding window."""
+    """Failed logins per (client address, username) in a sliding window, counted by this
+    instance."""
 
     def __init__(self, attempts: int, window: float) -> None:
         self.attempts, self.window = attempts, window
@@ -41,9 +47,7 @@ class LoginLimiter:
             while q and now - q[0] > self.window:
                 q.popleft()
             if q and len(q) >= self.attempts:
-                retry = int(self.window - (now - q[0])) + 1
-                raise TooManyRequests(f"Too many failed logins; try again in {retry} s.",
-                                      retry_after=retry)
+                self._refuse(self.window - (now - q[0]))
 
     def failed(self, ip: str, username: str) -> None:
         with self._lock:
@@ -52,6 +56,69 @@ class LoginLimiter:
     def succeeded(self, ip: str, username: str) -> None:
         with self._lock:
             self._failures.pop((ip, username.lower()), None)
+
+    @staticmethod
+    def _refuse(wait: float) -> NoReturn:
+        retry = int(wait) + 1
+        raise TooManyRequests(f"Too many failed logins; try again in {retry} s.", retry_after=retry)
+
+
+class SharedLoginLimiter(LoginLimiter):
+    """The same window kept in Redis, so that every API instance behind a load balancer counts
+    the same failures (one sorted set of failure times per address and username). Should Redis
+    be unreachable, each instance goes on counting alone rather than refusing every login."""
+
+    PREFIX = "ecluse:login-failures:"
+
+    def __init__(self, attempts: int, window: float, redis_url: str) -> None:
+        super().__init__(attempts, window)
+        import redis
+
+        self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+    def _key(self, ip: str, username: str) -> str:
+        return f"{self.PREFIX}{ip}:{username.lower()}"
+
+    def check(self, ip: str, username: str) -> None:
+        import redis
+
+        key, now = self._key(ip, username), time.time()
+        try:
+            pipe = self._redis.pipeline()
+            pipe.zremrangebyscore(key, 0, now - self.window)
+            pipe.zrange(key, 0, 0, withscores=True)
+            pipe.zcard(key)
+            _, oldest, count = pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("login limiter: Redis unreachable, counting locally", error=str(exc))
+            super().check(ip, username)
+            return
+        if count >= self.attempts and oldest:
+            self._refuse(self.window - (now - float(oldest[0][1])))
+
+    def failed(self, ip: str, username: str) -> None:
+        import redis
+
+        key, now = self._key(ip, username), time.time()
+        try:
+            pipe = self._redis.pipeline()
+            pipe.zadd(key, {uuid.uuid4().hex: now})
+            pipe.expire(key, int(self.window) + 1)
+            pipe.execute()
+        except redis.RedisError:
+            super().failed(ip, username)
+
+    def succeeded(self, ip: str, username: str) -> None:
+        import redis
+
+        super().succeeded(ip, username)
+        with contextlib.suppress(redis.RedisError):
+            self._redis.delete(self._key(ip, username))
+
+
+def login_limiter(attempts: int, window: float, redis_url: str | None) -> LoginLimiter:
+    return (SharedLoginLimiter(attempts, window, redis_url) if redis_url
+            else LoginLimiter(attempts, window))
 
 
 def _issue(platform: Platform, s: Session, user: User, family: str) -> TokenPair:

@@ -4,11 +4,14 @@ walking every route."""
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ecluse.services.auth import SharedLoginLimiter
+from ecluse.services.errors import TooManyRequests
 from tests.integration.server.conftest import ADMIN, PASSWORD, Api, csv_pipeline
 
 ROLES = ("viewer", "developer", "admin")
@@ -199,3 +202,28 @@ def test_websocket_needs_a_token(api: Api, role: str) -> None:
             api.client.websocket_connect("/api/v1/ws/runs/unknown?token=" + token) as ws:
         ws.receive_json()
     assert info.value.code == 4404
+
+
+def test_rate_limit_is_shared_by_instances_through_redis(make_api: Any, redis_url: str) -> None:
+    """Behind a load balancer, failures counted by one instance stop the next attempt on
+    another."""
+    first, second = make_api(redis_url=redis_url), make_api(redis_url=redis_url)
+    who = f"nobody-{uuid.uuid4().hex[:8]}"
+    for i in range(5):
+        r = (first if i % 2 else second).client.post(
+            "/api/v1/auth/login", json={"username": who, "password": "nope"})
+        assert r.status_code == 401
+    for instance in (first, second):
+        r = instance.client.post("/api/v1/auth/login", json={"username": who, "password": "nope"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+
+
+def test_rate_limit_counts_locally_when_redis_is_unreachable() -> None:
+    limiter = SharedLoginLimiter(2, 60, "redis://127.0.0.1:1/0")
+    limiter.check("10.0.0.1", "alice")
+    limiter.failed("10.0.0.1", "alice")
+    limiter.failed("10.0.0.1", "alice")
+    with pytest.raises(TooManyRequests):
+        limiter.check("10.0.0.1", "alice")
+    limiter.succeeded("10.0.0.1", "alice")
+    limiter.check("10.0.0.1", "alice")

@@ -53,6 +53,9 @@ def export(directory: Annotated[Path, typer.Argument(help="Airflow's DAGs folder
            = None,
            conn_id: Annotated[str, typer.Option("--conn-id", help="Airflow connection holding "
                                                 "the Ecluse URL and API key.")] = "ecluse_default",
+           poll_seconds: Annotated[float, typer.Option("--poll-seconds", help="How often the "
+                                                       "task asks Ecluse whether the run is "
+                                                       "over.")] = 5.0,
            prune: Annotated[bool, typer.Option("--prune", help="Delete DAG files Ecluse generated "
                                                "earlier for pipelines no longer scheduled.")]
            = False) -> None:
@@ -63,7 +66,7 @@ def export(directory: Annotated[Path, typer.Argument(help="Airflow's DAGs folder
         typer.echo("error: --prune applies to a full export, not with --pipeline", err=True)
         raise typer.Exit(2)
     with _platform() as platform:
-        files = export_dags(platform, pipeline, conn_id)
+        files = export_dags(platform, pipeline, conn_id, poll_seconds)
     directory.mkdir(parents=True, exist_ok=True)
     for f in files:
         _write_atomically(directory / f.filename, f.text)

@@ -23,6 +23,7 @@ from ecluse.services.errors import Invalid, NotFound
 from ecluse.services.platform import Platform
 
 DEFAULT_CONN_ID = "ecluse_default"
+DEFAULT_POLL_SECONDS = 5.0
 _TEMPLATE = Template(resources.files("ecluse.orchestration").joinpath("airflow_dag.tmpl")
                      .read_text(encoding="utf-8"))
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
@@ -35,7 +36,8 @@ _FORMATS = {"date": "date", "timestamp": "date-time"}
 class DagOptions:
     conn_id: str = DEFAULT_CONN_ID
     """The Airflow connection holding the Ecluse URL and API key."""
-    poll_seconds: float = 5.0
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+    """How often the task asks Ecluse whether the run is over."""
     retry_delay_seconds: float = 10.0
     default_retries: int = 0
 
@@ -113,8 +115,11 @@ def render_dag(document: Mapping[str, Any], *, start_date: dt.datetime, catch_up
     return DagFile(ident, f"{ident}.py", text)
 
 
-def _options(platform: Platform, conn_id: str) -> DagOptions:
-    return DagOptions(conn_id=check_conn_id(conn_id),
+def _options(platform: Platform, conn_id: str, poll_seconds: float) -> DagOptions:
+    if not 0 < poll_seconds <= 3600:
+        raise Invalid(f"poll_seconds {poll_seconds!r}: between 0 (excluded) and 3600.",
+                      errors=[{"pointer": "#/query/poll_seconds", "detail": "out of range"}])
+    return DagOptions(conn_id=check_conn_id(conn_id), poll_seconds=poll_seconds,
                       retry_delay_seconds=platform.settings.retry_backoff_seconds,
                       default_retries=platform.settings.default_retries)
 
@@ -130,9 +135,10 @@ def _dag_of(platform: Platform, pipeline_id: str, options: DagOptions) -> DagFil
                       paused=bool(schedule and not schedule["enabled"]))
 
 
-def pipeline_dag(platform: Platform, pipeline_id: str, conn_id: str = DEFAULT_CONN_ID) -> DagFile:
+def pipeline_dag(platform: Platform, pipeline_id: str, conn_id: str = DEFAULT_CONN_ID,
+                 poll_seconds: float = DEFAULT_POLL_SECONDS) -> DagFile:
     """The DAG of one pipeline, scheduled or not (an unscheduled one runs when triggered)."""
-    return _dag_of(platform, pipeline_id, _options(platform, conn_id))
+    return _dag_of(platform, pipeline_id, _options(platform, conn_id, poll_seconds))
 
 
 def _scheduled_ids(platform: Platform) -> Iterator[str]:
@@ -147,9 +153,10 @@ def _scheduled_ids(platform: Platform) -> Iterator[str]:
 
 
 def export_dags(platform: Platform, pipeline_id: str | None = None,
-                conn_id: str = DEFAULT_CONN_ID) -> list[DagFile]:
+                conn_id: str = DEFAULT_CONN_ID,
+                poll_seconds: float = DEFAULT_POLL_SECONDS) -> list[DagFile]:
     """One DAG per scheduled pipeline, or the DAG of the one pipeline asked for."""
-    options = _options(platform, conn_id)
+    options = _options(platform, conn_id, poll_seconds)
     ids = [pipeline_id] if pipeline_id is not None else list(_scheduled_ids(platform))
     return [_dag_of(platform, i, options) for i in ids]
 

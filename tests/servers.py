@@ -260,3 +260,34 @@ def start_mongodb(storage: Path) -> tuple[str, object]:
         proc.kill()
         raise
     return f"mongodb://127.0.0.1:{port}/?directConnection=true", proc
+
+
+# --- Apache Airflow: its own virtualenv, cached by the hash of its lock file --------------
+
+AIRFLOW_LOCK = Path(__file__).parent / "servers" / "airflow" / "requirements.lock"
+
+
+def ensure_airflow_venv() -> Path:
+    """The bin/ folder of a virtualenv holding Airflow, pinned by ``servers/airflow/
+    requirements.lock``: created with uv on first use and cached under
+    ``~/.cache/ecluse-tests/airflow-<hash of the lock>`` (Airflow's pins never meet Ecluse's)."""
+    import hashlib
+
+    digest = hashlib.sha256(AIRFLOW_LOCK.read_bytes()).hexdigest()[:16]
+    venv = Path.home() / ".cache" / "ecluse-tests" / f"airflow-{digest}"
+    done = venv / ".complete"
+    if done.exists():
+        return venv / "bin"
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if uv is None:
+        raise RuntimeError("uv not found: run `make setup` (it installs uv in the venv)")
+    with _lock(f"airflow-venv-{digest}"):
+        if not done.exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            venv.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
+                           check=True)
+            subprocess.run([uv, "pip", "sync", "--quiet", "--python", str(venv / "bin" / "python"),
+                            str(AIRFLOW_LOCK)], check=True)
+            done.touch()
+    return venv / "bin"

@@ -358,6 +358,7 @@ def modules(as_json: JsonOpt = False) -> None:
     console.print(table)
 
 
+from ecluse.cli_airflow import airflow_app, apikey_app  # noqa: E402
 from ecluse.cli_connectors import connection_app, state_app  # noqa: E402
 from ecluse.cli_server import serve, settings, user_app  # noqa: E402  (the platform server's commands)
 
@@ -366,6 +367,8 @@ app.command()(settings)
 app.add_typer(user_app, name="user")
 app.add_typer(state_app, name="state")
 app.add_typer(connection_app, name="connection")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(airflow_app, name="airflow")
 
 if __name__ == "__main__":
     app()

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 import ecluse
 from ecluse.api import errors
 from ecluse.api.middleware import BodyLimit, Metrics
-from ecluse.api.routers import auth, connections, pipelines, runs, system, ws
+from ecluse.api.routers import airflow, apikeys, auth, connections, pipelines, runs, system, ws
 from ecluse.api.schemas import ProblemDetail
 from ecluse.api.web import mount_web
 from ecluse.observability import metrics
@@ -110,8 +110,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     app.state.settings = cfg
     errors.install(app)
     api = APIRouter(prefix="/api/v1")
-    for r in (auth.router, pipelines.router, runs.router, connections.router, system.router,
-              ws.router):
+    for r in (auth.router, apikeys.router, pipelines.router, airflow.router, runs.router,
+              connections.router, system.router, ws.router):
         api.include_router(r)
     app.include_router(api)
 

@@ -6,14 +6,18 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from ecluse.security.roles import Permission, allowed
 from ecluse.services.auth import authenticate
 from ecluse.services.errors import Forbidden, Unauthorized
 from ecluse.services.platform import Actor, Platform
 
-bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login.")
+bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login, "
+                    "or an API key (`ecluse apikey create`).")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="An API key (`ecluse apikey create`), for scripts and "
+                              "orchestrators.")
 
 
 def get_platform(request: Request) -> Platform:
@@ -26,13 +30,20 @@ def client_ip(request: Request) -> str:
 
 
 def authorize(permission: Permission) -> Callable[..., Actor]:
-    """The one mechanism: authenticate the bearer token, then check the role's grants."""
+    """The one mechanism: authenticate the bearer token or API key, then check the role's
+    grants."""
 
     def dependency(request: Request, credentials: Annotated[
-            HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthorized("Log in first: send 'Authorization: Bearer <access token>'.")
-        actor = authenticate(get_platform(request), credentials.credentials, client_ip(request))
+            HTTPAuthorizationCredentials | None, Depends(bearer)],
+                   api_key: Annotated[str | None, Depends(api_key_header)]) -> Actor:
+        if credentials is not None and credentials.scheme.lower() == "bearer":
+            token = credentials.credentials
+        elif api_key:
+            token = api_key
+        else:
+            raise Unauthorized("Log in first: send 'Authorization: Bearer <access token or API "
+                               "key>' or 'X-API-Key: <API key>'.")
+        actor = authenticate(get_platform(request), token, client_ip(request))
         if not allowed(actor.role, permission):
             raise Forbidden(f"The {actor.role} role may not do this (needs {permission.value}).")
         return actor

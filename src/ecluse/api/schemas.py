@@ -56,6 +56,30 @@ class UserOut(BaseModel):
     created_at: dt.datetime
 
 
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    role: Literal["admin", "developer", "viewer"]
+    expires_days: float | None = Field(None, gt=0, le=3650, description="Unset: never expires.")
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str = Field(description="The first characters of the key, to recognise it.")
+    role: str
+    created_by: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The key itself, shown this once: send it as 'Authorization: "
+                     "Bearer <key>' or 'X-API-Key: <key>'.")
+
+
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.@-]+$")
@@ -86,6 +110,9 @@ class PipelineSummary(BaseModel):
     version: int = Field(description="Current version number (use it as base for a save).")
     description: str | None = None
     schedule: str | None = None
+    scheduled_by: Literal["ecluse", "airflow"] | None = Field(
+        None, description="Who starts the scheduled runs: Ecluse's embedded scheduler, or "
+        "Airflow (ECLUSE_SCHEDULER=airflow, through DAGs from `ecluse airflow export`).")
     tags: list[str] = Field(default_factory=list)
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -151,8 +178,9 @@ class PreviewOut(BaseModel):
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     parameters: dict[str, Any] = Field(default_factory=dict)
-    trigger: Literal["manual", "api"] = Field(
-        "api", description="\"manual\" when a person pressed Run in the UI.")
+    trigger: Literal["manual", "api", "airflow"] = Field(
+        "api", description="\"manual\" when a person pressed Run in the UI; \"airflow\" when "
+        "a generated Airflow DAG started it (Airflow then owns the retries).")
 
 
 class RunOut(BaseModel):
@@ -267,6 +295,15 @@ class AuditOut(BaseModel):
     target_id: str | None
     source_ip: str | None
     detail: dict[str, Any]
+
+
+class SystemOut(BaseModel):
+    version: str
+    executor: Literal["inline", "celery"]
+    scheduler: Literal["embedded", "airflow", "off"] = Field(
+        description="Who starts scheduled runs: the embedded scheduler, Airflow (through DAGs "
+        "from `ecluse airflow export`; the embedded scheduler stays idle), or nobody.")
+    database: str = Field(description="Kind of metadata database: sqlite or postgresql.")
 
 
 class HealthOut(BaseModel):

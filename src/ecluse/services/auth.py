@@ -17,9 +17,10 @@ from ecluse.observability.logging import get_logger
 from ecluse.security.passwords import hash_password, verify_password
 from ecluse.security.roles import Role
 from ecluse.security.tokens import TokenError
+from ecluse.services import apikeys
 from ecluse.services.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from ecluse.services.platform import Actor, Platform, audit
-from ecluse.store.models import RefreshToken, User, utcnow
+from ecluse.store.models import ApiKey, RefreshToken, User, utcnow
 
 log = get_logger("ecluse.auth")
 
@@ -178,6 +179,8 @@ def refresh(platform: Platform, token: str, ip: str) -> TokenPair:
 
 
 def logout(platform: Platform, token: str, actor: Actor) -> None:
+    if actor.api_key_id is not None:
+        raise Invalid("An API key has no login session to end; revoke the key instead.")
     try:
         claims = platform.tokens.decode(token, "refresh")
     except TokenError as exc:
@@ -205,6 +208,9 @@ def _forget(user_id: str) -> None:
 
 
 def authenticate(platform: Platform, token: str, ip: str | None) -> Actor:
+    """Who sends this credential: a user's access token (JWT) or an API key."""
+    if apikeys.is_api_key(token):
+        return apikeys.authenticate(platform, token, ip)
     try:
         claims = platform.tokens.decode(token, "access")
     except TokenError as exc:
@@ -226,6 +232,22 @@ def authenticate(platform: Platform, token: str, ip: str | None) -> Actor:
     if cached is None:
         raise Unauthorized("Authentication failed: the user no longer exists or is disabled.")
     return Actor(claims.subject, cached[1], cached[2], ip)
+
+
+def me(platform: Platform, actor: Actor) -> dict[str, object]:
+    """Who is asking: the user, or the API key the request came with."""
+    with platform.db.session() as s:
+        if actor.api_key_id is not None:
+            key = s.get(ApiKey, actor.api_key_id)
+            if key is None:
+                raise Unauthorized("Authentication failed: unknown API key.")
+            return {"id": key.id, "username": actor.username, "role": key.role,
+                    "disabled": key.revoked_at is not None, "created_at": key.created_at}
+        user = s.get(User, actor.user_id)
+        if user is None:
+            raise Unauthorized("Authentication failed: the user no longer exists.")
+        return {"id": user.id, "username": user.username, "role": user.role,
+                "disabled": user.disabled, "created_at": user.created_at}
 
 
 # --- users ------------------------------------------------------------------------------

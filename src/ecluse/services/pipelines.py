@@ -35,6 +35,8 @@ class PipelineView:
     created_by: str | None
     updated_by: str | None
     problems: list[Problem]
+    scheduled_by: str | None = None
+    """Who starts the scheduled runs: "ecluse" (the embedded scheduler) or "airflow"."""
 
 
 def problems_of(platform: Platform, document: dict[str, Any]) -> list[Problem]:
@@ -43,9 +45,16 @@ def problems_of(platform: Platform, document: dict[str, Any]) -> list[Problem]:
     return validate_document(document, platform.registry, connections=resolver(platform))
 
 
+def scheduled_by(platform: Platform, document: dict[str, Any]) -> str | None:
+    if not document.get("schedule"):
+        return None
+    return {"embedded": "ecluse", "airflow": "airflow"}.get(platform.settings.scheduler)
+
+
 def _view(platform: Platform, p: Pipeline, v: PipelineVersion, *, check: bool = True) -> PipelineView:
     return PipelineView(p.id, p.name, v.version, v.document, p.created_at, p.updated_at,
-                        p.created_by, p.updated_by, problems_of(platform, v.document) if check else [])
+                        p.created_by, p.updated_by, problems_of(platform, v.document) if check else [],
+                        scheduled_by(platform, v.document))
 
 
 def _live(s: Session, pipeline_id: str) -> Pipeline:

@@ -35,6 +35,8 @@ class Actor:
     username: str
     role: str
     ip: str | None = None
+    api_key_id: str | None = None
+    """Set when the request came with an API key rather than a user's token."""
 
 
 SYSTEM = Actor(None, "system", "admin")

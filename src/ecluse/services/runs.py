@@ -20,7 +20,7 @@ from ecluse.store.models import Run, RunLog, utcnow
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-TRIGGERS = ("manual", "schedule", "api")
+TRIGGERS = ("manual", "schedule", "api", "airflow")
 SORTS = {"created_at": Run.created_at, "started_at": Run.started_at,
          "finished_at": Run.finished_at, "status": Run.status}
 
@@ -82,6 +82,8 @@ def start(platform: Platform, actor: Actor, pipeline_id: str, parameters: dict[s
     check_parameters(platform, document, parameters)
     retries = document.get("retries")
     max_attempts = 1 + (retries if isinstance(retries, int) else platform.settings.default_retries)
+    if trigger == "airflow":
+        max_attempts = 1  # Airflow retries the task (the DAG carries the pipeline's retries)
     with platform.db.session() as s:
         run = Run(pipeline_id=pipeline_id, pipeline_version=version, status="queued",
                   trigger=trigger, parameters=parameters, max_attempts=max_attempts,

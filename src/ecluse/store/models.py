@@ -76,6 +76,24 @@ class RefreshToken(Base):
     revoked_at: Mapped[dt.datetime | None]
 
 
+class ApiKey(Base):
+    """A credential for scripts and orchestrators (Airflow): only a SHA-256 hash of the key is
+    kept (the key is random, 256 bits: a slow hash would add nothing but latency per request)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The first characters of the key, to recognise it in lists."""
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str | None] = mapped_column(String(150))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
 class Pipeline(Base):
     __tablename__ = "pipelines"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -62,6 +62,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/connections/{connection_id}/test"): "developer",
     ("GET", "/api/v1/modules"): "viewer",
     ("GET", "/api/v1/audit"): "admin",
+    ("GET", "/api/v1/system"): "viewer",
+    ("GET", "/api/v1/api-keys"): "admin",
+    ("POST", "/api/v1/api-keys"): "admin",
+    ("DELETE", "/api/v1/api-keys/{key_id}"): "admin",
+    ("GET", "/api/v1/airflow/dags"): "developer",
+    ("GET", "/api/v1/pipelines/{pipeline_id}/airflow-dag"): "developer",
 }
 
 
@@ -87,6 +93,8 @@ def _body(api: Api, method: str, path: str, role: str, tmp_path: Path) -> dict[s
         return {"json": doc, "params": {"node_id": doc["nodes"][0]["id"]}}
     if path == "/api/v1/users":
         return {"json": {"username": f"new-{role}", "password": "long-enough-1", "role": "viewer"}}
+    if (method, path) == ("POST", "/api/v1/api-keys"):
+        return {"json": {"name": f"new-{role}", "role": "viewer"}}
     if path.startswith("/api/v1/connections") and method in ("POST", "PUT"):
         return {"json": {"name": f"c-{role}", "url": "postgresql://u:pw@127.0.0.1:1/db"}}
     if path.endswith("/runs"):
@@ -96,11 +104,28 @@ def _body(api: Api, method: str, path: str, role: str, tmp_path: Path) -> dict[s
     return {}
 
 
-def test_role_matrix_walks_every_route(api: Api, tmp_path: Path) -> None:
+def _credentials(api: Api, credential: str) -> dict[str, dict[str, str]]:
+    """Per role, the headers of a user's access token or of an API key with that role."""
+    out = {}
+    for role in ROLES:
+        if credential == "token":
+            out[role] = api.headers(role)
+            continue
+        r = api.post("/api/v1/api-keys", json={"name": f"matrix-{role}", "role": role})
+        assert r.status_code == 201, r.text
+        key = r.json()["key"]
+        out[role] = ({"Authorization": f"Bearer {key}"} if credential == "bearer-key"
+                     else {"X-API-Key": key})
+    return out
+
+
+@pytest.mark.parametrize("credential", ["token", "bearer-key", "x-api-key"])
+def test_role_matrix_walks_every_route(api: Api, tmp_path: Path, credential: str) -> None:
     routes = _routes(api)
     assert set(routes) == set(EXPECTED), "every route needs a decision in EXPECTED"
     for role in ROLES:
         api.headers(role)  # create the users first
+    headers = _credentials(api, credential)
     for method, path in routes:
         url = re.sub(r"\{[^}]+\}", "00000000-0000-0000-0000-000000000000", path)
         if path.endswith("/diff"):
@@ -114,7 +139,8 @@ def test_role_matrix_walks_every_route(api: Api, tmp_path: Path) -> None:
             assert anonymous.status_code == 401, (method, path, anonymous.text)
             assert anonymous.headers["content-type"].startswith("application/problem+json")
         for role in ROLES:
-            r = api.request(method, url, role, **_body(api, method, path, role, tmp_path))
+            r = api.client.request(method, url, headers=headers[role],
+                                   **_body(api, method, path, role, tmp_path))
             assert r.status_code < 500, (method, path, role, r.text)
             if need != "public" and LEVEL[role] < LEVEL[need]:
                 assert r.status_code == 403, (method, path, role, r.status_code)

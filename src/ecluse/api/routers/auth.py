@@ -48,10 +48,7 @@ def logout(body: RefreshRequest, actor: Reader, platform: PlatformDep) -> None:
 
 @router.get("/auth/me", response_model=UserOut, summary="Who am I")
 def me(actor: Reader, platform: PlatformDep) -> UserOut:
-    with platform.db.session() as s:
-        user = s.get(User, actor.user_id)
-        assert user is not None
-        return _user(user)
+    return UserOut(**auth.me(platform, actor))
 
 
 @router.get("/users", response_model=Page[UserOut], tags=["users"])

@@ -35,7 +35,8 @@ def _summary_fields(v: pipelines.PipelineView) -> dict[str, Any]:
     return {"id": v.id, "name": v.name, "version": v.version,
             "description": doc.get("description"), "schedule": doc.get("schedule"),
             "tags": doc.get("tags") or [], "created_at": v.created_at, "updated_at": v.updated_at,
-            "created_by": v.created_by, "updated_by": v.updated_by}
+            "created_by": v.created_by, "updated_by": v.updated_by,
+            "scheduled_by": v.scheduled_by}
 
 
 def _out(v: pipelines.PipelineView, response: Response | None = None) -> PipelineOut:

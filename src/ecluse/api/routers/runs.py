@@ -20,7 +20,7 @@ def list_runs(actor: Reader, platform: PlatformDep, limit: Limit = 50, offset: O
               pipeline_id: Annotated[str | None, Query(max_length=64)] = None,
               status: Annotated[Literal["queued", "running", "succeeded", "failed",
                                         "cancelled"] | None, Query()] = None,
-              trigger: Annotated[Literal["manual", "schedule", "api"] | None, Query()] = None,
+              trigger: Annotated[Literal["manual", "schedule", "api", "airflow"] | None, Query()] = None,
               sort: Annotated[str, Query(description="created_at, started_at, finished_at, "
                                          "status; prefix - for descending")] = "-created_at",
               ) -> Page[RunOut]:

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 import ecluse
 from ecluse.api.deps import Admin, Limit, Offset, PlatformDep, Reader
-from ecluse.api.schemas import AuditOut, HealthOut, ModuleOut, Page
+from ecluse.api.schemas import AuditOut, HealthOut, ModuleOut, Page, SystemOut
 from ecluse.services import audit
 from ecluse.store.db import at_head
 
@@ -19,6 +19,14 @@ router = APIRouter()
             summary="The module catalog, with each module's config JSON Schema")
 def list_modules(actor: Reader, platform: PlatformDep) -> list[ModuleOut]:
     return [ModuleOut(**m.describe()) for m in platform.registry.all()]
+
+
+@router.get("/system", response_model=SystemOut, tags=["system"],
+            summary="How this platform runs: executor, scheduler (embedded or Airflow), database")
+def system(actor: Reader, platform: PlatformDep) -> SystemOut:
+    settings = platform.settings
+    return SystemOut(version=ecluse.__version__, executor=settings.executor,
+                     scheduler=settings.scheduler, database=platform.db.engine.dialect.name)
 
 
 @router.get("/health", response_model=HealthOut, tags=["system"], summary="Liveness")

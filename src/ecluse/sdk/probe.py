@@ -71,14 +71,14 @@ def _http(connection: Connection, *, path: str | None, timeout: float, **_: Any)
 
 
 def _s3(connection: Connection, *, bucket: str | None, **_: Any) -> ConnectionCheck:
-    from ecluse.sdk.s3 import s3_client
+    from ecluse.sdk.storage import filesystem
 
-    client = s3_client(connection)
+    fs = filesystem("s3", connection)
     bucket = bucket or connection.get("bucket")
     if bucket:
-        client.head_bucket(Bucket=bucket)
+        fs.info(bucket)  # HeadBucket
         return ConnectionCheck(True, f"{connection.name}: bucket {bucket!r} is reachable")
-    names = [b["Name"] for b in client.list_buckets().get("Buckets", [])]
+    names = fs.ls("", detail=False)  # ListBuckets
     return ConnectionCheck(True, f"{connection.name}: {len(names)} bucket(s) visible",
                            details={"buckets": names[:20]})
 

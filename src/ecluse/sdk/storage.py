@@ -26,7 +26,7 @@ import os
 import posixpath
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,10 +301,19 @@ class Publication:
         return f"{self.prefix}{TEMP_MARK}{self.run}" if self.prefix else f"_ecluse-tmp-{self.run}"
 
     def put(self, local: Path, relative: str) -> None:
+        """Upload a local file under the temporary prefix; ``relative`` is its key inside the
+        dataset."""
         temp_key = f"{self.temp_prefix}/{relative}"
-        self.uploaded.append((temp_key, f"{self.base}{relative}"))
-        self.fs.put_file(str(local), posixpath.join(self.root, temp_key))
+        self.uploaded.append((temp_key, f"{self.base}{relative}"))  # first: a half upload is removed too
+        self.transfer(local, posixpath.join(self.root, temp_key))
         self.bytes += local.stat().st_size
+
+    def transfer(self, local: Path, path: str) -> None:
+        self.fs.put_file(str(local), path)
+
+    def copy(self, source: str, target: str) -> None:
+        """Server-side copy of an uploaded object into place."""
+        self.fs.copy(source, target)
 
     def publish(self, *, mode: str, rows: int, fmt: str) -> None:
         import datetime as dt
@@ -313,13 +322,14 @@ class Publication:
         previous: list[str] = []
         base_path = posixpath.join(self.root, self.prefix) if self.prefix else self.root
         if mode == "overwrite" and self.fs.exists(base_path):
-            old = list(self.fs.find(base_path))
+            # the temporary objects of this run and of concurrent ones are not the dataset's
+            old = [p for p in self.fs.find(base_path) if not _temporary(_strip_proto(p))]
         if mode == "append":
             with contextlib.suppress(Exception):
                 previous = list(json.loads(self.fs.cat_file(
                     posixpath.join(self.root, f"{self.base}{MANIFEST}"))).get("files", []))
         for temp_key, final_key in self.uploaded:
-            self.fs.copy(posixpath.join(self.root, temp_key), posixpath.join(self.root, final_key))
+            self.copy(posixpath.join(self.root, temp_key), posixpath.join(self.root, final_key))
         files = [f for _, f in self.uploaded]
         manifest = {"run": self.run, "written_at": dt.datetime.now(dt.UTC).isoformat(),
                     "format": fmt, "rows": rows, "files": previous + files}
@@ -344,12 +354,9 @@ class Publication:
                 self.fs.rm(existing)
 
 
+def _temporary(path: str) -> bool:
+    return any(TEMP_MARK in part or part.startswith("_ecluse-tmp-") for part in path.split("/"))
+
+
 def _strip_proto(path: str) -> str:
     return path.split("://", 1)[-1].lstrip("/")
-
-
-def files_below(folder: Path) -> Iterable[tuple[Path, str]]:
-    """Files of a local folder with their relative POSIX path, sorted."""
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and not p.name.startswith("."):
-            yield p, p.relative_to(folder).as_posix()

@@ -42,7 +42,7 @@ CASES: dict[str, dict[str, Any]] = {
     "by year/month of ts": {"partition_by": {"column": "ts", "parts": ["year", "month"]}},
 }
 
-# one write, in a fresh process; prints its wall and CPU seconds as JSON
+# one write, in a fresh process; writes its wall and CPU seconds as JSON into argv[5]
 RUNNER = """
 import json, sys, time
 from pathlib import Path
@@ -54,7 +54,7 @@ r = run_doc(chain(node("src", "extractor", "parquet", path=sys.argv[2]),
                   node("dst", "loader", "s3", connection="lake", bucket="bench", **config)),
             data_dir=Path(sys.argv[4]))
 assert r.status == "succeeded", r.error
-print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}))
+Path(sys.argv[5]).write_text(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}))
 """
 
 
@@ -62,10 +62,11 @@ def _write(src_dir: Path, source: Path, config: dict[str, Any], env: dict[str, s
            work: Path, moto: psutil.Process) -> dict[str, float]:
     load = os.getloadavg()[0]
     moto_before = sum(moto.cpu_times()[:2])
-    out = subprocess.run([sys.executable, "-c", RUNNER, str(ROOT), str(source), json.dumps(config),
-                          str(work / ".ecluse")], env={**env, "PYTHONPATH": str(src_dir)},
-                         check=True, capture_output=True, text=True)
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    report = work / "report.json"
+    subprocess.run([sys.executable, "-c", RUNNER, str(ROOT), str(source), json.dumps(config),
+                    str(work / ".ecluse"), str(report)], env={**env, "PYTHONPATH": str(src_dir)},
+                   check=True, stdout=subprocess.DEVNULL)
+    result: dict[str, float] = json.loads(report.read_text())
     result["moto_cpu"] = sum(moto.cpu_times()[:2]) - moto_before
     result["load"] = load
     return result

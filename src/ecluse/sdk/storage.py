@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ecluse.sdk.connections import Connection
 from ecluse.sdk.errors import ConfigError
@@ -312,6 +312,7 @@ class Publication:
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     uploaded: list[tuple[str, str]] = field(default_factory=list)  # (temp key, final key)
     bytes: int = 0
+    manifest_options: ClassVar[dict[str, Any]] = {}  # the store's upload options for the manifest
 
     @property
     def base(self) -> str:
@@ -334,7 +335,7 @@ class Publication:
 
     def copy(self, source: str, target: str) -> None:
         """Server-side copy of an uploaded object into place."""
-        self.fs.copy(source, target)
+        self.fs.cp_file(source, target)
 
     def publish(self, *, mode: str, rows: int, fmt: str) -> None:
         import datetime as dt
@@ -355,7 +356,7 @@ class Publication:
         files = [f for _, f in self.uploaded]
         manifest = {"run": self.run, "written_at": dt.datetime.now(dt.UTC).isoformat(),
                     "format": fmt, "rows": rows, "files": previous + files}
-        self.fs.pipe_file(manifest_path, json.dumps(manifest, indent=1).encode())
+        self.fs.pipe_file(manifest_path, json.dumps(manifest, indent=1).encode(), **self.manifest_options)
         keep = {_strip_proto(posixpath.join(self.root, f)) for f in files} | {_strip_proto(manifest_path)}
         stale = [p for p in old if _strip_proto(p) not in keep]
         if stale:

@@ -185,3 +185,10 @@ def test_unusable_gcs_service_account_key(gcs_store: dict[str, Any], workdir: Pa
     for r in (written, read):
         assert r.status == "failed"
         assert expected in r.error.reason and problem in r.error.reason, r.error.reason
+
+
+def test_s3_manifest_is_served_as_json(s3_store: dict[str, Any], workdir: Path) -> None:
+    store = {**s3_store, "module": "s3", "key": "bucket"}
+    assert _write(store, workdir, orders(5), prefix="m", mode="append").status == "succeeded"
+    info = store["fs"].info(f"{store['root']}/m/_ecluse_manifest.json")
+    assert info["ContentType"] == "application/json"

@@ -36,6 +36,7 @@ class _Upload(Publication):
     (its parts would otherwise be kept, and billed, by the store)."""
 
     chunk: int = 16 << 20
+    manifest_options: ClassVar[dict[str, Any]] = {"ContentType": "application/json"}
 
     def transfer(self, local: Path, path: str) -> None:
         with local.open("rb") as source:
@@ -49,7 +50,7 @@ class _Upload(Publication):
 
     def copy(self, source: str, target: str) -> None:
         try:
-            self.fs.copy(source, target, preserve_etag=True)
+            self.fs.cp_file(source, target, preserve_etag=True)
         except BaseException:
             with contextlib.suppress(Exception):
                 key = target.split("/", 1)[1]

@@ -192,3 +192,16 @@ def test_s3_manifest_is_served_as_json(s3_store: dict[str, Any], workdir: Path) 
     assert _write(store, workdir, orders(5), prefix="m", mode="append").status == "succeeded"
     info = store["fs"].info(f"{store['root']}/m/_ecluse_manifest.json")
     assert info["ContentType"] == "application/json"
+
+
+def test_s3_connection_check_through_the_storage_layer(s3_store: dict[str, Any]) -> None:
+    from ecluse.sdk.connections import parse_connection
+    from ecluse.sdk.probe import test_connection as check
+
+    conn = parse_connection("lake", s3_store["conn"])
+    assert check(conn, bucket=s3_store["bucket"]).ok
+    listed = check(conn)
+    assert listed.ok and s3_store["bucket"] in listed.details["buckets"]
+    missing = check(conn, bucket="no-such-bucket-here")
+    assert not missing.ok
+    assert missing.message == "lake: s3://no-such-bucket-here does not exist", missing.message

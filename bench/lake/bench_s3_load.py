@@ -147,9 +147,13 @@ def main() -> None:
         lines.append(f"| {case} | {version} | {med['wall']:.2f} | {med['cpu']:.2f} | "
                      f"{med['moto_cpu']:.2f} | {loads} |")
     print("\n".join(lines))
-    if args.append_results:
+    if args.append_results:  # at the end of the storage section
         path = ROOT / "bench" / "RESULTS.md"
-        path.write_text(path.read_text() + "\n".join(lines) + "\n")
+        text = path.read_text()
+        start = text.find("## Storage and lakehouse")
+        end = text.find("\n## ", start + 1) if start >= 0 else -1
+        at = len(text) if end < 0 else end
+        path.write_text(text[:at].rstrip("\n") + "\n" + "\n".join(lines) + "\n" + text[at:])
 
 
 if __name__ == "__main__":

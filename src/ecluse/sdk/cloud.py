@@ -1,10 +1,9 @@
-"""The shared body of the object-storage extractors (``s3``, ``gcs``, ``azure_blob``) and
-loaders (``gcs``, ``azure_blob``): list, filter, read through the file modules' parsing, stage
-a manifest of the files read; write files with the engine, publish them atomically."""
+"""The shared body of the object-storage extractors and loaders (``s3``, ``gcs``,
+``azure_blob``): list, filter, read through the file modules' parsing, stage a manifest of the
+files read; write rolling files, publish them atomically."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import uuid
 from pathlib import Path
@@ -13,18 +12,18 @@ from typing import Any, ClassVar, Literal
 import ibis.expr.types as ir
 from pydantic import Field, field_validator, model_validator
 
-from ecluse.sdk.config import ModuleConfig, columns_field
+from ecluse.sdk.config import ModuleConfig, column_field
 from ecluse.sdk.context import NodeContext
 from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.module import Extractor, Loader, LoadResult
 from ecluse.sdk.relational import require_columns
+from ecluse.sdk.rolling import write_rolling
 from ecluse.sdk.storage import (
     ObjectInfo,
     Publication,
     StorageKind,
     download,
     duckdb_s3_secret,
-    files_below,
     filesystem,
     list_objects,
     storage_error,
@@ -290,7 +289,28 @@ def _with_partitions(groups: dict[tuple[tuple[str, str], ...], list[str]], scan:
             else:
                 cols[n] = ibis.literal(int(v) if numeric[n] else v, "int64" if numeric[n] else "string")
         parts.append(table.mutate(**cols))
-    return parts[0] if len(parts) == 1 else ibis.union(*parts)
+    return parts[0] if len(parts) == 1 else ibis.union(*_conformed(parts))
+
+
+def _conformed(tables: list[ir.Table]) -> list[ir.Table]:
+    """The tables with one schema: each column in the type that holds all its inferred types
+    (a partition's CSV whose amounts happen to be whole numbers reads as integers), string
+    when none does, and null where a table lacks it."""
+    import ibis
+    import ibis.expr.datatypes as idt
+
+    types: dict[str, list[idt.DataType]] = {}
+    for t in tables:
+        for name, dtype in t.schema().items():
+            types.setdefault(name, []).append(dtype)
+    common: dict[str, idt.DataType] = {}
+    for name, found in types.items():
+        try:
+            common[name] = idt.highest_precedence(found)
+        except Exception:
+            common[name] = idt.string
+    return [t.select(*[(t[n] if t.schema()[n] == d else t[n].cast(d)).name(n) if n in t.columns
+                       else ibis.null(d).name(n) for n, d in common.items()]) for t in tables]
 
 
 def _head(fs: Any, container: str, obj: ObjectInfo, ctx: NodeContext) -> Path:
@@ -334,17 +354,35 @@ def _parquet_sample(ctx: NodeContext, fs: Any, container: str, obj: ObjectInfo) 
 
 # -- loaders --------------------------------------------------------------------------------
 
+DatePart = Literal["year", "month", "day", "hour"]
+
+
+class DerivedPartitions(ModuleConfig):
+    column: str = column_field("Timestamp or date column the partition values come from.")
+    parts: list[DatePart] = Field(min_length=1, description="Parts of the date, in folder order, "
+                                  "e.g. `[\"year\", \"month\"]` -> `year=2024/month=3/`.")
+
+
 class ObjectWriteConfig(ModuleConfig):
+    """Fields common to the object-storage loaders. A loader's config inherits this first and
+    a model holding its `connection` and bucket/container second, so those come first in the
+    form: ``class S3LoaderConfig(ObjectWriteConfig, S3Target)``."""
+
     prefix: str = Field("", description="Folder (key prefix) of the dataset, e.g. `orders`.")
     format: Literal["parquet", "csv", "json"] = Field("parquet", description="File format "
                                                       "(json is JSON lines).")
-    partition_by: list[str] = columns_field("Columns to partition by: one folder per value, "
-                                            "`country=FR/`.", default_factory=list)
+    partition_by: list[str] | DerivedPartitions = Field(
+        default_factory=list, description="Existing columns (one folder per value, "
+        "`country=FR/`), or parts derived from a timestamp: "
+        "`{\"column\": \"order_ts\", \"parts\": [\"year\", \"month\"]}`.",
+        json_schema_extra={"x-widget": "columns"})
     mode: Literal["overwrite", "append"] = Field(
         "overwrite", description="Replace the dataset under the prefix, or add new files beside it.")
-    compression: Literal["zstd", "snappy", "gzip", "none"] | None = Field(
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] | None = Field(
         None, description="Codec; defaults to zstd for Parquet and none for CSV/JSON "
         "(which accept gzip).")
+    target_file_size_mb: int = Field(128, ge=1, le=5_000, description="Start a new file past this "
+                                     "size (MB, compressed).")
 
     @field_validator("prefix")
     @classmethod
@@ -353,8 +391,13 @@ class ObjectWriteConfig(ModuleConfig):
 
 
 class ObjectLoader(Loader):
-    """Base of the object-storage loaders: the engine writes the files into the run's work
-    folder, then they are published atomically (temporary prefix, then copied into place)."""
+    """Base of the object-storage loaders; subclasses set ``storage`` and ``container_key``.
+
+    Batches stream from the engine into rolling local files (one writer per partition, a new
+    file past the target size); each closed file is uploaded at once under a temporary prefix
+    beside the dataset and removed locally. Only when everything is uploaded are the objects
+    copied into place, old objects removed (overwrite) and the manifest written; on any
+    failure the temporary objects are deleted and the dataset is untouched."""
 
     storage: ClassVar[StorageKind]
     container_key: ClassVar[str] = "bucket"
@@ -365,64 +408,74 @@ class ObjectLoader(Loader):
     def _container(self) -> str:
         return str(getattr(self.config, self.container_key))
 
-    def check(self, table: ir.Table, ctx: NodeContext) -> None:
-        c = self.config
-        require_columns(table, c.partition_by, field="partition_by")
-        if c.partition_by and len(c.partition_by) == len(table.columns):
+    def _publication(self, fs: Any) -> Publication:
+        """Where the files go (a subclass may tune how they are uploaded)."""
+        return Publication(fs, self._container(), self.config.prefix)
+
+    # -- design time ------------------------------------------------------------------------
+    def _prepare(self, table: ir.Table) -> tuple[ir.Table, list[str]]:
+        """The relation to write (derived partition columns added) and the partition columns."""
+        import ibis.expr.datatypes as idt
+
+        p = self.config.partition_by
+        if isinstance(p, DerivedPartitions):
+            require_columns(table, [p.column], field="partition_by")
+            dtype = table.schema()[p.column]
+            if not isinstance(dtype, idt.Timestamp | idt.Date):
+                raise ConfigError(f"column {p.column!r} is {dtype}, not a timestamp or date: "
+                                  "partition parts cannot be derived from it", field="partition_by")
+            if "hour" in p.parts and isinstance(dtype, idt.Date):
+                raise ConfigError(f"column {p.column!r} is a date: it has no hour", field="partition_by")
+            clash = [part for part in p.parts if part in table.columns]
+            if clash:
+                raise ConfigError(f"the input already has column(s) {clash}; partition by them "
+                                  "directly with a list", field="partition_by")
+            col = table[p.column]
+            return table.mutate(**{part: getattr(col, part)() for part in p.parts}), list(p.parts)
+        require_columns(table, p, field="partition_by")
+        if p and len(p) == len(table.columns):
             raise ConfigError("every column is a partition column: nothing would be left in the "
                               "files", field="partition_by")
-        if c.format == "json" and c.partition_by:
-            raise ConfigError("JSON output cannot be partitioned yet: choose parquet or csv, or "
-                              "no partition columns", field="partition_by")
+        return table, list(p)
+
+    def check(self, table: ir.Table, ctx: NodeContext) -> None:
+        self._prepare(table)
+        c = self.config
         if c.format != "parquet" and c.compression not in (None, "none", "gzip"):
             raise ConfigError(f"{c.format} files can be compressed with gzip only", field="compression")
 
+    # -- run --------------------------------------------------------------------------------
     def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
-        from ecluse.sdk.files import FileWrite
         from ecluse.sdk.storage import SCHEMES
 
         c = self.config
         self.check(table, ctx)
+        relation, parts = self._prepare(table)
         container = self._container()
         where = f"{SCHEMES[self.storage]}://{container}/{c.prefix}".rstrip("/")
         fs = filesystem(self.storage, ctx.connection(c.connection))
         try:
-            fs.ls(container, detail=False)
+            fs.info(container)  # one request: a missing bucket or refused keys show here
         except Exception as exc:
             raise storage_error(exc, where=f"{SCHEMES[self.storage]}://{container}",
                                 connection=c.connection) from exc
-        pub = Publication(fs, container, c.prefix)
+        pub = self._publication(fs)
         local = ctx.work_dir / f"out-{pub.run}"
-        compression = c.compression
-        if compression is None:
-            compression = "zstd" if c.format == "parquet" else None
-        elif compression == "none":
-            compression = "uncompressed" if c.format == "parquet" else None
         try:
             local.mkdir(parents=True, exist_ok=True)
-            rows = ctx.backend.write_files(table, FileWrite(directory=local, format=c.format,
-                                                            partition_by=tuple(c.partition_by),
-                                                            compression=compression))
-            ctx.cancel.raise_if_cancelled()
-            for path, rel in files_below(local):
-                folder, _, name = rel.rpartition("/")
-                stem, dot, ext = name.partition(".")
-                unique = f"part-{pub.run}-{stem}{dot}{ext}"
-                pub.put(path, f"{folder}/{unique}" if folder else unique)
+            rows = write_rolling(ctx.backend.to_batches(relation, batch_size=65_536), ctx,
+                                 partition_by=parts, fmt=c.format, compression=c.compression,
+                                 target_bytes=c.target_file_size_mb << 20, folder=local, run=pub.run,
+                                 done=pub.put)
             ctx.cancel.raise_if_cancelled()
             pub.publish(mode=c.mode, rows=rows, fmt=c.format)
-        except ConfigError:
-            pub.discard()
-            raise
         except BaseException as exc:
-            pub.discard()
-            if isinstance(exc, OSError | PermissionError) or type(exc).__module__.startswith(
-                    ("botocore", "azure", "google", "gcsfs", "adlfs", "aiohttp")):
+            if isinstance(exc, OSError) or type(exc).__module__.startswith(
+                    ("botocore", "aiobotocore", "azure", "google", "gcsfs", "adlfs", "aiohttp")):
                 raise storage_error(exc, where=where, connection=c.connection) from exc
             raise
         finally:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(local)
-        pub.discard()
+            pub.discard()
+            shutil.rmtree(local, ignore_errors=True)
         return LoadResult(rows_written=rows, bytes_written=pub.bytes, location=where,
                           extra={"files": len(pub.uploaded)})

@@ -71,14 +71,17 @@ def _http(connection: Connection, *, path: str | None, timeout: float, **_: Any)
 
 
 def _s3(connection: Connection, *, bucket: str | None, **_: Any) -> ConnectionCheck:
-    from ecluse.sdk.s3 import s3_client
+    from ecluse.sdk.storage import filesystem, storage_error
 
-    client = s3_client(connection)
+    fs = filesystem("s3", connection)
     bucket = bucket or connection.get("bucket")
-    if bucket:
-        client.head_bucket(Bucket=bucket)
-        return ConnectionCheck(True, f"{connection.name}: bucket {bucket!r} is reachable")
-    names = [b["Name"] for b in client.list_buckets().get("Buckets", [])]
+    try:
+        if bucket:
+            fs.info(bucket)  # HeadBucket
+            return ConnectionCheck(True, f"{connection.name}: bucket {bucket!r} is reachable")
+        names = fs.ls("", detail=False)  # ListBuckets
+    except Exception as exc:
+        raise storage_error(exc, where=f"s3://{bucket or ''}", connection=connection.name) from exc
     return ConnectionCheck(True, f"{connection.name}: {len(names)} bucket(s) visible",
                            details={"buckets": names[:20]})
 

@@ -26,10 +26,10 @@ import os
 import posixpath
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ecluse.sdk.connections import Connection
 from ecluse.sdk.errors import ConfigError
@@ -93,10 +93,7 @@ def filesystem(kind: StorageKind, connection: Connection | None) -> Any:
         os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
         import gcsfs
 
-        token: Any = get("token")
-        sa = get("service_account_json")
-        if sa:
-            token = json.loads(sa) if isinstance(sa, str) else dict(sa)
+        token: Any = gcs_key(connection) or get("token")
         return gcsfs.GCSFileSystem(project=get("project") or "ecluse", token=token or "google_default",
                                    endpoint_url=get("endpoint_url") or None, skip_instance_cache=True)
     if kind == "azure_blob":
@@ -112,6 +109,30 @@ def filesystem(kind: StorageKind, connection: Connection | None) -> Any:
                 kwargs["account_host"] = get("endpoint_url").split("://", 1)[-1].split("/", 1)[0]
         return adlfs.AzureBlobFileSystem(**kwargs)
     raise ConfigError(f"unsupported storage kind {kind!r}", field="connection")
+
+
+def gcs_key(connection: Connection) -> dict[str, Any] | None:
+    """The service account key of a ``gcs`` connection, checked: gcsfs reports a malformed
+    key as an unrelated ``KeyError: 'refresh_token'``."""
+    sa = connection.get("service_account_json")
+    if not sa:
+        return None
+    what = f"the service account key (service_account_json) of connection {connection.name!r}"
+    try:
+        info = json.loads(sa) if isinstance(sa, str) else sa
+    except json.JSONDecodeError as exc:  # the message never holds the key's text
+        raise ConfigError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+                          field="connection") from None
+    if not isinstance(info, dict):
+        raise ConfigError(f"{what} must be a JSON object (the key file downloaded from Google Cloud)",
+                          field="connection")
+    from google.oauth2 import service_account
+
+    try:
+        service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"{what} cannot be used: {exc}", field="connection") from None
+    return dict(info)
 
 
 def _azure_parts(connection: Connection) -> dict[str, str]:
@@ -150,9 +171,9 @@ def object_store_options(kind: StorageKind, connection: Connection | None) -> di
         if get("endpoint_url"):
             opts.update(google_base_url=get("endpoint_url"), skip_signature="true",
                         allow_http="true")
-        sa = get("service_account_json")
-        if sa:
-            opts["google_service_account_key"] = sa if isinstance(sa, str) else json.dumps(sa)
+        key = gcs_key(connection)
+        if key:
+            opts["google_service_account_key"] = json.dumps(key)
         return opts
     if kind == "azure_blob":
         parts = _azure_parts(connection)
@@ -291,6 +312,7 @@ class Publication:
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     uploaded: list[tuple[str, str]] = field(default_factory=list)  # (temp key, final key)
     bytes: int = 0
+    manifest_options: ClassVar[dict[str, Any]] = {}  # the store's upload options for the manifest
 
     @property
     def base(self) -> str:
@@ -301,55 +323,56 @@ class Publication:
         return f"{self.prefix}{TEMP_MARK}{self.run}" if self.prefix else f"_ecluse-tmp-{self.run}"
 
     def put(self, local: Path, relative: str) -> None:
+        """Upload a local file under the temporary prefix; ``relative`` is its key inside the
+        dataset."""
         temp_key = f"{self.temp_prefix}/{relative}"
-        self.uploaded.append((temp_key, f"{self.base}{relative}"))
-        self.fs.put_file(str(local), posixpath.join(self.root, temp_key))
+        self.uploaded.append((temp_key, f"{self.base}{relative}"))  # first: a half upload is removed too
+        self.transfer(local, posixpath.join(self.root, temp_key))
         self.bytes += local.stat().st_size
+
+    def transfer(self, local: Path, path: str) -> None:
+        self.fs.put_file(str(local), path)
+
+    def copy(self, source: str, target: str) -> None:
+        """Server-side copy of an uploaded object into place."""
+        self.fs.cp_file(source, target)
 
     def publish(self, *, mode: str, rows: int, fmt: str) -> None:
         import datetime as dt
 
+        manifest_path = posixpath.join(self.root, f"{self.base}{MANIFEST}")
         old: list[str] = []
         previous: list[str] = []
-        base_path = posixpath.join(self.root, self.prefix) if self.prefix else self.root
-        if mode == "overwrite" and self.fs.exists(base_path):
-            old = list(self.fs.find(base_path))
-        if mode == "append":
+        if mode == "overwrite":
+            with contextlib.suppress(FileNotFoundError):
+                base_path = posixpath.join(self.root, self.prefix) if self.prefix else self.root
+                # the temporary objects of this run and of concurrent ones are not the dataset's
+                old = [p for p in self.fs.find(base_path) if not _temporary(_strip_proto(p))]
+        else:
             with contextlib.suppress(Exception):
-                previous = list(json.loads(self.fs.cat_file(
-                    posixpath.join(self.root, f"{self.base}{MANIFEST}"))).get("files", []))
+                previous = list(json.loads(self.fs.cat_file(manifest_path)).get("files", []))
         for temp_key, final_key in self.uploaded:
-            self.fs.copy(posixpath.join(self.root, temp_key), posixpath.join(self.root, final_key))
+            self.copy(posixpath.join(self.root, temp_key), posixpath.join(self.root, final_key))
         files = [f for _, f in self.uploaded]
         manifest = {"run": self.run, "written_at": dt.datetime.now(dt.UTC).isoformat(),
                     "format": fmt, "rows": rows, "files": previous + files}
-        self.fs.pipe_file(posixpath.join(self.root, f"{self.base}{MANIFEST}"),
-                          json.dumps(manifest, indent=1).encode())
-        keep = {posixpath.join(self.root, f) for f in files} | \
-            {posixpath.join(self.root, f"{self.base}{MANIFEST}")}
-        stale = [p for p in old if _strip_proto(p) not in {_strip_proto(k) for k in keep}]
+        self.fs.pipe_file(manifest_path, json.dumps(manifest, indent=1).encode(), **self.manifest_options)
+        keep = {_strip_proto(posixpath.join(self.root, f)) for f in files} | {_strip_proto(manifest_path)}
+        stale = [p for p in old if _strip_proto(p) not in keep]
         if stale:
             self.fs.rm(stale)
 
     def discard(self) -> None:
         """Remove everything under the temporary prefix (call on failure and after publish)."""
         with contextlib.suppress(Exception):
-            path = posixpath.join(self.root, self.temp_prefix)
-            if self.fs.exists(path):
-                self.fs.rm(path, recursive=True)
-        with contextlib.suppress(Exception):
-            temps = [posixpath.join(self.root, k) for k, _ in self.uploaded]
-            existing = [t for t in temps if self.fs.exists(t)]
-            if existing:
-                self.fs.rm(existing)
+            temps = self.fs.find(posixpath.join(self.root, self.temp_prefix))
+            if temps:
+                self.fs.rm(temps)
+
+
+def _temporary(path: str) -> bool:
+    return any(TEMP_MARK in part or part.startswith("_ecluse-tmp-") for part in path.split("/"))
 
 
 def _strip_proto(path: str) -> str:
     return path.split("://", 1)[-1].lstrip("/")
-
-
-def files_below(folder: Path) -> Iterable[tuple[Path, str]]:
-    """Files of a local folder with their relative POSIX path, sorted."""
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and not p.name.startswith("."):
-            yield p, p.relative_to(folder).as_posix()

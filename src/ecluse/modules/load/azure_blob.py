@@ -7,15 +7,19 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ecluse.sdk import connection_field
+from ecluse.sdk import ModuleConfig, connection_field
 from ecluse.sdk.cloud import ObjectLoader, ObjectWriteConfig
 
 
-class AzureBlobLoadConfig(ObjectWriteConfig):
+class AzureBlobTarget(ModuleConfig):
     connection: str = connection_field(
         "Azure Blob connection: a connection string, or account name with key or SAS token.",
         kinds=("azure_blob",))
     container: str = Field(min_length=3, max_length=63, description="Container name.")
+
+
+class AzureBlobLoadConfig(ObjectWriteConfig, AzureBlobTarget):
+    pass
 
 
 class AzureBlobLoader(ObjectLoader):

@@ -7,15 +7,19 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ecluse.sdk import connection_field
+from ecluse.sdk import ModuleConfig, connection_field
 from ecluse.sdk.cloud import ObjectLoader, ObjectWriteConfig
 
 
-class GcsLoadConfig(ObjectWriteConfig):
+class GcsTarget(ModuleConfig):
     connection: str = connection_field(
         "GCS connection: project and service account key (or `endpoint_url` of an emulator).",
         kinds=("gcs",))
     bucket: str = Field(min_length=3, max_length=222, description="Bucket name.")
+
+
+class GcsLoadConfig(ObjectWriteConfig, GcsTarget):
+    pass
 
 
 class GcsLoader(ObjectLoader):

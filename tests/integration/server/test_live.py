@@ -10,18 +10,22 @@ from tests.integration.server.conftest import Api, gated_pipeline
 
 
 def _follow(watcher: Api, runner: Api, tmp_path: Path, url: str) -> list[dict[str, Any]]:
+    """The events of one run, on the feed of that run (which starts with a snapshot) or on the
+    feed of every run (connected before the run starts, so it sees it from the beginning)."""
     gate = tmp_path / "gate"
     gate.touch()
     pid = runner.create_pipeline(gated_pipeline(tmp_path, gate=gate))["id"]
     token = watcher.headers("viewer")["Authorization"].split()[1]
-    run = runner.start_run(pid)
-    target = url.format(run_id=run["id"])
+    per_run = "{run_id}" in url
+    run = runner.start_run(pid) if per_run else {}
     events: list[dict[str, Any]] = []
-    with watcher.client.websocket_connect(f"{target}?token={token}") as ws:
-        first = ws.receive_json()
-        if target.endswith(run["id"]):
+    with watcher.client.websocket_connect(f"{url.format(run_id=run.get('id'))}?token={token}") as ws:
+        if per_run:
+            first = ws.receive_json()
             assert first["kind"] == "snapshot" and first["run_id"] == run["id"]
-        events.append(first)
+            events.append(first)
+        else:
+            run = runner.start_run(pid)
         while True:
             ev = ws.receive_json()
             if ev.get("run_id") != run["id"]:

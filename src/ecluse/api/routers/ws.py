@@ -94,7 +94,9 @@ async def run_events(ws: WebSocket, run_id: str) -> None:
 
 @router.websocket("/ws/runs")
 async def all_runs(ws: WebSocket) -> None:
-    """The feed of every run's events."""
+    """The feed of every run's events, from the moment the connection is accepted."""
+    sub = ws.app.state.bus.subscribe()  # before accepting: nothing published after is missed
     if await _accept(ws) is None:
+        sub.close()
         return
-    await _pump(ws, ws.app.state.bus.subscribe(), None, None)
+    await _pump(ws, sub, None, None)

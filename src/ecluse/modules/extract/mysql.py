@@ -28,7 +28,16 @@ from ecluse.sdk.keyset import (
     stage_state,
     start_position,
 )
-from ecluse.sdk.mysql_arrow import arrow_type, connect, first_line, qualified, quote
+from ecluse.sdk.mysql_arrow import (
+    connect,
+    connect_params,
+    first_line,
+    open_warehouse,
+    qualified,
+    quote,
+    result_schema,
+    warehouse_key,
+)
 from ecluse.sdk.sqltext import bind_pyformat as bind
 from ecluse.sdk.sqltext import check_query_or_table, query_parameters
 from ecluse.sdk.sqltext import split_db_table as split_table
@@ -36,6 +45,8 @@ from ecluse.sdk.sqltext import split_db_table as split_table
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
+
+    from ecluse.sdk.warehouse import Warehouse
 
 
 class MysqlExtractConfig(ModuleConfig):
@@ -80,6 +91,26 @@ class MysqlExtractor(Extractor):
          "incremental": {"cursor_column": "updated_at", "key_column": "id"}},
     )
 
+    # -- ELT pushdown ----------------------------------------------------------------------
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        return warehouse_key(ctx.connection(self.config.connection))
+
+    def open_warehouse(self, ctx: NodeContext) -> Warehouse:
+        return open_warehouse(ctx.connection(self.config.connection))
+
+    def warehouse_relation(self, con: Warehouse, ctx: NodeContext) -> ir.Table | None:
+        """A table source (queries, conditions and incremental reads are streamed, as for
+        PostgreSQL), named with its database since the warehouse spans the server."""
+        c = self.config
+        if c.table is None or c.where or c.incremental is not None:
+            return None
+        db, name = split_table(c.table)
+        db = db or connect_params(ctx.connection(c.connection)).get("database")
+        if db is None:
+            return None
+        table = con.table(name, database=str(db))  # type: ignore[attr-defined]
+        return table.select(*c.columns) if c.columns else table  # type: ignore[no-any-return]
+
     def _base_sql(self, ctx: NodeContext, last_value: Any) -> tuple[str, dict[str, Any]]:
         c = self.config
         params = {**ctx.parameters, "last_value": last_value}
@@ -110,9 +141,7 @@ class MysqlExtractor(Extractor):
             base, values = self._base_sql(ctx, position[0])
             cur = conn.cursor()
             try:
-                cur.execute(f"SELECT * FROM ({base}) AS q LIMIT 0", values)
-                fields = list(cur._result.fields)
-                cur.fetchall()
+                schema = result_schema(cur, base, values)
             except ConfigError:
                 raise
             except Exception as exc:
@@ -123,7 +152,6 @@ class MysqlExtractor(Extractor):
         except BaseException:
             conn.close()
             raise
-        schema = pa.schema([pa.field(f.name, arrow_type(f)) for f in fields])
         if inc is not None:
             for col, what in ((inc.cursor_column, "cursor_column"), (inc.key_column, "key_column")):
                 if col is not None and col not in schema.names:

@@ -37,6 +37,7 @@ from ecluse.sdk.arrow_pg import (
 )
 from ecluse.sdk.keyset import IncrementalConfig
 from ecluse.sdk.sqltext import check_query_or_table
+from ecluse.sdk.warehouse import Warehouse
 
 
 class PostgresExtractConfig(ModuleConfig):
@@ -82,7 +83,7 @@ class PostgresExtractor(Extractor):
     def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
         return open_warehouse(ctx.connection(self.config.connection))
 
-    def warehouse_relation(self, con: BaseBackend, ctx: NodeContext) -> ir.Table | None:
+    def warehouse_relation(self, con: Warehouse, ctx: NodeContext) -> ir.Table | None:
         """A table source, as a relation of the warehouse. Queries and SQL conditions are
         streamed instead (they would need a view, which carries no bound parameters), and so
         are incremental reads (their state advances with the rows the engine sees)."""

@@ -39,6 +39,7 @@ from ecluse.sdk.arrow_pg import (
     warehouse_key,
 )
 from ecluse.sdk.relational import require_columns
+from ecluse.sdk.warehouse import Warehouse
 
 
 class PostgresLoadConfig(ModuleConfig):
@@ -94,7 +95,7 @@ class PostgresLoader(Loader):
     def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
         return open_warehouse(ctx.connection(self.config.connection))
 
-    def write_in_warehouse(self, table: ir.Table, con: BaseBackend, ctx: NodeContext) -> LoadResult:
+    def write_in_warehouse(self, table: ir.Table, con: Warehouse, ctx: NodeContext) -> LoadResult:
         return self._write(table, ctx, sql=str(con.compile(table)))
 
     def _write(self, table: ir.Table, ctx: NodeContext, *, sql: str | None) -> LoadResult:

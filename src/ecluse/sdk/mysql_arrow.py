@@ -65,14 +65,19 @@ def qualified(db: str | None, table: str) -> str:
     return f"{quote(db)}.{quote(table)}" if db else quote(table)
 
 
-def result_schema(cur: Any, sql: str, args: Any = None) -> pa.Schema:
-    """The Arrow schema of a query's result, from a ``LIMIT 0`` run of it."""
-    import pyarrow as pa
-
+def result_fields(cur: Any, sql: str, args: Any = None) -> list[Any]:
+    """The PyMySQL fields (name, type code, length, flags...) of a query's result, from a
+    ``LIMIT 0`` run of it."""
     cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0", args)
     fields = list(cur._result.fields)
     cur.fetchall()
-    return pa.schema([pa.field(f.name, arrow_type(f)) for f in fields])
+    return fields
+
+
+def result_schema(cur: Any, sql: str, args: Any = None) -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, arrow_type(f)) for f in result_fields(cur, sql, args)])
 
 
 # --- ELT pushdown -----------------------------------------------------------------------

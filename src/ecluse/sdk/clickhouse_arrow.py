@@ -99,8 +99,10 @@ def open_warehouse(connection: Connection) -> SqlWarehouse:
     client = connect(connection)
     old = version(client) < (20, 1)
 
-    def describe(db: str | None, table: str) -> pa.Schema:
-        return result_schema(client, f"SELECT * FROM {qualified(db, table)}")[0]
+    def describe(db: str | None, table: str) -> Any:
+        import ibis
+
+        return ibis.Schema.from_pyarrow(result_schema(client, f"SELECT * FROM {qualified(db, table)}")[0])
 
     return SqlWarehouse(_exact_compiler(), describe, client.disconnect,
                         _trim_as_regex if old else None)

@@ -94,9 +94,11 @@ def open_warehouse(connection: Connection) -> SqlWarehouse:
 
     conn = connect(connection)
 
-    def describe(db: str | None, table: str) -> pa.Schema:
+    def describe(db: str | None, table: str) -> Any:
+        import ibis
+
         with conn.cursor() as cur:
-            return result_schema(cur, f"SELECT * FROM {qualified(db, table)}")
+            return ibis.Schema.from_pyarrow(result_schema(cur, f"SELECT * FROM {qualified(db, table)}"))
 
     return SqlWarehouse(compiler, describe, conn.close)
 

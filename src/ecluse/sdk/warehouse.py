@@ -1,7 +1,8 @@
 """A warehouse for ELT pushdown: what the engine needs to run a chain of transforms inside a
 database as SQL. An Ibis backend is one (DuckDB, PostgreSQL); :class:`SqlWarehouse` is one for
 databases reached through their own driver (MySQL, ClickHouse): relations are unbound Ibis
-tables with the columns the driver reports, compiled to the database's dialect."""
+tables with the columns the driver reports, compiled to the database's dialect. It is also the
+light way in for PostgreSQL: no second driver, no Ibis backend to import and connect."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import ibis.expr.schema as sch
     import ibis.expr.types as ir
-    import pyarrow as pa
     import sqlglot.expressions as sge
 
 
@@ -23,10 +24,10 @@ class Warehouse(Protocol):
 
 class SqlWarehouse:
     """Unbound relations compiled with an Ibis SQL compiler. ``describe(database, table)``
-    returns a table's Arrow schema; ``rewrite`` adapts the compiled tree (old server
+    returns a table's Ibis schema; ``rewrite`` adapts the compiled tree (old server
     versions); ``close`` releases the driver's connection."""
 
-    def __init__(self, compiler: Any, describe: Callable[[str | None, str], pa.Schema],
+    def __init__(self, compiler: Any, describe: Callable[[str | None, str], sch.Schema],
                  close: Callable[[], None],
                  rewrite: Callable[[sge.Expression], sge.Expression] | None = None) -> None:
         self._compiler = compiler
@@ -37,8 +38,7 @@ class SqlWarehouse:
     def table(self, name: str, database: str | None = None) -> ir.Table:
         import ibis
 
-        schema = ibis.Schema.from_pyarrow(self._describe(database, name))
-        return ibis.table(schema, name=name, database=database)
+        return ibis.table(self._describe(database, name), name=name, database=database)
 
     def compile(self, expr: ir.Expr) -> str:
         tree = self._compiler.to_sqlglot(expr.unbind())

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import ibis.expr.types as ir
-from ibis.backends import BaseBackend
 from pydantic import Field, model_validator
 
 from ecluse.sdk import (
@@ -80,7 +79,7 @@ class PostgresExtractor(Extractor):
     def warehouse_key(self, ctx: NodeContext) -> str | None:
         return warehouse_key(ctx.connection(self.config.connection))
 
-    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+    def open_warehouse(self, ctx: NodeContext) -> Warehouse:
         return open_warehouse(ctx.connection(self.config.connection))
 
     def warehouse_relation(self, con: Warehouse, ctx: NodeContext) -> ir.Table | None:
@@ -91,7 +90,7 @@ class PostgresExtractor(Extractor):
         if c.table is None or c.where or c.incremental is not None:
             return None
         schema, name = split_table_name(c.table)
-        table = con.table(name, database=schema) if schema else con.table(name)  # type: ignore[attr-defined]
+        table = con.table(name, database=schema)  # type: ignore[attr-defined]
         return table.select(*c.columns) if c.columns else table  # type: ignore[no-any-return]
 
     # -- SQL -------------------------------------------------------------------------------

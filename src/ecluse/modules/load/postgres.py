@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 import ibis.expr.types as ir
-from ibis.backends import BaseBackend
 from pydantic import Field, model_validator
 
 from ecluse.sdk import (
@@ -92,7 +91,7 @@ class PostgresLoader(Loader):
     def warehouse_key(self, ctx: NodeContext) -> str | None:
         return warehouse_key(ctx.connection(self.config.connection))
 
-    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+    def open_warehouse(self, ctx: NodeContext) -> Warehouse:
         return open_warehouse(ctx.connection(self.config.connection))
 
     def write_in_warehouse(self, table: ir.Table, con: Warehouse, ctx: NodeContext) -> LoadResult:

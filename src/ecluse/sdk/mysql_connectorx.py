@@ -2,7 +2,8 @@
 Arrow batches (PyMySQL decodes them in Python, ~25x slower). Columns whose values connectorx
 would change are converted by the server first (TIME as microseconds, wide DECIMALs as text)
 and every batch is cast to the types the PyMySQL probe gives, so both paths agree exactly.
-A query whose columns include a type it does not know is read with PyMySQL instead."""
+The extractor uses it for table scans only: ``arrow_stream`` holds the GIL while it waits for
+the server, so a query slow to produce rows would stall every thread of the process."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def url(params: dict[str, Any]) -> str:
 
 def stream(params: dict[str, Any], sql: str, schema: pa.Schema, batch_size: int
            ) -> Iterator[pa.RecordBatch]:
-    """The result of ``sql`` (values already escaped into it), batch by batch, as ``schema``."""
+    """The result of ``sql``, batch by batch, as ``schema``."""
     import connectorx as cx
     import pyarrow as pa
 

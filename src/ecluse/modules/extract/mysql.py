@@ -1,6 +1,7 @@
-"""Extractor ``mysql`` (MySQL and MariaDB): a query or a table, streamed into Arrow batches by
-connectorx (rows decoded in Rust), or through PyMySQL's server-side (unbuffered) cursor for
-column types connectorx cannot read faithfully; optionally incremental with keyset paging."""
+"""Extractor ``mysql`` (MySQL and MariaDB): a query or a table, streamed into Arrow batches.
+A table scan is read by connectorx (rows decoded in Rust); queries, conditions, incremental
+reads and column types connectorx cannot read faithfully go through PyMySQL's server-side
+(unbuffered) cursor. Optionally incremental with keyset paging."""
 
 from __future__ import annotations
 
@@ -168,7 +169,12 @@ class MysqlExtractor(Extractor):
         if ctx.mode == "schema":
             conn.close()
             return ctx.backend.from_arrow(schema.empty_table(), name="mysql")
-        batches = self._stream(conn, ctx, schema, select_list(fields, "q"), position)
+        # connectorx holds the GIL while it waits for the server's next rows, which would
+        # freeze every other thread of the process (an API server, a cancel) behind a query
+        # slow to produce rows; a plain table scan streams at once, so it alone goes that way
+        scan = c.table is not None and not c.where and inc is None
+        batches = self._stream(conn, ctx, schema, select_list(fields, "q") if scan else None,
+                               position)
         ctx.scratch["batches"] = batches  # closed by finish(), even when the run stops early
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         return ctx.backend.from_arrow(reader, name="mysql")
@@ -209,8 +215,8 @@ class MysqlExtractor(Extractor):
                         sql += f" LIMIT {int(inc.page_size)}"
                 elif ctx.mode == "preview" and ctx.sample_rows:
                     sql += f" LIMIT {int(ctx.sample_rows)}"
-                if fast is not None:  # PyMySQL escapes the values into the text, as it always does
-                    text = marker + conn.cursor().mogrify(sql, values)
+                if fast is not None:  # a table scan: no bound values
+                    text = marker + sql
                     batches = _guarded(connectorx_stream(
                         connect_params(ctx.connection(c.connection)), text, schema, c.batch_size))
                 else:
@@ -268,7 +274,7 @@ def _guarded(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
 
 def _kill(conn: Any, marker: str) -> None:
     """Cancel a running query from another thread (best effort): PyMySQL's, and connectorx's
-    (found by the marker comment its SQL starts with)."""
+    (found by the marker comment in its SQL)."""
     import pymysql
 
     with contextlib.suppress(Exception):
@@ -276,7 +282,7 @@ def _kill(conn: Any, marker: str) -> None:
                                 password=conn.password)
         cur = other.cursor()
         cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
-                    "AND (ID = %s OR LOCATE(%s, INFO) = 1)", (conn.thread_id(), marker))
+                    "AND (ID = %s OR LOCATE(%s, INFO) > 0)", (conn.thread_id(), marker))
         for (pid,) in cur.fetchall():
             cur.execute(f"KILL QUERY {int(pid)}")
         other.close()

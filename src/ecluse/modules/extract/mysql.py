@@ -259,7 +259,8 @@ class MysqlExtractor(Extractor):
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
         batches = ctx.scratch.pop("batches", None)
         if batches is not None:
-            batches.close()  # its connection is closed, its query killed if still running
+            with contextlib.suppress(Exception):  # its connection closes, its query ends
+                batches.close()
         stage_state(ctx, self.config.incremental, succeeded=succeeded)
 
 

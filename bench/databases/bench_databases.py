@@ -1,6 +1,8 @@
 """Database modules against hand-written bulk paths, on the same data in the same run.
 
-    .venv/bin/python bench/databases/bench_databases.py [rows]
+    .venv/bin/python bench/databases/bench_databases.py [--rows N] [--quick]
+
+``--quick`` leaves out the slow reference paths (multi-row INSERTs, upsert of every row).
 
 MySQL (MariaDB on 127.0.0.1) and ClickHouse (the test server) must be reachable: the test
 helpers in tests/servers.py start them when missing. Prints a Markdown table for
@@ -49,9 +51,11 @@ def timed(label: str, fn: Any, results: list[tuple[str, float, str]], note: str 
     return elapsed
 
 
-def bench_mysql(table: pa.Table, work: Path, results: list[tuple[str, float, str]]) -> None:
+def bench_mysql(table: pa.Table, work: Path, results: list[tuple[str, float, str]],
+                quick: bool) -> None:
     import duckdb
     import pymysql
+    import pymysql.cursors
 
     s = servers.ensure_mariadb()
     db = f"ecluse_bench_{uuid.uuid4().hex[:8]}"
@@ -78,7 +82,7 @@ def bench_mysql(table: pa.Table, work: Path, results: list[tuple[str, float, str
                         "LINES TERMINATED BY '\\n'")
 
         hand = timed("mysql load: hand-written DuckDB CSV + LOAD DATA", by_hand, results)
-        for method in ("load_data", "insert"):
+        for method in ("load_data",) if quick else ("load_data", "insert"):
             def run(method: str = method) -> None:
                 result = load("mysql", table, work, chunk=100_000, connection="bench-mysql",
                               table=f"via_{method}", mode="replace", bulk_method=method)
@@ -90,11 +94,12 @@ def bench_mysql(table: pa.Table, work: Path, results: list[tuple[str, float, str
             result = load("mysql", table, work, chunk=100_000, connection="bench-mysql",
                           table="via_load_data", mode="upsert", keys=["id"])
             assert result.status == "failed" or result.status == "succeeded"
-        cur.execute("ALTER TABLE via_load_data ADD PRIMARY KEY (id)")
-        timed("mysql loader, upsert of every row (all updates)", upsert, results)
+        if not quick:
+            cur.execute("ALTER TABLE via_load_data ADD PRIMARY KEY (id)")
+            timed("mysql loader, upsert of every row (all updates)", upsert, results)
 
         with peak_rss() as growth:
-            timed("mysql extractor (server-side cursor -> Arrow)",
+            timed("mysql extractor (connectorx -> Arrow, cast to the probed types)",
                   lambda: stream_rows("mysql", work, connection="bench-mysql", table="hand"),
                   results)
         results[-1] = (*results[-1][:2], f"peak RSS +{growth():.0f} MB")
@@ -114,7 +119,36 @@ def bench_mysql(table: pa.Table, work: Path, results: list[tuple[str, float, str
             for _ in reader:
                 pass
 
-        timed("DuckDB mysql scanner (generic Arrow reader)", scanner, results)
+        with peak_rss() as growth:
+            timed("DuckDB mysql scanner, ATTACH table scan (generic Arrow reader)", scanner, results)
+        results[-1] = (*results[-1][:2], f"peak RSS +{growth():.0f} MB")
+
+        def connectorx() -> None:
+            import connectorx as cx
+
+            reader = cx.read_sql(f"mysql://{s['user']}@{s['host']}:{s['port']}/{db}",
+                                 "SELECT * FROM hand", return_type="arrow_stream",
+                                 batch_size=50_000)
+            for _ in reader:
+                pass
+
+        with peak_rss() as growth:
+            timed("connectorx arrow_stream (generic Arrow reader)", connectorx, results)
+        results[-1] = (*results[-1][:2], f"peak RSS +{growth():.0f} MB")
+
+        def pymysql_rows() -> None:
+            conn = pymysql.connect(host=str(s["host"]), port=int(str(s["port"])),
+                                   user=str(s["user"]), password=str(s["password"]), database=db,
+                                   cursorclass=pymysql.cursors.SSCursor)
+            with conn.cursor() as c:
+                c.execute("SELECT * FROM hand")
+                while c.fetchmany(50_000):
+                    pass
+            conn.close()
+
+        if not quick:
+            timed("PyMySQL server-side cursor, rows only (the extractor's previous path)",
+                  pymysql_rows, results)
     finally:
         cur.execute(f"DROP DATABASE {db}")
         admin.close()
@@ -165,11 +199,17 @@ def bench_clickhouse(table: pa.Table, work: Path, results: list[tuple[str, float
 
 
 def main() -> None:
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rows = args.rows
     table = data(rows)
     work = Path(tempfile.mkdtemp(prefix="ecluse-bench-db-"))
     results: list[tuple[str, float, str]] = []
-    bench_mysql(table, work, results)
+    bench_mysql(table, work, results, args.quick)
     bench_clickhouse(table, work, results)
     print(f"\n| {rows:,} rows | seconds | note |\n|---|---:|---|")
     for label, seconds, note in results:

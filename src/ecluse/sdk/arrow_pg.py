@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import ibis.expr.datatypes as idt
 
 from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.warehouse import SqlWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -434,12 +435,35 @@ def warehouse_key(connection: Any) -> str:
             f"{parts.path or '/'}")
 
 
-def open_warehouse(connection: Any) -> Any:
-    """An Ibis connection to the database, used to compile pushed-down chains to its SQL."""
+_COLUMNS = """SELECT a.attname, CASE WHEN t.typtype = 'e' THEN 'enum'
+  ELSE pg_catalog.format_type(a.atttypid, a.atttypmod) END, NOT a.attnotnull
+FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"""
+
+
+def open_warehouse(connection: Any) -> SqlWarehouse:
+    """Compiles pushed-down chains to PostgreSQL's SQL; a table's columns are read from the
+    catalog over ADBC (which the loader uses anyway) and typed as Ibis's PostgreSQL backend
+    types them, without importing and connecting that backend (psycopg, pandas)."""
     import ibis
+    from ibis.backends.sql.compilers.postgres import compiler
 
     try:
-        return ibis.connect(postgres_uri(connection))
+        conn = adbc_connect(postgres_uri(connection), autocommit=True)
     except Exception as exc:
         raise ConfigError(f"cannot connect to {connection.name!r}: {first_line(exc)}",
                           field="connection") from exc
+
+    def describe(schema: str | None, table: str) -> Any:
+        cur = conn.cursor()
+        try:
+            cur.execute(_COLUMNS, parameters=(qualified(schema, table),))
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        if not rows:
+            raise ConfigError(f"table {qualified(schema, table)} does not exist", field="table")
+        return ibis.Schema({str(name): compiler.type_mapper.from_string(str(kind), nullable=bool(null))
+                            for name, kind, null in rows})
+
+    return SqlWarehouse(compiler, describe, conn.close)

@@ -8,6 +8,7 @@ DDL the loader writes depends on the server's version (``DateTime64`` from 20.1,
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -15,28 +16,33 @@ from urllib.parse import unquote, urlsplit
 
 from ecluse.sdk.connections import Connection
 from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.warehouse import SqlWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import sqlglot.expressions as sge
 
 
-def connect(connection: Connection, *, field: str = "connection", **settings: Any) -> Any:
-    from clickhouse_driver import Client
-
+def connect_params(connection: Connection, *, field: str = "connection") -> dict[str, Any]:
+    """host, port, user, password and database of a ``clickhouse`` connection (URL or fields)."""
     if connection.type != "clickhouse":
         raise ConfigError(f"connection {connection.name!r} is of type {connection.type!r}, "
                           "not 'clickhouse'", field=field)
     url = connection.get("url")
     if url:
         parts = urlsplit(str(url))
-        params: dict[str, Any] = {
-            "host": parts.hostname or "127.0.0.1", "port": parts.port or 9000,
-            "user": unquote(parts.username or "default"), "password": unquote(parts.password or ""),
-            "database": unquote(parts.path.lstrip("/")) or "default"}
-    else:
-        params = {k: connection.get(k) for k in ("host", "port", "user", "password", "database")
-                  if connection.get(k) is not None}
-    client = Client(**params, settings=settings or None)
+        return {"host": parts.hostname or "127.0.0.1", "port": parts.port or 9000,
+                "user": unquote(parts.username or "default"),
+                "password": unquote(parts.password or ""),
+                "database": unquote(parts.path.lstrip("/")) or "default"}
+    return {k: connection.get(k) for k in ("host", "port", "user", "password", "database")
+            if connection.get(k) is not None}
+
+
+def connect(connection: Connection, *, field: str = "connection", **settings: Any) -> Any:
+    from clickhouse_driver import Client
+
+    client = Client(**connect_params(connection, field=field), settings=settings or None)
     try:
         client.execute("SELECT 1")
     except Exception as exc:
@@ -67,6 +73,61 @@ def qualified(db: str | None, table: str) -> str:
     return f"{quote(db)}.{quote(table)}" if db else quote(table)
 
 
+def result_schema(client: Any, sql: str, args: Any = None) -> tuple[pa.Schema, list[Any]]:
+    """The Arrow schema of a query's result (from a ``LIMIT 0`` run of it), and the conversion
+    each column's driver values need (or None)."""
+    import pyarrow as pa
+
+    _, columns = client.execute(f"SELECT * FROM ({sql}) LIMIT 0", args, with_column_types=True)
+    mapped = [arrow_type(t) for _, t in columns]
+    schema = pa.schema([pa.field(n, m[0]) for (n, _), m in zip(columns, mapped, strict=True)])
+    return schema, [m[1] for m in mapped]
+
+
+# --- ELT pushdown -----------------------------------------------------------------------
+
+def warehouse_key(connection: Connection) -> str:
+    """Same server, port and user = the same warehouse: a query may join any of its databases."""
+    p = connect_params(connection)
+    return (f"clickhouse://{p.get('user') or 'default'}@{p.get('host') or '127.0.0.1'}:"
+            f"{p.get('port') or 9000}")
+
+
+def open_warehouse(connection: Connection) -> SqlWarehouse:
+    """Compiles chains to ClickHouse's SQL (exact distinct counts; spaces trimmed with a regular
+    expression on servers older than 20.1, which lack TRIM); columns are read with the driver."""
+    client = connect(connection)
+    old = version(client) < (20, 1)
+
+    def describe(db: str | None, table: str) -> Any:
+        import ibis
+
+        return ibis.Schema.from_pyarrow(result_schema(client, f"SELECT * FROM {qualified(db, table)}")[0])
+
+    return SqlWarehouse(_exact_compiler(), describe, client.disconnect,
+                        _trim_as_regex if old else None)
+
+
+@functools.cache
+def _exact_compiler() -> Any:
+    """Ibis's ClickHouse compiler, except that distinct counts are exact (``uniqExact``, not the
+    approximate ``uniq``): a pushed-down chain gives the same numbers as the engine."""
+    import ibis.expr.operations as ops
+    from ibis.backends.sql.compilers.clickhouse import ClickHouseCompiler
+
+    class ExactCompiler(ClickHouseCompiler):  # type: ignore[misc]
+        SIMPLE_OPS = {**ClickHouseCompiler.SIMPLE_OPS, ops.CountDistinct: "uniqExact"}
+
+    return ExactCompiler()
+
+
+def _trim_as_regex(node: sge.Expression) -> sge.Expression:
+    import sqlglot.expressions as sge
+
+    if isinstance(node, sge.Trim) and node.args.get("expression") is None:
+        return sge.Anonymous(this="replaceRegexpAll", expressions=[
+            node.this, sge.Literal.string("^ +| +$"), sge.Literal.string("")])
+    return node
 
 
 # --- types ------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from ibis.backends import BaseBackend
 
+    from ecluse.sdk.warehouse import Warehouse
+
 FileKind = Literal["duckdb", "sqlite"]
 LoadMode = Literal["append", "replace", "upsert"]
 ALIAS = "target_db"
@@ -324,7 +326,7 @@ class DbFileExtractor(Extractor):
     def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
         return open_warehouse(ctx, ctx.resolve_path(self.config.path))
 
-    def warehouse_relation(self, con: BaseBackend, ctx: NodeContext) -> ir.Table | None:
+    def warehouse_relation(self, con: Warehouse, ctx: NodeContext) -> ir.Table | None:
         c = self.config
         sql = source_query(table=c.table, query=c.query, columns=c.columns, where=c.where)
         if query_parameters(sql):
@@ -383,7 +385,7 @@ class DbFileLoader(Loader):
     def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
         return open_warehouse(ctx, ctx.resolve_path(self.config.path))
 
-    def write_in_warehouse(self, table: ir.Table, con: BaseBackend, ctx: NodeContext) -> LoadResult:
+    def write_in_warehouse(self, table: ir.Table, con: Warehouse, ctx: NodeContext) -> LoadResult:
         c = self.config
         counts = load(con.con, executable_sql(con, table), c.table, mode=c.mode,  # type: ignore[attr-defined]
                       keys=c.keys, add_columns=c.schema_evolution == "add_columns")

@@ -16,9 +16,9 @@ from ecluse.sdk.config import ModuleConfig
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
-    from ibis.backends import BaseBackend
 
     from ecluse.sdk.context import NodeContext
+    from ecluse.sdk.warehouse import Warehouse
 
 ModuleKind = Literal["extractor", "transformer", "loader"]
 ALL_ENGINES: frozenset[str] = frozenset({"duckdb", "polars", "pyspark"})
@@ -141,11 +141,12 @@ class Extractor(Module):
         """Identity of the database this node reads (same key = same database), or None."""
         return None
 
-    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
-        """An Ibis connection to that database, opened once per run and key."""
+    def open_warehouse(self, ctx: NodeContext) -> Warehouse:
+        """A connection compiling relations to that database's SQL (an Ibis backend, or an
+        :class:`~ecluse.sdk.warehouse.SqlWarehouse`), opened once per run and key."""
         raise NotImplementedError
 
-    def warehouse_relation(self, con: BaseBackend, ctx: NodeContext) -> ir.Table | None:
+    def warehouse_relation(self, con: Warehouse, ctx: NodeContext) -> ir.Table | None:
         """The source as a relation of ``con``; None when it cannot be (bound parameters...)."""
         return None
 
@@ -174,11 +175,11 @@ class Loader(Module):
         """Identity of the database this loader writes (see ``Extractor.warehouse_key``)."""
         return None
 
-    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
-        """An Ibis connection to that database (the engine opens one per run and key)."""
+    def open_warehouse(self, ctx: NodeContext) -> Warehouse:
+        """A connection compiling relations to that database's SQL (one per run and key)."""
         raise NotImplementedError
 
-    def write_in_warehouse(self, table: ir.Table, con: BaseBackend, ctx: NodeContext) -> LoadResult:
+    def write_in_warehouse(self, table: ir.Table, con: Warehouse, ctx: NodeContext) -> LoadResult:
         """Load a relation of ``con`` without moving rows out of the database; atomic."""
         raise NotImplementedError
 

@@ -12,29 +12,33 @@ from urllib.parse import unquote, urlsplit
 
 from ecluse.sdk.connections import Connection
 from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.warehouse import SqlWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+
+def connect_params(connection: Connection, *, field: str = "connection") -> dict[str, Any]:
+    """host, port, user, password and database of a ``mysql`` connection (URL or fields)."""
+    if connection.type != "mysql":
+        raise ConfigError(f"connection {connection.name!r} is of type {connection.type!r}, "
+                          "not 'mysql'", field=field)
+    url = connection.get("url")
+    if url:
+        parts = urlsplit(str(url))
+        return {"host": parts.hostname or "127.0.0.1", "port": parts.port or 3306,
+                "user": unquote(parts.username or "root"),
+                "password": unquote(parts.password or ""),
+                "database": unquote(parts.path.lstrip("/")) or None}
+    return {k: connection.get(k) for k in ("host", "port", "user", "password", "database")
+            if connection.get(k) is not None}
 
 
 def connect(connection: Connection, *, streaming: bool = False, field: str = "connection") -> Any:
     import pymysql
     import pymysql.cursors
 
-    if connection.type != "mysql":
-        raise ConfigError(f"connection {connection.name!r} is of type {connection.type!r}, "
-                          "not 'mysql'", field=field)
-    url = connection.get("url")
-    params: dict[str, Any]
-    if url:
-        parts = urlsplit(str(url))
-        params = {"host": parts.hostname or "127.0.0.1", "port": parts.port or 3306,
-                  "user": unquote(parts.username or "root"),
-                  "password": unquote(parts.password or ""),
-                  "database": unquote(parts.path.lstrip("/")) or None}
-    else:
-        params = {k: connection.get(k) for k in ("host", "port", "user", "password", "database")
-                  if connection.get(k) is not None}
+    params = connect_params(connection, field=field)
     try:
         return pymysql.connect(
             **params, charset="utf8mb4", autocommit=False, local_infile=True,
@@ -61,6 +65,42 @@ def qualified(db: str | None, table: str) -> str:
     return f"{quote(db)}.{quote(table)}" if db else quote(table)
 
 
+def result_fields(cur: Any, sql: str, args: Any = None) -> list[Any]:
+    """The PyMySQL fields (name, type code, length, flags...) of a query's result, from a
+    ``LIMIT 0`` run of it."""
+    cur.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0", args)
+    fields = list(cur._result.fields)
+    cur.fetchall()
+    return fields
+
+
+def result_schema(cur: Any, sql: str, args: Any = None) -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, arrow_type(f)) for f in result_fields(cur, sql, args)])
+
+
+# --- ELT pushdown -----------------------------------------------------------------------
+
+def warehouse_key(connection: Connection) -> str:
+    """Same server, port and user = the same warehouse: a query may join any of its databases."""
+    p = connect_params(connection)
+    return f"mysql://{p.get('user') or 'root'}@{p.get('host') or '127.0.0.1'}:{p.get('port') or 3306}"
+
+
+def open_warehouse(connection: Connection) -> SqlWarehouse:
+    """Compiles chains to MySQL's SQL; table columns are read through PyMySQL."""
+    from ibis.backends.sql.compilers.mysql import compiler
+
+    conn = connect(connection)
+
+    def describe(db: str | None, table: str) -> Any:
+        import ibis
+
+        with conn.cursor() as cur:
+            return ibis.Schema.from_pyarrow(result_schema(cur, f"SELECT * FROM {qualified(db, table)}"))
+
+    return SqlWarehouse(compiler, describe, conn.close)
 
 
 # --- types ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Design time on stored pipelines: the schema of every node, a paged preview of one."""
+"""Design time on stored pipelines: the schema of every node, a paged preview of one, and what
+a run would do where (ELT pushdown or engine, with the SQL)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 from typing import Any
 
 from ecluse.engine.design import DesignOptions, node_schemas, preview_node
+from ecluse.engine.explain import explain as explain_plan
 from ecluse.engine.plan import Plan, compile_pipeline
 from ecluse.sdk.errors import NodeError
 from ecluse.sdk.types import type_name
@@ -20,9 +22,11 @@ from ecluse.services.platform import DatabaseStateStore, Platform
 from ecluse.spec.validate import DocumentInvalid
 
 
-def _plan(platform: Platform, document: dict[str, Any]) -> Plan:
+def _plan(platform: Platform, document: dict[str, Any],
+          parameters: dict[str, Any] | None = None) -> Plan:
     try:
-        return compile_pipeline(document, platform.registry, connections=resolver(platform))
+        return compile_pipeline(document, platform.registry, connections=resolver(platform),
+                                parameters=parameters)
     except DocumentInvalid as exc:
         raise Invalid("The pipeline has problems; fix them first.",
                       errors=[p.to_dict() for p in exc.problems]) from exc
@@ -37,6 +41,21 @@ def schemas(platform: Platform, pipeline_id: str) -> dict[str, dict[str, Any]]:
     document, _ = pipelines.document_at(platform, pipeline_id)
     plan = _plan(platform, document)
     return {k: v.to_dict() for k, v in node_schemas(plan, _options(platform, pipeline_id)).items()}
+
+
+def explain(platform: Platform, pipeline_id: str, *, version: int | None = None,
+            parameters: dict[str, Any] | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Per loader of a stored pipeline (``version``, else the current one), with these run
+    parameters: the nodes pushed down into a warehouse and the SQL it would run, or the query
+    the engine would execute. Nothing runs."""
+    document, number = pipelines.document_at(platform, pipeline_id, version)
+    plan = _plan(platform, document, parameters)
+    try:
+        return number, explain_plan(plan, _options(platform, pipeline_id))
+    except NodeError as exc:
+        raise Invalid(f"Explain failed at node {exc.node_id!r}: {exc.reason}",
+                      errors=[{"pointer": f"/nodes/{exc.node_id}", "detail": exc.reason,
+                               "node_id": exc.node_id}]) from exc
 
 
 def draft_schemas(platform: Platform, document: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -47,6 +47,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/pipelines/{pipeline_id}/versions/{version}/restore"): "developer",
     ("GET", "/api/v1/pipelines/{pipeline_id}/schema"): "viewer",
     ("GET", "/api/v1/pipelines/{pipeline_id}/nodes/{node_id}/preview"): "viewer",
+    ("POST", "/api/v1/pipelines/{pipeline_id}/explain"): "viewer",
     ("POST", "/api/v1/pipelines/{pipeline_id}/runs"): "developer",
     ("GET", "/api/v1/pipelines/{pipeline_id}/schedule"): "viewer",
     ("PATCH", "/api/v1/pipelines/{pipeline_id}/schedule"): "developer",

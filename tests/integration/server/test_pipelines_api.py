@@ -155,3 +155,46 @@ def test_incremental_state_through_the_api(api: Api, tmp_path: Path) -> None:
     assert api.get(f"/api/v1/pipelines/{pid}/state").json() == {}
     events = api.get("/api/v1/audit?action=state.set").json()
     assert events["total"] == 1
+
+
+def test_explain_shows_pushdown_and_engine_steps(api: Api, tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE orders AS SELECT range AS id, range % 3 AS shop FROM range(10)")
+
+    def doc(source: dict[str, object]) -> dict[str, object]:
+        return {"name": "elt", "parameters": {"min": {"type": "integer", "default": 0}},
+                "nodes": [
+                    {"id": "src", "type": "extractor", "module": "duckdb",
+                     "config": {"path": str(path), **source}},
+                    {"id": "agg", "type": "transformer", "module": "aggregate",
+                     "config": {"group_by": ["shop"], "aggregations": [
+                         {"column": "id", "function": "count", "name": "n"}]}},
+                    {"id": "out", "type": "loader", "module": "duckdb",
+                     "config": {"path": str(path), "table": "summary", "mode": "replace"}}],
+                "edges": [{"source": "src", "target": "agg"}, {"source": "agg", "target": "out"}]}
+
+    pid = api.create_pipeline(doc({"table": "orders"}))["id"]
+    r = api.put(f"/api/v1/pipelines/{pid}", json=doc({"query": "SELECT * FROM orders WHERE id >= :min"}),
+                headers={"If-Match": '"1"'})
+    assert r.status_code == 200, r.text
+    first = api.post(f"/api/v1/pipelines/{pid}/explain", role="viewer", json={"version": 1})
+    assert first.status_code == 200, first.text
+    (step,) = first.json()["steps"]
+    assert first.json()["version"] == 1
+    assert step["mode"] == "pushdown" and step["warehouse"].startswith("duckdb:")
+    assert step["nodes"] == ["src", "agg", "out"] and "GROUP BY" in step["sql"].upper()
+    # the current version binds :min, so it streams through the engine
+    current = api.post(f"/api/v1/pipelines/{pid}/explain", role="viewer",
+                       json={"parameters": {"min": 5}}).json()
+    assert current["version"] == 2
+    assert [(s["mode"], s["engine"], s["loader"]) for s in current["steps"]] == [
+        ("engine", "duckdb", "out")]
+    bad = api.post(f"/api/v1/pipelines/{pid}/explain", json={"parameters": {"nope": 1}})
+    assert bad.status_code == 422 and "nope" in bad.text
+    assert api.post(f"/api/v1/pipelines/{pid}/explain", json={"version": 9}).status_code == 404
+    with duckdb.connect(str(path), read_only=True) as con:  # explain ran nothing
+        assert con.execute("SELECT count(*) FROM information_schema.tables "
+                           "WHERE table_name = 'summary'").fetchone() == (0,)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from ecluse.api.deps import Editor, Limit, Offset, PlatformDep, Reader
 from ecluse.api.routers.runs import run_out
@@ -28,6 +29,30 @@ from ecluse.services.errors import Invalid
 from ecluse.spec.document import Pipeline as PipelineDocument
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
+
+
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int | None = Field(None, ge=1, description="Version to explain (default: current).")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Run parameters.")
+
+
+class ExplainStep(BaseModel):
+    mode: Literal["pushdown", "engine"] = Field(
+        description="pushdown: the nodes run inside the warehouse as SQL, no row leaves it; "
+        "engine: the run's engine executes the SQL and the loader streams the rows.")
+    loader: str
+    nodes: list[str] = Field(description="The nodes this step covers, the loader included.")
+    sql: str
+    warehouse: str | None = Field(None, description="The database the SQL runs in (pushdown).")
+    engine: str | None = Field(None, description="The engine that runs the SQL (engine mode).")
+    note: str | None = Field(None, description="Why a pushdown was not possible, when tried.")
+
+
+class ExplainOut(BaseModel):
+    pipeline_id: str
+    version: int
+    steps: list[ExplainStep]
 
 
 def _summary_fields(v: pipelines.PipelineView) -> dict[str, Any]:
@@ -177,6 +202,17 @@ def restore_version(pipeline_id: str, version: int, actor: Editor, platform: Pla
 def pipeline_schema(pipeline_id: str, actor: Reader, platform: PlatformDep) -> SchemaOut:
     out = design.schemas(platform, pipeline_id)
     return SchemaOut(nodes={k: NodeSchemaOut(**v) for k, v in out.items()})
+
+
+@router.post("/{pipeline_id}/explain", response_model=ExplainOut,
+             summary="What a run would do where: pushed-down nodes and SQL, without running")
+def explain(pipeline_id: str, actor: Reader, platform: PlatformDep,
+            body: Annotated[ExplainRequest | None, Body()] = None) -> ExplainOut:
+    body = body or ExplainRequest()
+    number, steps = design.explain(platform, pipeline_id, version=body.version,
+                                   parameters=body.parameters)
+    return ExplainOut(pipeline_id=pipeline_id, version=number,
+                      steps=[ExplainStep(**step) for step in steps])
 
 
 @router.get("/{pipeline_id}/nodes/{node_id}/preview", response_model=PreviewOut,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from ecluse.sdk.types import to_ibis_type
 
 if TYPE_CHECKING:
     import duckdb
+    from ibis.backends import BaseBackend
 
 _NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "utf8-sig": "utf-8",
                      "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1",
@@ -41,7 +43,14 @@ class DuckDBBackend(EngineBackend):
             config["memory_limit"] = memory_limit
         if threads:
             config["threads"] = threads
-        self.con = ibis.duckdb.connect(database, **config)
+        self._connect_args = (database, config)
+
+    @functools.cached_property
+    def con(self) -> BaseBackend:  # type: ignore[override]
+        """Opened on first use: a run whose chains are all pushed down into warehouses never
+        imports Ibis's DuckDB backend nor starts DuckDB."""
+        database, config = self._connect_args
+        return ibis.duckdb.connect(database, **config)
 
     @property
     def raw(self) -> duckdb.DuckDBPyConnection:
@@ -175,10 +184,12 @@ class DuckDBBackend(EngineBackend):
         return f"SELECT {casts} FROM ({executable_sql(self.con, table)})"
 
     def interrupt(self) -> None:
-        self.raw.interrupt()
+        if "con" in self.__dict__:
+            self.raw.interrupt()
 
     def close(self) -> None:
-        self.con.disconnect()
+        if "con" in self.__dict__:
+            self.con.disconnect()
 
 
 def _null_columns_typed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

@@ -18,7 +18,16 @@ from ecluse.sdk import (
     connection_field,
     sql_field,
 )
-from ecluse.sdk.clickhouse_arrow import arrow_type, connect, first_line, qualified, quote
+from ecluse.sdk.clickhouse_arrow import (
+    connect,
+    connect_params,
+    first_line,
+    open_warehouse,
+    qualified,
+    quote,
+    result_schema,
+    warehouse_key,
+)
 from ecluse.sdk.keyset import (
     IncrementalConfig,
     keyset_condition,
@@ -34,6 +43,8 @@ from ecluse.sdk.sqltext import split_db_table as split_table
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
+
+    from ecluse.sdk.warehouse import Warehouse
 
 
 class ClickhouseExtractConfig(ModuleConfig):
@@ -77,6 +88,24 @@ class ClickhouseExtractor(Extractor):
          "incremental": {"cursor_column": "ts", "key_column": "event_id"}},
     )
 
+    # -- ELT pushdown ----------------------------------------------------------------------
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        return warehouse_key(ctx.connection(self.config.connection))
+
+    def open_warehouse(self, ctx: NodeContext) -> Warehouse:
+        return open_warehouse(ctx.connection(self.config.connection))
+
+    def warehouse_relation(self, con: Warehouse, ctx: NodeContext) -> ir.Table | None:
+        """A table source (queries, conditions, FINAL and incremental reads are streamed),
+        named with its database since the warehouse spans the server."""
+        c = self.config
+        if c.table is None or c.where or c.final or c.incremental is not None:
+            return None
+        db, name = split_table(c.table)
+        db = db or str(connect_params(ctx.connection(c.connection)).get("database") or "default")
+        table = con.table(name, database=db)  # type: ignore[attr-defined]
+        return table.select(*c.columns) if c.columns else table  # type: ignore[no-any-return]
+
     def _base_sql(self, ctx: NodeContext, last_value: Any) -> tuple[str, dict[str, Any]]:
         c = self.config
         params = {**ctx.parameters, "last_value": last_value}
@@ -104,8 +133,7 @@ class ClickhouseExtractor(Extractor):
         client = connect(ctx.connection(c.connection), max_block_size=c.batch_size)
         try:
             base, values = self._base_sql(ctx, position[0])
-            _, columns = client.execute(f"SELECT * FROM ({base}) LIMIT 0", values,
-                                        with_column_types=True)
+            schema, convert = result_schema(client, base, values)
         except ConfigError:
             client.disconnect()
             raise
@@ -113,9 +141,6 @@ class ClickhouseExtractor(Extractor):
             client.disconnect()
             raise ConfigError(f"ClickHouse rejected the query: {first_line(exc)}",
                               field="query" if c.query else "table") from exc
-        mapped = [arrow_type(t) for _, t in columns]
-        schema = pa.schema([pa.field(n, m[0]) for (n, _), m in zip(columns, mapped, strict=True)])
-        convert = [m[1] for m in mapped]
         if inc is not None:
             for col, what in ((inc.cursor_column, "cursor_column"), (inc.key_column, "key_column")):
                 if col is not None and col not in schema.names:

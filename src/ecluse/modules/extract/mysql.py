@@ -1,10 +1,13 @@
-"""Extractor ``mysql`` (MySQL and MariaDB): a query or a table, streamed through a server-side
-(unbuffered) cursor into Arrow batches; optionally incremental with keyset paging."""
+"""Extractor ``mysql`` (MySQL and MariaDB): a query or a table, streamed into Arrow batches.
+A table scan is read by connectorx (rows decoded in Rust); queries, conditions, incremental
+reads and column types connectorx cannot read faithfully go through PyMySQL's server-side
+(unbuffered) cursor. Optionally incremental with keyset paging."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,7 +31,19 @@ from ecluse.sdk.keyset import (
     stage_state,
     start_position,
 )
-from ecluse.sdk.mysql_arrow import arrow_type, connect, first_line, qualified, quote
+from ecluse.sdk.mysql_arrow import (
+    arrow_type,
+    connect,
+    connect_params,
+    first_line,
+    open_warehouse,
+    qualified,
+    quote,
+    result_fields,
+    warehouse_key,
+)
+from ecluse.sdk.mysql_connectorx import select_list
+from ecluse.sdk.mysql_connectorx import stream as connectorx_stream
 from ecluse.sdk.sqltext import bind_pyformat as bind
 from ecluse.sdk.sqltext import check_query_or_table, query_parameters
 from ecluse.sdk.sqltext import split_db_table as split_table
@@ -36,6 +51,8 @@ from ecluse.sdk.sqltext import split_db_table as split_table
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
+
+    from ecluse.sdk.warehouse import Warehouse
 
 
 class MysqlExtractConfig(ModuleConfig):
@@ -80,6 +97,26 @@ class MysqlExtractor(Extractor):
          "incremental": {"cursor_column": "updated_at", "key_column": "id"}},
     )
 
+    # -- ELT pushdown ----------------------------------------------------------------------
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        return warehouse_key(ctx.connection(self.config.connection))
+
+    def open_warehouse(self, ctx: NodeContext) -> Warehouse:
+        return open_warehouse(ctx.connection(self.config.connection))
+
+    def warehouse_relation(self, con: Warehouse, ctx: NodeContext) -> ir.Table | None:
+        """A table source (queries, conditions and incremental reads are streamed, as for
+        PostgreSQL), named with its database since the warehouse spans the server."""
+        c = self.config
+        if c.table is None or c.where or c.incremental is not None:
+            return None
+        db, name = split_table(c.table)
+        db = db or connect_params(ctx.connection(c.connection)).get("database")
+        if db is None:
+            return None
+        table = con.table(name, database=str(db))  # type: ignore[attr-defined]
+        return table.select(*c.columns) if c.columns else table  # type: ignore[no-any-return]
+
     def _base_sql(self, ctx: NodeContext, last_value: Any) -> tuple[str, dict[str, Any]]:
         c = self.config
         params = {**ctx.parameters, "last_value": last_value}
@@ -110,9 +147,8 @@ class MysqlExtractor(Extractor):
             base, values = self._base_sql(ctx, position[0])
             cur = conn.cursor()
             try:
-                cur.execute(f"SELECT * FROM ({base}) AS q LIMIT 0", values)
-                fields = list(cur._result.fields)
-                cur.fetchall()
+                fields = result_fields(cur, base, values)
+                conn.rollback()  # the probe's metadata locks are not kept while the run goes on
             except ConfigError:
                 raise
             except Exception as exc:
@@ -133,26 +169,33 @@ class MysqlExtractor(Extractor):
         if ctx.mode == "schema":
             conn.close()
             return ctx.backend.from_arrow(schema.empty_table(), name="mysql")
-        convert: list[Callable[[Any], Any] | None] = [
-            _time if pa.types.is_duration(f.type) else bool if pa.types.is_boolean(f.type) else None
-            for f in schema]
-        reader = pa.RecordBatchReader.from_batches(
-            schema, self._stream(conn, ctx, schema, convert, position))
+        # connectorx holds the GIL while it waits for the server's next rows, which would
+        # freeze every other thread of the process (an API server, a cancel) behind a query
+        # slow to produce rows; a plain table scan streams at once, so it alone goes that way
+        scan = c.table is not None and not c.where and inc is None
+        batches = self._stream(conn, ctx, schema, select_list(fields, "q") if scan else None,
+                               position)
+        ctx.scratch["batches"] = batches  # closed by finish(), even when the run stops early
+        reader = pa.RecordBatchReader.from_batches(schema, batches)
         return ctx.backend.from_arrow(reader, name="mysql")
 
-    def _stream(self, conn: Any, ctx: NodeContext, schema: pa.Schema,
-                convert: list[Callable[[Any], Any] | None],
+    def _stream(self, conn: Any, ctx: NodeContext, schema: pa.Schema, fast: list[str] | None,
                 position: tuple[Any, Any, bool]) -> Iterator[pa.RecordBatch]:
+        """Pages of the result (one page unless incremental with a key column), read by
+        connectorx when ``fast`` (its select list) is given, else by PyMySQL's cursor."""
         c, inc = self.config, self.config.incremental
         total = 0
         start = position[0]
-        unhook = ctx.cancel.on_cancel(lambda: _kill(conn))
+        marker = f"/* ecluse {uuid.uuid4().hex} */"
+        ctx.metrics["reader"] = "pymysql" if fast is None else "connectorx"
+        unhook = ctx.cancel.on_cancel(lambda: _kill(conn, marker))
         try:
-            conn.cursor().execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            if fast is None:
+                conn.cursor().execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
             while True:
                 ctx.cancel.raise_if_cancelled()
                 base, values = self._base_sql(ctx, start)
-                sql = f"SELECT * FROM ({base}) AS q"
+                sql = f"SELECT {', '.join(fast) if fast else '*'} FROM ({base}) AS q"
                 paged = inc is not None and ctx.mode == "run"
                 if paged:
                     assert inc is not None
@@ -172,15 +215,14 @@ class MysqlExtractor(Extractor):
                         sql += f" LIMIT {int(inc.page_size)}"
                 elif ctx.mode == "preview" and ctx.sample_rows:
                     sql += f" LIMIT {int(ctx.sample_rows)}"
-                cur = conn.cursor()
-                try:
-                    cur.execute(sql, values)
-                except Exception as exc:
-                    raise ConfigError(f"MySQL rejected the query: {first_line(exc)}",
-                                      field="query") from exc
+                if fast is not None:  # a table scan: no bound values
+                    text = marker + sql
+                    batches = _guarded(connectorx_stream(
+                        connect_params(ctx.connection(c.connection)), text, schema, c.batch_size))
+                else:
+                    batches = self._fetch(conn, sql, values, schema)
                 page = 0
-                while rows := cur.fetchmany(c.batch_size):
-                    batch = rows_to_batch(rows, schema, convert)
+                for batch in batches:
                     page += batch.num_rows
                     total += batch.num_rows
                     ctx.progress(total)
@@ -189,7 +231,7 @@ class MysqlExtractor(Extractor):
                         last = remember(ctx, inc, batch)
                         position = (last[0], last[1], True)
                     yield batch
-                cur.close()
+                    ctx.cancel.raise_if_cancelled()
                 if not paged or inc is None or not inc.key_column or page < inc.page_size:
                     break
             ctx.metrics["rows_out"] = total
@@ -198,16 +240,50 @@ class MysqlExtractor(Extractor):
             with contextlib.suppress(Exception):
                 conn.close()
 
+    def _fetch(self, conn: Any, sql: str, values: dict[str, Any], schema: pa.Schema
+               ) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        convert: list[Callable[[Any], Any] | None] = [
+            _time if pa.types.is_duration(f.type) else bool if pa.types.is_boolean(f.type) else None
+            for f in schema]
+        cur = conn.cursor()
+        try:
+            cur.execute(sql, values)
+        except Exception as exc:
+            raise ConfigError(f"MySQL rejected the query: {first_line(exc)}", field="query") from exc
+        while rows := cur.fetchmany(self.config.batch_size):
+            yield rows_to_batch(rows, schema, convert)
+        cur.close()
+
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
+        batches = ctx.scratch.pop("batches", None)
+        if batches is not None:
+            with contextlib.suppress(Exception):  # its connection closes, its query ends
+                batches.close()
         stage_state(ctx, self.config.incremental, succeeded=succeeded)
 
 
-def _kill(conn: Any) -> None:
-    """Cancel a running query from another thread (best effort)."""
+def _guarded(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from batches
+    except Exception as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"MySQL rejected the query: {first_line(exc)}", field="query") from exc
+
+
+def _kill(conn: Any, marker: str) -> None:
+    """Cancel a running query from another thread (best effort): PyMySQL's, and connectorx's
+    (found by the marker comment in its SQL)."""
     import pymysql
 
     with contextlib.suppress(Exception):
         other = pymysql.connect(host=conn.host, port=conn.port, user=conn.user,
                                 password=conn.password)
-        other.cursor().execute(f"KILL QUERY {int(conn.thread_id())}")
+        cur = other.cursor()
+        cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+                    "AND (ID = %s OR LOCATE(%s, INFO) > 0)", (conn.thread_id(), marker))
+        for (pid,) in cur.fetchall():
+            cur.execute(f"KILL QUERY {int(pid)}")
         other.close()

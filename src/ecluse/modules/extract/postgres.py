@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import ibis.expr.types as ir
-from ibis.backends import BaseBackend
 from pydantic import Field, model_validator
 
 from ecluse.sdk import (
@@ -37,6 +36,7 @@ from ecluse.sdk.arrow_pg import (
 )
 from ecluse.sdk.keyset import IncrementalConfig
 from ecluse.sdk.sqltext import check_query_or_table
+from ecluse.sdk.warehouse import Warehouse
 
 
 class PostgresExtractConfig(ModuleConfig):
@@ -79,10 +79,10 @@ class PostgresExtractor(Extractor):
     def warehouse_key(self, ctx: NodeContext) -> str | None:
         return warehouse_key(ctx.connection(self.config.connection))
 
-    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+    def open_warehouse(self, ctx: NodeContext) -> Warehouse:
         return open_warehouse(ctx.connection(self.config.connection))
 
-    def warehouse_relation(self, con: BaseBackend, ctx: NodeContext) -> ir.Table | None:
+    def warehouse_relation(self, con: Warehouse, ctx: NodeContext) -> ir.Table | None:
         """A table source, as a relation of the warehouse. Queries and SQL conditions are
         streamed instead (they would need a view, which carries no bound parameters), and so
         are incremental reads (their state advances with the rows the engine sees)."""
@@ -90,7 +90,7 @@ class PostgresExtractor(Extractor):
         if c.table is None or c.where or c.incremental is not None:
             return None
         schema, name = split_table_name(c.table)
-        table = con.table(name, database=schema) if schema else con.table(name)  # type: ignore[attr-defined]
+        table = con.table(name, database=schema)  # type: ignore[attr-defined]
         return table.select(*c.columns) if c.columns else table  # type: ignore[no-any-return]
 
     # -- SQL -------------------------------------------------------------------------------

@@ -22,10 +22,12 @@ from ecluse.sdk.clickhouse_arrow import (
     connect,
     ddl_type,
     first_line,
+    open_warehouse,
     py_values,
     qualified,
     quote,
     version,
+    warehouse_key,
 )
 from ecluse.sdk.config import connection_field
 from ecluse.sdk.relational import require_columns
@@ -34,6 +36,8 @@ from ecluse.sdk.sqltext import split_db_table as split_table
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
+
+    from ecluse.sdk.warehouse import Warehouse
 
 
 class ClickhouseLoadConfig(ModuleConfig):
@@ -85,10 +89,25 @@ class ClickhouseLoader(Loader):
         require_columns(table, [*self.config.keys, *self.config.low_cardinality], field="keys")
 
     def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
+        reader = ctx.backend.to_batches(table)
+        return self._write(ctx, reader.schema, reader=reader)
+
+    # -- ELT pushdown: the chain runs inside the server, straight into the staging table -----
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        return warehouse_key(ctx.connection(self.config.connection))
+
+    def open_warehouse(self, ctx: NodeContext) -> Warehouse:
+        return open_warehouse(ctx.connection(self.config.connection))
+
+    def write_in_warehouse(self, table: ir.Table, con: Warehouse, ctx: NodeContext) -> LoadResult:
+        self.check(table, ctx)
+        return self._write(ctx, table.schema().to_pyarrow(), sql=str(con.compile(table)))
+
+    def _write(self, ctx: NodeContext, schema: pa.Schema, *, reader: pa.RecordBatchReader | None = None,
+               sql: str | None = None) -> LoadResult:
+        """Rows come from ``reader`` (Arrow inserts) or from ``sql`` run by the server."""
         c = self.config
         db, name = split_table(c.table)
-        reader = ctx.backend.to_batches(table)
-        schema = reader.schema
         missing = [k for k in c.keys if k not in schema.names]
         if missing:
             raise ConfigError(f"key column(s) {missing} are not in the incoming data", field="keys")
@@ -118,8 +137,13 @@ class ClickhouseLoader(Loader):
             lc = {"allow_experimental_low_cardinality_type": 1} if server < (19, 9) and \
                 "LowCardinality" in defs else None
             client.execute(f"CREATE TABLE {staging} ({defs}) ENGINE = {engine}", settings=lc)
-            total = self._insert(client, ctx, reader, staging, schema, types)
             cols = ", ".join(quote(f.name) for f in schema)
+            if sql is not None:  # pushed down: the server fills staging itself
+                client.execute(f"INSERT INTO {staging} ({cols}) {sql}")
+                total = _count(client, staging)
+            else:
+                assert reader is not None
+                total = self._insert(client, ctx, reader, staging, schema, types)
             if fresh:
                 deleted = 0
                 if existing is not None:

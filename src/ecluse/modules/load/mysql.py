@@ -16,13 +16,23 @@ from pydantic import Field, model_validator
 
 from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
 from ecluse.sdk.config import connection_field
-from ecluse.sdk.mysql_arrow import connect, ddl_type, first_line, qualified, quote
+from ecluse.sdk.mysql_arrow import (
+    connect,
+    ddl_type,
+    first_line,
+    open_warehouse,
+    qualified,
+    quote,
+    warehouse_key,
+)
 from ecluse.sdk.relational import require_columns
 from ecluse.sdk.sqltext import split_db_table as split_table
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
+
+    from ecluse.sdk.warehouse import Warehouse
 
 
 class MysqlLoadConfig(ModuleConfig):
@@ -70,11 +80,26 @@ class MysqlLoader(Loader):
         require_columns(table, self.config.keys, field="keys")
 
     def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
+        reader = ctx.backend.to_batches(table)
+        return self._write(ctx, reader.schema, reader=reader)
+
+    # -- ELT pushdown: the chain runs inside the server, straight into the staging table -----
+    def warehouse_key(self, ctx: NodeContext) -> str | None:
+        return warehouse_key(ctx.connection(self.config.connection))
+
+    def open_warehouse(self, ctx: NodeContext) -> Warehouse:
+        return open_warehouse(ctx.connection(self.config.connection))
+
+    def write_in_warehouse(self, table: ir.Table, con: Warehouse, ctx: NodeContext) -> LoadResult:
+        self.check(table, ctx)
+        return self._write(ctx, table.schema().to_pyarrow(), sql=str(con.compile(table)))
+
+    def _write(self, ctx: NodeContext, schema: pa.Schema, *, reader: pa.RecordBatchReader | None = None,
+               sql: str | None = None) -> LoadResult:
+        """Rows come from ``reader`` (bulk-loaded) or from ``sql`` run by the server."""
         c = self.config
         db, name = split_table(c.table)
         target = qualified(db, name)
-        reader = ctx.backend.to_batches(table)
-        schema = reader.schema
         missing = [k for k in c.keys if k not in schema.names]
         if missing:
             raise ConfigError(f"key column(s) {missing} are not in the incoming data", field="keys")
@@ -100,17 +125,22 @@ class MysqlLoader(Loader):
                 defs.append(f"{quote(f.name)} {col_type}{null}")
             if fresh and c.keys:
                 defs.append(f"PRIMARY KEY ({', '.join(quote(k) for k in c.keys)})")
-            cur.execute(f"CREATE TABLE {staging} ({', '.join(defs)}) ENGINE=InnoDB "
-                        "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
-            # 2. the rows, in bulk
-            method = c.bulk_method
-            if method == "auto":
-                cur.execute("SELECT @@GLOBAL.local_infile")
-                row = cur.fetchone()
-                method = "load_data" if row and int(row[0]) else "insert"
-            total = _bulk_load(conn, cur, reader, staging, schema, method, c.batch_rows, ctx)
+            create = (f"CREATE TABLE {staging} ({', '.join(defs)}) ENGINE=InnoDB "
+                      "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+            if sql is not None:  # 2. pushed down: the server fills staging itself
+                cur.execute(f"{create} AS {sql}")
+                total = _scalar(cur, f"SELECT COUNT(*) FROM {staging}")
+            else:  # 2. the rows, in bulk
+                assert reader is not None
+                cur.execute(create)
+                method = c.bulk_method
+                if method == "auto":
+                    cur.execute("SELECT @@GLOBAL.local_infile")
+                    row = cur.fetchone()
+                    method = "load_data" if row and int(row[0]) else "insert"
+                total = _bulk_load(conn, cur, reader, staging, schema, method, c.batch_rows, ctx)
+                ctx.metrics["bulk_method"] = method
             conn.commit()
-            ctx.metrics["bulk_method"] = method
             # 3. apply
             cols = ", ".join(quote(f.name) for f in schema)
             if fresh:

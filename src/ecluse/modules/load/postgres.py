@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 import ibis.expr.types as ir
-from ibis.backends import BaseBackend
 from pydantic import Field, model_validator
 
 from ecluse.sdk import (
@@ -39,6 +38,7 @@ from ecluse.sdk.arrow_pg import (
     warehouse_key,
 )
 from ecluse.sdk.relational import require_columns
+from ecluse.sdk.warehouse import Warehouse
 
 
 class PostgresLoadConfig(ModuleConfig):
@@ -91,10 +91,10 @@ class PostgresLoader(Loader):
     def warehouse_key(self, ctx: NodeContext) -> str | None:
         return warehouse_key(ctx.connection(self.config.connection))
 
-    def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
+    def open_warehouse(self, ctx: NodeContext) -> Warehouse:
         return open_warehouse(ctx.connection(self.config.connection))
 
-    def write_in_warehouse(self, table: ir.Table, con: BaseBackend, ctx: NodeContext) -> LoadResult:
+    def write_in_warehouse(self, table: ir.Table, con: Warehouse, ctx: NodeContext) -> LoadResult:
         return self._write(table, ctx, sql=str(con.compile(table)))
 
     def _write(self, table: ir.Table, ctx: NodeContext, *, sql: str | None) -> LoadResult:

@@ -1,0 +1,184 @@
+"""ELT pushdown into MariaDB and ClickHouse (real servers on 127.0.0.1): extractor → cleaner →
+aggregate → loader on one server runs there as SQL, staged with CREATE TABLE … AS SELECT (or
+INSERT … SELECT), then the load mode. The modules' streaming paths are made to fail, so a pushed
+run proves that no row crossed the network; its results equal the engine's run of the same
+pipeline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ecluse.cli import app
+from ecluse.modules.extract.clickhouse import ClickhouseExtractor
+from ecluse.modules.extract.mysql import MysqlExtractor
+from ecluse.modules.load.clickhouse import ClickhouseLoader
+from ecluse.modules.load.mysql import MysqlLoader
+from ecluse.sdk.module import Extractor, Loader
+from tests.helpers import chain, node, run_doc
+
+
+@dataclass
+class Server:
+    module: str
+    connection: str
+    run: Callable[[str], list[tuple[Any, ...]]]
+    extractor: type[Extractor]
+    loader: type[Loader]
+
+
+def _mysql(url: str) -> Callable[[str], list[tuple[Any, ...]]]:
+    import pymysql
+
+    from ecluse.sdk.connections import parse_connection
+    from ecluse.sdk.mysql_arrow import connect_params
+
+    params = connect_params(parse_connection("t", url))
+
+    def run(statement: str) -> list[tuple[Any, ...]]:
+        conn = pymysql.connect(**params, autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+    return run
+
+
+def _clickhouse(url: str) -> Callable[[str], list[tuple[Any, ...]]]:
+    from clickhouse_driver import Client
+
+    def run(statement: str) -> list[tuple[Any, ...]]:
+        client = Client.from_url(url)
+        try:
+            result = client.execute(statement)
+            return list(result) if isinstance(result, list) else []
+        finally:
+            client.disconnect()
+    return run
+
+
+@pytest.fixture(params=["mysql", "clickhouse"])
+def server(request: pytest.FixtureRequest) -> Server:
+    if request.param == "mysql":
+        run = _mysql(request.getfixturevalue("mysql_url"))
+        run("CREATE TABLE orders (id BIGINT PRIMARY KEY, email VARCHAR(64), country VARCHAR(8), "
+            "amount DECIMAL(12, 2))")
+        run("INSERT INTO orders SELECT seq, CONCAT(' User', seq % 5, '@X.com '), "
+            "ELT(seq % 3 + 1, 'fr', 'de', NULL), seq * 1.5 FROM seq_0_to_999")
+        return Server("mysql", "test-mysql", run, MysqlExtractor, MysqlLoader)
+    run = _clickhouse(request.getfixturevalue("clickhouse_url"))
+    run("CREATE TABLE orders (id Int64, email Nullable(String), country Nullable(String), "
+        "amount Nullable(Decimal(12, 2))) ENGINE = MergeTree ORDER BY id")
+    run("INSERT INTO orders SELECT number, concat(' User', toString(number % 5), '@X.com '), "
+        "[toNullable('fr'), 'de', NULL][number % 3 + 1], toDecimal64(number * 1.5, 2) "
+        "FROM system.numbers LIMIT 1000")
+    return Server("clickhouse", "test-clickhouse", run, ClickhouseExtractor, ClickhouseLoader)
+
+
+def _doc(s: Server, target: str, *, mode: str = "replace", **source: Any) -> dict[str, Any]:
+    keys = {"keys": ["country"]} if mode == "upsert" else {}
+    return chain(
+        node("src", "extractor", s.module, connection=s.connection, **(source or {"table": "orders"})),
+        node("clean", "transformer", "cleaner", trim=True, case={"email": "lower"},
+             fill_nulls={"country": "XX"}),
+        node("agg", "transformer", "aggregate", group_by=["country"],
+             aggregations=[{"column": "amount", "function": "sum", "name": "total"},
+                           {"column": "email", "function": "count_distinct", "name": "customers"}]),
+        node("out", "loader", s.module, connection=s.connection, table=target, mode=mode, **keys),
+        name="elt", parameters={"min": {"type": "integer", "default": 0}})
+
+
+def _rows(s: Server, table: str) -> list[tuple[Any, ...]]:
+    return sorted((c, Decimal(str(t)), int(n))
+                  for c, t, n in s.run(f"SELECT country, total, customers FROM {table}"))
+
+
+EXPECTED = [(country, Decimal(sum(range(start, 1000, 3))) * Decimal("1.5"), 5)
+            for country, start in (("XX", 2), ("de", 1), ("fr", 0))]
+
+
+def _no_streaming(s: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading from the source or writing batches into the target now fails: a pushed-down run
+    never calls either."""
+    def boom(*_: Any, **__: Any) -> Any:
+        raise AssertionError("rows crossed the network")
+    monkeypatch.setattr(s.extractor, "read", boom)
+    monkeypatch.setattr(s.loader, "write", boom)
+
+
+def test_chain_runs_inside_the_server(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = run_doc(_doc(server, "summary_engine"), pushdown=False)
+    assert engine.status == "succeeded", engine.error
+    assert not any("pushed_down" in m.extra for m in engine.nodes.values())
+    with monkeypatch.context() as patched:
+        _no_streaming(server, patched)
+        pushed = run_doc(_doc(server, "summary"))
+        assert pushed.status == "succeeded", pushed.error
+        assert all(m.extra.get("pushed_down", "").startswith(f"{server.module}://")
+                   for m in pushed.nodes.values())
+        assert pushed.nodes["out"].extra["rows_inserted"] == 3
+        assert _rows(server, "summary") == _rows(server, "summary_engine") == EXPECTED
+        # replace again: swapped atomically, same rows
+        assert run_doc(_doc(server, "summary")).status == "succeeded"
+        assert _rows(server, "summary") == EXPECTED
+
+
+def test_upsert_and_append_inside_the_server(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_streaming(server, monkeypatch)
+    first = run_doc(_doc(server, "summary", mode="upsert"))
+    assert first.status == "succeeded", first.error
+    again = run_doc(_doc(server, "summary", mode="upsert"))
+    assert again.status == "succeeded", again.error
+    assert (again.nodes["out"].extra["rows_inserted"], again.nodes["out"].extra["rows_updated"]) \
+        == (0, 3)
+    assert _rows(server, "summary") == EXPECTED
+    for _ in range(2):
+        assert run_doc(_doc(server, "log", mode="append")).status == "succeeded"
+    assert _rows(server, "log") == sorted(EXPECTED * 2)
+
+
+@pytest.mark.parametrize("mode", ["replace", "append"])
+def test_a_failure_after_staging_changes_nothing(server: Server, mode: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_streaming(server, monkeypatch)
+    assert run_doc(_doc(server, "summary")).status == "succeeded"
+
+    def lost(*_: Any) -> int:  # the rows are in staging; the connection drops before the apply
+        raise ConnectionError("server gone")
+    module = sys.modules[server.loader.__module__]
+    monkeypatch.setattr(module, "_scalar" if server.module == "mysql" else "_count", lost)
+    failed = run_doc(_doc(server, "summary", mode=mode))
+    assert failed.status == "failed" and failed.error is not None
+    assert "server gone" in failed.error.reason
+    assert _rows(server, "summary") == EXPECTED
+    assert sorted(t for (t,) in server.run("SHOW TABLES")) == ["orders", "summary"]
+
+
+def test_bound_query_is_streamed_and_agrees(server: Server) -> None:
+    result = run_doc(_doc(server, "summary", query="SELECT * FROM orders WHERE id >= :min"))
+    assert result.status == "succeeded", result.error
+    assert "pushed_down" not in result.nodes["out"].extra
+    assert _rows(server, "summary") == EXPECTED
+
+
+def test_explain_shows_the_sql_the_server_runs(server: Server, tmp_path: Path) -> None:
+    file = tmp_path / "p.json"
+    file.write_text(json.dumps(_doc(server, "summary")))
+    result = CliRunner().invoke(app, ["run", str(file), "--explain", "--json"])
+    assert result.exit_code == 0, result.output
+    (step,) = json.loads(result.output)
+    assert step["mode"] == "pushdown" and step["nodes"] == ["src", "clean", "agg", "out"]
+    assert step["warehouse"].startswith(f"{server.module}://")
+    assert "GROUP BY" in step["sql"].upper() and "orders" in step["sql"]
+    assert ("uniqExact" if server.module == "clickhouse" else "COUNT(DISTINCT") in step["sql"]
+    assert server.run("SHOW TABLES") == [("orders",)]  # explain ran nothing

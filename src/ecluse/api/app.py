@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
@@ -28,6 +28,9 @@ from ecluse.services.config import PlatformSettings, platform_settings
 from ecluse.services.platform import Platform
 from ecluse.settings import Settings
 from ecluse.store.db import migrate
+
+if TYPE_CHECKING:
+    from ecluse.orchestration.celery_executor import CeleryExecutor
 
 log = get_logger("ecluse.server")
 
@@ -81,9 +84,16 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
         app.state.limiter = LoginLimiter(cfg.login_attempts, cfg.login_window_seconds)
         if cfg.load_demo:
             load_demo(platform, Path("examples/demo"))
-        executor = scheduler = None
-        if cfg.executor_enabled and cfg.executor == "inline":
-            executor = InlineExecutor(platform, platform.base_dir)
+        executor: InlineExecutor | CeleryExecutor | None = None
+        scheduler = None
+        if cfg.executor_enabled:
+            if cfg.executor == "celery":
+                from ecluse.orchestration.celery_executor import CeleryExecutor
+
+                executor = CeleryExecutor(platform)
+                platform.on_cancel = executor.revoke
+            else:
+                executor = InlineExecutor(platform, platform.base_dir)
             platform.wake = executor.wake
             executor.start()
             app.state.executor = executor

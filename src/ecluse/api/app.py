@@ -52,6 +52,22 @@ def start_platform(settings: PlatformSettings) -> Platform:
     return platform
 
 
+def make_executor(cfg: PlatformSettings, platform: Platform
+                  ) -> InlineExecutor | CeleryExecutor | None:
+    if not cfg.executor_enabled:
+        return None
+    executor: InlineExecutor | CeleryExecutor
+    if cfg.executor == "celery":
+        from ecluse.orchestration.celery_executor import CeleryExecutor
+
+        executor = CeleryExecutor(platform)
+        platform.on_cancel = executor.revoke
+    else:
+        executor = InlineExecutor(platform, platform.base_dir)
+    platform.wake = executor.wake
+    return executor
+
+
 def load_demo(platform: Platform, directory: Path) -> int:
     """Add the demo pipelines once (by name)."""
     from ecluse.services import pipelines
@@ -76,6 +92,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = start_platform(cfg)
+        executor = make_executor(cfg, platform)  # first: a setting it refuses starts nothing
         bus = make_bus(cfg.redis_url)
         bus.start()
         platform.bus = bus
@@ -84,17 +101,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
         app.state.limiter = LoginLimiter(cfg.login_attempts, cfg.login_window_seconds)
         if cfg.load_demo:
             load_demo(platform, Path("examples/demo"))
-        executor: InlineExecutor | CeleryExecutor | None = None
         scheduler = None
-        if cfg.executor_enabled:
-            if cfg.executor == "celery":
-                from ecluse.orchestration.celery_executor import CeleryExecutor
-
-                executor = CeleryExecutor(platform)
-                platform.on_cancel = executor.revoke
-            else:
-                executor = InlineExecutor(platform, platform.base_dir)
-            platform.wake = executor.wake
+        if executor is not None:
             executor.start()
             app.state.executor = executor
         if cfg.scheduler == "embedded":

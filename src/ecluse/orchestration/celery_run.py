@@ -37,6 +37,7 @@ class Claim:
 def deliver(platform: Platform, run_id: str, owner: str) -> Outcome:
     """Execute the run unless another process holds it now ("busy") or there is nothing to
     do ("skipped": finished, cancelled, gone). ``owner`` names this delivery in the run row."""
+    owner = owner[:80]  # the width of runs.instance
     lock = RunLock(platform.db.engine, run_id)
     if not lock.acquire():
         return "busy"
@@ -54,7 +55,7 @@ def _claim(platform: Platform, run_id: str, owner: str) -> Claim | None:
     """Under the run's lock: a queued run starts; a run still "running" lost its worker (the
     lock was free) and is taken over, up to ``celery_max_deliveries`` times."""
     now = utcnow()
-    mine: dict[str, Any] = {"instance": owner[:80], "worker_pid": os.getpid(), "heartbeat_at": now,
+    mine: dict[str, Any] = {"instance": owner, "worker_pid": os.getpid(), "heartbeat_at": now,
                             "deliveries": Run.deliveries + 1}
     with platform.db.session() as s:
         if changed_rows(s, update(Run).where(Run.id == run_id, Run.status == "queued",

@@ -5,6 +5,7 @@ run to the other worker."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -22,6 +23,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from ecluse.api import create_app
+from ecluse.orchestration.scheduler import Scheduler
+from ecluse.store.models import Schedule
 from tests.integration.server.conftest import ADMIN, Api, csv_pipeline, gated_pipeline
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -202,6 +205,21 @@ def test_cancel_a_running_run_and_a_run_queued_in_celery(api: Api, tmp_path: Pat
     gone = api.get(f"/api/v1/runs/{queued}").json()
     assert gone["status"] == "cancelled" and gone["started_at"] is None
     assert _messages(api, queued) == [] and _row(api, queued, "deliveries") == 0
+
+
+def test_scheduled_runs_go_to_the_workers(api: Api, tmp_path: Path) -> None:
+    pid = api.create_pipeline({**csv_pipeline(tmp_path, name="nightly"),
+                               "schedule": "*/10 * * * *"})["id"]
+    slot = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+    platform = api.app.state.platform
+    with platform.db.session() as s:
+        s.execute(sa.update(Schedule).where(Schedule.pipeline_id == pid).values(next_run_at=slot))
+    assert Scheduler(platform, "test-scheduler").tick() == 1
+    (run,) = api.runs_of(pid)
+    done = api.wait_run(run["id"])
+    assert done["trigger"] == "schedule" and done["status"] == "succeeded"
+    assert _row(api, run["id"], "instance").split("@")[0] in ("w1", "w2")
+    assert pq.read_table(tmp_path / "out" / "nightly.parquet").num_rows == 5
 
 
 def test_timeout_fails_the_run(api: Api, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from functools import cache
 from typing import Any
 
 from celery import Celery
+from sqlalchemy.exc import OperationalError
 
 from ecluse.services.config import PlatformSettings
 
@@ -54,7 +55,9 @@ def make_celery(settings: PlatformSettings) -> Celery:
         broker_transport_options={
             "visibility_timeout": settings.celery_visibility_timeout_seconds},
     )
-    app.task(name=TASK, bind=True)(_run_task)
+    # the metadata database unreachable (before or after the run): try the delivery again
+    app.task(name=TASK, bind=True, autoretry_for=(OperationalError,), retry_backoff=2,
+             retry_backoff_max=60, max_retries=None)(_run_task)
     return app
 
 

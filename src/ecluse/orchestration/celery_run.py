@@ -55,19 +55,20 @@ def _claim(platform: Platform, run_id: str, owner: str) -> Claim | None:
     """Under the run's lock: a queued run starts; a run still "running" lost its worker (the
     lock was free) and is taken over, up to ``celery_max_deliveries`` times."""
     now = utcnow()
-    mine: dict[str, Any] = {"instance": owner, "worker_pid": os.getpid(), "heartbeat_at": now,
-                            "deliveries": Run.deliveries + 1}
     with platform.db.session() as s:
         if changed_rows(s, update(Run).where(Run.id == run_id, Run.status == "queued",
                                              Run.cancel_requested.is_(False))
-                        .values(status="running", started_at=now, **mine)) == 1:
+                        .values(status="running", started_at=now, heartbeat_at=now, instance=owner,
+                                worker_pid=os.getpid(), deliveries=1)) == 1:
             return Claim("start", 1)
         run = s.get(Run, run_id, with_for_update=True)
         if run is None or run.status != "running":
             return None
-        lost, limit, cancelled = run.deliveries, platform.settings.celery_max_deliveries, \
-            run.cancel_requested
-        s.execute(update(Run).where(Run.id == run_id).values(**mine))
+        run.instance, run.worker_pid, run.heartbeat_at = owner, os.getpid(), now
+        lost, cancelled = run.deliveries, run.cancel_requested
+        limit = platform.settings.celery_max_deliveries
+        if not cancelled and lost < limit:
+            run.deliveries = lost + 1
     if cancelled:  # its worker went while the cancel was on its way
         finish_run(platform, run_id, "cancelled", None, {}, owner=owner)
         return None
@@ -105,7 +106,8 @@ def _execute(platform: Platform, run_id: str, owner: str, claim: Claim, lock: Ru
     watch.stop()
     recorder.flush()
     if watch.lost:
-        log.warning("run lost: another worker holds it now", run_id=run_id)
+        log.warning("run given up: its heartbeat could not be written; a takeover follows",
+                    run_id=run_id)
         return "lost"
     status, error = outcome(result, crash, timeout=work.timeout, timed_out=watch.timed_out,
                             cancel_sent=watch.cancel_sent_at is not None, died=None)

@@ -89,7 +89,7 @@ def cluster(database: str, redis_url: str, tmp_path_factory: pytest.TempPathFact
     common: dict[str, Any] = {
         "database_url": database, "redis_url": redis_url, "secret_key": "test-secret-key",
         "celery_queue": queue, "poll_seconds": 0.1, "heartbeat_seconds": 0.5,
-        "cancel_grace_seconds": 5, "retry_backoff_seconds": 1,
+        "cancel_grace_seconds": 1, "retry_backoff_seconds": 1,
         "extra_modules": ["tests.integration.server.slow_modules"]}
     client = TestClient(create_app(**common, data_dir=tmp / "api", executor="celery",
                                    scheduler="off", orphan_after_seconds=3,
@@ -228,6 +228,27 @@ def test_timeout_fails_the_run(api: Api, tmp_path: Path) -> None:
     pid = api.create_pipeline(gated_pipeline(tmp_path, gate=gate, timeout_seconds=1))["id"]
     done = api.wait_run(api.start_run(pid)["id"])
     assert done["status"] == "failed" and "timed out after 1 s" in done["error"]["message"]
+    assert not (tmp_path / "dest" / "gated.parquet").exists()
+
+
+def test_a_run_that_ignores_the_cancel_is_stopped_with_its_process(api: Api,
+                                                                   tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    gate.touch()
+    doc = gated_pipeline(tmp_path, gate=gate, timeout_seconds=1)
+    doc["nodes"][0]["config"]["stubborn"] = True
+    pid = api.create_pipeline(doc)["id"]
+    run_id = api.start_run(pid)["id"]
+    done = api.wait_run(run_id)
+    assert done["status"] == "failed"
+    assert "timed out after 1 s; the worker was stopped" in done["error"]["message"]
+    gate.unlink()
+    # the process exit gave the message back; the redelivery found the run finished
+    pid2 = api.create_pipeline(csv_pipeline(tmp_path, name="next"))["id"]
+    for _ in range(2):  # both workers still work
+        assert api.wait_run(api.start_run(pid2)["id"])["status"] == "succeeded"
+    assert api.get(f"/api/v1/runs/{run_id}").json()["status"] == "failed"
+    assert _row(api, run_id, "deliveries") == 1 and len(api.runs_of(pid)) == 1
     assert not (tmp_path / "dest" / "gated.parquet").exists()
 
 

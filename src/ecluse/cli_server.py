@@ -119,15 +119,14 @@ def worker(concurrency: Annotated[int | None, typer.Option(
     """Execute runs queued by the API (ECLUSE_EXECUTOR=celery) as a Celery worker. Needs the
     API's ECLUSE_DATABASE_URL (PostgreSQL), ECLUSE_REDIS_URL and ECLUSE_SECRET_KEY."""
     from ecluse.orchestration.celery_app import make_celery
+    from ecluse.orchestration.run_lock import require_postgresql
     from ecluse.services.config import platform_settings
     from ecluse.store.db import Database, database_url, migrate
 
     settings = platform_settings()
     db = Database(database_url(settings.database_url, settings.data_dir))
     try:
-        if db.engine.dialect.name != "postgresql":
-            raise ValueError("`ecluse worker` needs the metadata database on PostgreSQL, shared "
-                             "with the API: set ECLUSE_DATABASE_URL=postgresql://…")
+        require_postgresql(db.engine)
         app = make_celery(settings)
         migrate(db.engine)
     except ValueError as exc:

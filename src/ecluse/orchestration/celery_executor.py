@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, select, update
 
 from ecluse.observability.logging import get_logger
 from ecluse.orchestration.celery_app import TASK, make_celery
+from ecluse.orchestration.run_lock import require_postgresql
 from ecluse.services.platform import Platform
 from ecluse.store.db import changed_rows
 from ecluse.store.models import Run, utcnow
@@ -25,9 +26,7 @@ BATCH = 200
 
 class CeleryExecutor:
     def __init__(self, platform: Platform) -> None:
-        if platform.db.engine.dialect.name != "postgresql":
-            raise ValueError("ECLUSE_EXECUTOR=celery needs the metadata database on PostgreSQL, "
-                             "shared by the API and every worker (ECLUSE_DATABASE_URL).")
+        require_postgresql(platform.db.engine)
         self.platform = platform
         self.settings = platform.settings
         self.celery = make_celery(self.settings)
@@ -47,6 +46,7 @@ class CeleryExecutor:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.celery.close()  # its broker connections
 
     def wake(self) -> None:
         self._wake.set()

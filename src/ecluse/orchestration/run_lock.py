@@ -18,6 +18,13 @@ _TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 
 
+def require_postgresql(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        raise ValueError("The Celery executor needs the metadata database on PostgreSQL, shared "
+                         "by the API and every worker: set ECLUSE_DATABASE_URL=postgresql://… "
+                         f"(this one is {engine.dialect.name}).")
+
+
 def lock_key(run_id: str) -> int:
     """A signed 64-bit key of the run (advisory lock keys are bigint)."""
     digest = hashlib.blake2b(f"ecluse-run:{run_id}".encode(), digest_size=8).digest()
@@ -26,9 +33,7 @@ def lock_key(run_id: str) -> int:
 
 class RunLock:
     def __init__(self, engine: Engine, run_id: str) -> None:
-        if engine.dialect.name != "postgresql":
-            raise RuntimeError("The Celery executor needs its metadata database on PostgreSQL "
-                               f"(ECLUSE_DATABASE_URL); this one is {engine.dialect.name}.")
+        require_postgresql(engine)
         self.engine, self.run_id, self.key = engine, run_id, lock_key(run_id)
         self._conn: Connection | None = None
 

@@ -360,10 +360,11 @@ def modules(as_json: JsonOpt = False) -> None:
 
 from ecluse.cli_airflow import airflow_app, apikey_app  # noqa: E402
 from ecluse.cli_connectors import connection_app, state_app  # noqa: E402
-from ecluse.cli_server import serve, settings, user_app  # noqa: E402  (the platform server's commands)
+from ecluse.cli_server import serve, settings, user_app, worker  # noqa: E402  (the server's commands)
 
 app.command()(serve)
 app.command()(settings)
+app.command()(worker)
 app.add_typer(user_app, name="user")
 app.add_typer(state_app, name="state")
 app.add_typer(connection_app, name="connection")

@@ -143,3 +143,48 @@ def settings(as_json: Annotated[bool, typer.Option("--json", help="Machine-reada
 
 def _show(value: object) -> str:
     return "" if value is None else json.dumps(value) if isinstance(value, list) else str(value)
+
+
+def worker(concurrency: Annotated[int | None, typer.Option(
+               "--concurrency", "-c", help="Runs executed at once (one process each); default: the "
+               "number of CPUs. Mind ECLUSE_THREADS: engine threads per run.")] = None,
+           queues: Annotated[str | None, typer.Option(
+               "--queues", "-Q", help="Comma-separated queues to consume; default "
+               "ECLUSE_CELERY_QUEUE ('ecluse').")] = None,
+           hostname: Annotated[str | None, typer.Option(
+               "--hostname", "-n", help="Node name, e.g. 'w1@%h' (unique per worker).")] = None,
+           max_tasks_per_child: Annotated[int | None, typer.Option(
+               help="Replace a worker process after this many runs (memory hygiene).")] = None,
+           loglevel: Annotated[str, typer.Option(help="Celery's log level.")] = "info") -> None:
+    """Execute runs queued by the API (ECLUSE_EXECUTOR=celery) as a Celery worker. Needs the
+    API's ECLUSE_DATABASE_URL (PostgreSQL), ECLUSE_REDIS_URL and ECLUSE_SECRET_KEY."""
+    from ecluse.orchestration.celery_app import make_celery
+    from ecluse.orchestration.run_lock import require_postgresql
+    from ecluse.services.config import platform_settings
+    from ecluse.store.db import Database, database_url, migrate
+
+    settings = platform_settings()
+    db = Database(database_url(settings.database_url, settings.data_dir))
+    try:
+        require_postgresql(db.engine)
+        app = make_celery(settings)
+        migrate(db.engine)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        db.dispose()  # nothing of the parent's pool may cross the fork into a worker process
+    import ecluse.orchestration.preload  # noqa: F401  (worker processes fork warm)
+    from ecluse.observability.logging import configure_logging
+
+    configure_logging()
+
+    argv = ["worker", "--pool", "prefork", "--loglevel", loglevel, "--without-gossip",
+            "--without-mingle", "--queues", queues or settings.celery_queue]
+    if concurrency is not None:
+        argv += ["--concurrency", str(concurrency)]
+    if hostname:
+        argv += ["--hostname", hostname]
+    if max_tasks_per_child is not None:
+        argv += ["--max-tasks-per-child", str(max_tasks_per_child)]
+    app.worker_main(argv)

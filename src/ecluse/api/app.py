@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
@@ -29,6 +29,9 @@ from ecluse.services.platform import Platform
 from ecluse.settings import Settings
 from ecluse.store.db import migrate
 
+if TYPE_CHECKING:
+    from ecluse.orchestration.celery_executor import CeleryExecutor
+
 log = get_logger("ecluse.server")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -47,6 +50,22 @@ def start_platform(settings: PlatformSettings) -> Platform:
             and ensure_admin(platform, settings.admin_username, settings.admin_password)):
         log.info("created the first admin", username=settings.admin_username)
     return platform
+
+
+def make_executor(cfg: PlatformSettings, platform: Platform
+                  ) -> InlineExecutor | CeleryExecutor | None:
+    if not cfg.executor_enabled:
+        return None
+    executor: InlineExecutor | CeleryExecutor
+    if cfg.executor == "celery":
+        from ecluse.orchestration.celery_executor import CeleryExecutor
+
+        executor = CeleryExecutor(platform)
+        platform.on_cancel = executor.revoke
+    else:
+        executor = InlineExecutor(platform, platform.base_dir)
+    platform.wake = executor.wake
+    return executor
 
 
 def load_demo(platform: Platform, directory: Path) -> int:
@@ -73,6 +92,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = start_platform(cfg)
+        executor = make_executor(cfg, platform)  # first: a setting it refuses starts nothing
         bus = make_bus(cfg.redis_url)
         bus.start()
         platform.bus = bus
@@ -82,10 +102,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
                                           cfg.redis_url)
         if cfg.load_demo:
             load_demo(platform, Path("examples/demo"))
-        executor = scheduler = None
-        if cfg.executor_enabled and cfg.executor == "inline":
-            executor = InlineExecutor(platform, platform.base_dir)
-            platform.wake = executor.wake
+        scheduler = None
+        if executor is not None:
             executor.start()
             app.state.executor = executor
         if cfg.scheduler == "embedded":

@@ -1,1 +1,1 @@
-"""Run queue, the inline executor (worker processes), the cron scheduler, live events."""
+"""Run queue, executors (inline worker processes; Celery workers), the cron scheduler, live events."""

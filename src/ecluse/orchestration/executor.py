@@ -18,12 +18,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from ecluse.observability import metrics
 from ecluse.observability.logging import get_logger
+from ecluse.orchestration.recording import RunRecorder, finish_run, load_work, outcome
 from ecluse.services.platform import Platform
-from ecluse.services.runs import event, heartbeat, mark_cancel_requested_ids, view
+from ecluse.services.runs import event, heartbeat, mark_cancel_requested_ids
 from ecluse.store.db import changed_rows
-from ecluse.store.models import Pipeline, PipelineVersion, Run, RunLog, utcnow
+from ecluse.store.models import Run, utcnow
 
 log = get_logger("ecluse.executor")
 _CTX: Any = None
@@ -160,66 +160,43 @@ class InlineExecutor:
         return True
 
     def _launch(self, run_id: str) -> None:
-        with self.platform.db.session() as s:
-            run = s.get(Run, run_id)
-            assert run is not None
-            version = s.get(PipelineVersion, (run.pipeline_id, run.pipeline_version))
-            document = dict(version.document) if version else {}
-            parameters = dict(run.parameters)
-            payload = view(run)
-        self.platform.bus.publish(event("run_started", payload, attempt=payload.attempt))
-        timeout = document.get("timeout_seconds")
+        work = load_work(self.platform, run_id)
+        assert work is not None
+        self.platform.bus.publish(event("run_started", work.run, attempt=work.run.attempt))
         ctx = _mp()
         events = ctx.Queue()
         cancel = ctx.RawValue("b", 0)
         from ecluse.orchestration.worker import run_in_worker
 
         process = ctx.Process(target=run_in_worker, name=f"ecluse-run-{run_id[:8]}", args=(
-            self.settings.model_dump(mode="json"), run_id, document, parameters,
+            self.settings.model_dump(mode="json"), run_id, work.document, work.parameters,
             str(self.base_dir), events, cancel), daemon=False)
         try:
             process.start()
         except Exception as exc:
-            self._finish(run_id, "failed", {"node_id": None, "message": f"could not start a "
-                                            f"worker process: {exc}"}, {})
+            finish_run(self.platform, run_id, "failed", {
+                "node_id": None, "message": f"could not start a worker process: {exc}"}, {})
             return
-        active = _Active(run_id, process, cancel, float(timeout) if timeout else None)
+        active = _Active(run_id, process, cancel, work.timeout)
         with self._lock:
             self._active[run_id] = active
         with self.platform.db.session() as s:
             s.execute(update(Run).where(Run.id == run_id).values(worker_pid=process.pid))
-        supervisor = threading.Thread(target=self._supervise, args=(active, events), daemon=True,
-                                      name=f"ecluse-supervise-{run_id[:8]}")
+        recorder = RunRecorder(self.platform, run_id, work.run.pipeline_id)
+        supervisor = threading.Thread(target=self._supervise, args=(active, events, recorder),
+                                      daemon=True, name=f"ecluse-supervise-{run_id[:8]}")
         self._supervisors = [t for t in self._supervisors if t.is_alive()] + [supervisor]
         supervisor.start()
 
     # --- one run ------------------------------------------------------------------------
-    def _supervise(self, active: _Active, events: Any) -> None:
-        run_id = active.run_id
-        seq = 0
-        nodes: dict[str, Any] = {}
+    def _supervise(self, active: _Active, events: Any, recorder: RunRecorder) -> None:
         result: dict[str, Any] | None = None
         crash: str | None = None
-        pending_logs: list[RunLog] = []
-        last_flush = time.monotonic()
-        pipeline_id = self._pipeline_of(run_id)
-
-        def flush() -> None:
-            nonlocal last_flush
-            last_flush = time.monotonic()
-            if not pending_logs:
-                return
-            with self.platform.db.session() as s:
-                s.add_all(pending_logs)
-                s.execute(update(Run).where(Run.id == run_id).values(nodes=dict(nodes)))
-            pending_logs.clear()
-
         while True:
             try:
                 ev = events.get(timeout=0.2)
             except queue.Empty:
-                if pending_logs and time.monotonic() - last_flush > 0.5:
-                    flush()
+                recorder.flush_if_due()
                 if not active.process.is_alive():
                     # drain what the process managed to say before it went
                     with contextlib.suppress(Exception):
@@ -230,7 +207,7 @@ class InlineExecutor:
                             elif ev.get("kind") == "__crash__":
                                 crash = ev["message"]
                             else:
-                                seq = self._record(ev, seq, nodes, pending_logs, pipeline_id)
+                                recorder.record(ev)
                     break
                 continue
             kind = ev.get("kind")
@@ -240,110 +217,22 @@ class InlineExecutor:
             if kind == "__crash__":
                 crash = ev["message"]
                 break
-            seq = self._record(ev, seq, nodes, pending_logs, pipeline_id)
-            if kind != "node_progress" or time.monotonic() - last_flush > 0.5:
-                flush()
-        flush()
+            recorder.record(ev)
+        recorder.flush()
         active.process.join(5)
         if active.process.is_alive():
             active.process.kill()
             active.process.join(5)
         with self._lock:
-            self._active.pop(run_id, None)
+            self._active.pop(active.run_id, None)
         exitcode = active.process.exitcode
-        if result is not None:
-            status = result["status"]
-            error = result.get("error")
-            nodes.update(result.get("nodes", {}))
-            if active.timed_out and status == "cancelled":
-                status, error = "failed", {"node_id": None, "message": f"timed out after "
-                                           f"{active.timeout:g} s"}
-        elif active.timed_out:
-            status, error = "failed", {"node_id": None, "message": f"timed out after "
-                                       f"{active.timeout:g} s; the worker was stopped"}
-        elif active.cancel_sent_at is not None:
-            status, error = "cancelled", None
-        else:
-            reason = crash or (f"the worker process died (signal {-exitcode})" if exitcode and
-                               exitcode < 0 else f"the worker process exited with code {exitcode}")
-            status, error = "failed", {"node_id": None, "message": reason}
-        self._finish(run_id, status, error, nodes)
+        died = (f"the worker process died (signal {-exitcode})" if exitcode and exitcode < 0
+                else f"the worker process exited with code {exitcode}")
+        status, error = outcome(result, crash, timeout=active.timeout, timed_out=active.timed_out,
+                                cancel_sent=active.cancel_sent_at is not None, died=died)
+        nodes = {**recorder.nodes, **(result or {}).get("nodes", {})}
+        finish_run(self.platform, active.run_id, status, error, nodes)
         events.close()
-
-    def _pipeline_of(self, run_id: str) -> str:
-        with self.platform.db.session() as s:
-            return s.scalar(select(Run.pipeline_id).where(Run.id == run_id)) or ""
-
-    def _record(self, ev: dict[str, Any], seq: int, nodes: dict[str, Any], logs: list[RunLog],
-                pipeline_id: str) -> int:
-        kind = ev.get("kind", "")
-        node_id = ev.get("node_id")
-        data = dict(ev.get("data") or {})
-        ev["pipeline_id"] = pipeline_id
-        self.platform.bus.publish(ev)
-        if node_id and kind in ("node_started", "node_finished", "node_failed"):
-            entry = nodes.setdefault(node_id, {"node_id": node_id})
-            entry.update({k: v for k, v in data.items() if k != "extra"})
-            entry["status"] = data.get("status", "running")
-        elif node_id and kind == "node_progress":
-            nodes.setdefault(node_id, {"node_id": node_id, "status": "running"})["rows_so_far"] = \
-                data.get("rows")
-            return seq
-        if kind == "run_finished":
-            return seq
-        level = str(data.pop("level", "error" if kind == "node_failed" else "info"))
-        message = str(data.pop("message", "")) or {
-            "run_started": "run started", "node_started": "node started",
-            "node_finished": "node finished", "node_failed": "node failed"}.get(kind, kind)
-        if kind == "node_failed" and data.get("error"):
-            message = f"node failed: {data['error']}"
-        seq += 1
-        at = dt.datetime.fromisoformat(ev["at"]) if ev.get("at") else utcnow()
-        logs.append(RunLog(run_id=ev.get("run_id"), seq=seq, at=at, level=level, node_id=node_id,
-                           message=message[:10_000], data=_jsonable(data)))
-        return seq
-
-    def _finish(self, run_id: str, status: str, error: dict[str, Any] | None,
-                nodes: dict[str, Any]) -> None:
-        settings = self.settings
-        with self.platform.db.session() as s:
-            run = s.get(Run, run_id)
-            if run is None:
-                return
-            run.status, run.error, run.finished_at = status, error, utcnow()
-            if nodes:
-                run.nodes = nodes
-            payload = view(run)
-            retry = None
-            if status == "failed" and run.attempt < run.max_attempts and not run.cancel_requested:
-                alive = s.scalar(select(Pipeline.deleted_at).where(Pipeline.id == run.pipeline_id))
-                if alive is None:
-                    delay = settings.retry_backoff_seconds * (2 ** (run.attempt - 1))
-                    retry = Run(pipeline_id=run.pipeline_id, pipeline_version=run.pipeline_version,
-                                status="queued", trigger=run.trigger, parameters=run.parameters,
-                                attempt=run.attempt + 1, max_attempts=run.max_attempts,
-                                retry_of=run.id, created_by=run.created_by,
-                                not_before=utcnow() + dt.timedelta(seconds=delay))
-                    s.add(retry)
-                    s.flush()
-        self._observe(payload, nodes)
-        self.platform.bus.publish(event("run_finished", payload, error=error,
-                                        duration_s=payload.duration_s))
-        log.info("run finished", run_id=run_id, status=status,
-                 error=(error or {}).get("message"))
-        if retry is not None:
-            self.platform.bus.publish(event("run_queued", view(retry), retry_of=run_id))
-
-    def _observe(self, run: Any, nodes: dict[str, Any]) -> None:
-        metrics.RUNS.labels(run.pipeline_id, run.status).inc()
-        if run.status == "failed":
-            metrics.RUN_FAILURES.labels(run.pipeline_id).inc()
-        if run.duration_s is not None:
-            metrics.RUN_DURATION.labels(run.pipeline_id).observe(run.duration_s)
-        rows = sum(int(n.get("rows_in") or 0) for n in nodes.values()
-                   if isinstance(n, dict) and n.get("module") and n.get("bytes_written") is not None)
-        if rows:
-            metrics.RUN_ROWS.labels(run.pipeline_id).inc(rows)
 
     # --- orphans ------------------------------------------------------------------------
     def recover_orphans(self) -> int:
@@ -362,20 +251,12 @@ class InlineExecutor:
                     .values(status="orphaned"))
             if changed == 1:
                 log.warning("orphaned run", run_id=run_id)
-                self._finish(run_id, "failed", {"node_id": None, "message": "orphaned: its worker "
-                                                "or server stopped while it ran"}, {})
+                finish_run(self.platform, run_id, "failed", {
+                    "node_id": None, "message": "orphaned: its worker or server stopped while it ran"},
+                    {})
         return len(ids)
 
 
 def _noop() -> None:
     return None
 
-
-def _jsonable(value: Any) -> dict[str, Any]:
-    import json
-
-    try:
-        out: dict[str, Any] = json.loads(json.dumps(value, default=str))
-    except (TypeError, ValueError):
-        return {}
-    return out

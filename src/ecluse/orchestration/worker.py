@@ -7,9 +7,15 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecluse.engine.events import RunEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ecluse.sdk.context import CancelToken
+    from ecluse.services.platform import Platform
 
 
 def run_in_worker(settings_data: dict[str, Any], run_id: str, document: dict[str, Any],
@@ -19,13 +25,10 @@ def run_in_worker(settings_data: dict[str, Any], run_id: str, document: dict[str
     supervisor records that too."""
     os.environ.setdefault("ECLUSE_WORKER", "1")
     try:
-        from ecluse.engine.plan import compile_pipeline
-        from ecluse.engine.run import RunOptions, run_pipeline
         from ecluse.observability.logging import bind_run, configure_logging, get_logger
         from ecluse.sdk.context import CancelToken
         from ecluse.services.config import PlatformSettings
-        from ecluse.services.connections import resolver
-        from ecluse.services.platform import DatabaseStateStore, Platform
+        from ecluse.services.platform import Platform
 
         settings = PlatformSettings(**settings_data)
         configure_logging()
@@ -48,15 +51,9 @@ def run_in_worker(settings_data: dict[str, Any], run_id: str, document: dict[str
                 log.info(ev.kind, node_id=ev.node_id)
             events.put(ev.to_dict())
 
-        plan = compile_pipeline(document, platform.registry, connections=resolver(platform),
-                                parameters=parameters)
-        result = run_pipeline(plan, RunOptions(
-            run_id=run_id, pipeline_id=str(document.get("id")), connections=resolver(platform),
-            state=DatabaseStateStore(platform.db), cancel=token, on_event=on_event,
-            memory_limit=settings.memory_limit, threads=settings.threads,
-            data_dir=settings.data_dir, base_dir=Path(base_dir)))
-        log.info("run finished", status=result.status)
-        events.put({"kind": "__result__", "result": result.to_dict()})
+        result = execute(platform, run_id, document, parameters, Path(base_dir), token, on_event)
+        log.info("run finished", status=result["status"])
+        events.put({"kind": "__result__", "result": result})
         platform.db.dispose()
     except BaseException as exc:
         events.put({"kind": "__crash__", "message": f"{type(exc).__name__}: {exc}",
@@ -68,3 +65,25 @@ def run_in_worker(settings_data: dict[str, Any], run_id: str, document: dict[str
         join = getattr(events, "join_thread", None)
         if join is not None:
             join()
+
+
+def execute(platform: Platform, run_id: str, document: dict[str, Any], parameters: dict[str, Any],
+            base_dir: Path, token: CancelToken, on_event: Callable[[RunEvent], None]
+            ) -> dict[str, Any]:
+    """Compile and run one pipeline of the platform (its connections, its state store, its
+    engine settings); the result as a dict. Shared by the inline executor's worker processes
+    and the Celery workers."""
+    from ecluse.engine.plan import compile_pipeline
+    from ecluse.engine.run import RunOptions, run_pipeline
+    from ecluse.services.connections import resolver
+    from ecluse.services.platform import DatabaseStateStore
+
+    settings = platform.settings
+    plan = compile_pipeline(document, platform.registry, connections=resolver(platform),
+                            parameters=parameters)
+    result = run_pipeline(plan, RunOptions(
+        run_id=run_id, pipeline_id=str(document.get("id")), connections=resolver(platform),
+        state=DatabaseStateStore(platform.db), cancel=token, on_event=on_event,
+        memory_limit=settings.memory_limit, threads=settings.threads,
+        data_dir=settings.data_dir, base_dir=base_dir))
+    return result.to_dict()

@@ -35,6 +35,17 @@ class PlatformSettings(Settings):
     extra_modules: list[str] = Field(default_factory=list, description="Python modules whose "
                                      "module classes join the catalog (plugins not installed "
                                      "as packages).")
+    celery_queue: str = Field("ecluse", min_length=1, description="The Celery queue runs are "
+                              "sent to (ECLUSE_EXECUTOR=celery); `ecluse worker` consumes it.")
+    celery_visibility_timeout_seconds: float = Field(
+        12 * 3600, gt=0, description="Redis redelivers a message not acknowledged within this "
+        "time. Keep it above your longest run: a lost worker is detected sooner through the "
+        "run's heartbeat, whatever this says.")
+    celery_redispatch_seconds: float = Field(
+        900, gt=0, description="A run still queued this long after it was sent to the broker "
+        "is sent again (a message lost with a Redis restart); duplicates are harmless.")
+    celery_max_deliveries: int = Field(3, ge=1, description="How many workers may start a run "
+                                       "before it is failed (a run that kills every worker).")
     load_demo: bool = Field(False, description="Load the demo pipelines on start (`serve --demo`).")
     executor_enabled: bool = Field(True, description="Execute runs in this instance (false: an "
                                    "API-only instance).")

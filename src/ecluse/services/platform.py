@@ -56,6 +56,8 @@ class Platform:
         self.bus: Publisher = _NoPublisher()
         self.wake: Any = lambda: None
         """Called after a run is queued (the executor looks for work at once)."""
+        self.on_cancel: Any = lambda run_id: None
+        """Called after a cancel is recorded (the Celery executor revokes the run's message)."""
         self.settings = settings
         self.db = Database(database_url(settings.database_url, settings.data_dir))
         master = load_master_key(settings.secret_key, settings.data_dir)

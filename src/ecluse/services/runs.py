@@ -146,6 +146,7 @@ def cancel(platform: Platform, actor: Actor, run_id: str) -> RunView:
         result = view(r)
     if result.status == "cancelled":
         platform.bus.publish(event("run_finished", result))
+    platform.on_cancel(run_id)
     platform.wake()
     return result
 

@@ -159,6 +159,11 @@ class Run(Base):
     heartbeat_at: Mapped[dt.datetime | None]
     instance: Mapped[str | None] = mapped_column(String(80))
     worker_pid: Mapped[int | None] = mapped_column(Integer)
+    dispatched_at: Mapped[dt.datetime | None]
+    """When the run was last sent to the Celery broker (Celery executor only)."""
+    deliveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many times a Celery worker started it (more than one: taken over after a worker was
+    lost)."""
 
 
 class RunLog(Base):

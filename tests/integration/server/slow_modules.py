@@ -21,6 +21,8 @@ class GatedConfig(ModuleConfig):
     gate: str | None = Field(None, description="While this file exists, the stream waits "
                              "after its first batch.")
     fail_marker: str | None = Field(None, description="While this file exists, the read fails.")
+    stubborn: bool = Field(False, description="Ignore cancellation at the gate (a run stuck "
+                           "where the engine cannot interrupt it).")
 
 
 class Gated(Extractor):
@@ -43,7 +45,7 @@ class Gated(Extractor):
                 if b == 1 and c.gate:
                     ctx.log("waiting at the gate", gate=c.gate)
                     while Path(c.gate).exists():
-                        if ctx.cancel.cancelled:
+                        if ctx.cancel.cancelled and not c.stubborn:
                             raise RunCancelled
                         time.sleep(0.05)
                 start = b * c.rows_per_batch

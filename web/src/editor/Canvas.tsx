@@ -2,9 +2,9 @@ import { useCallback, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import {
   Background,
   Controls,
-  MiniMap,
   ReactFlow,
   useReactFlow,
+  useStore,
   type Edge,
   type EdgeChange,
   type NodeChange,
@@ -18,12 +18,15 @@ import type { CatalogEntry, Column, DocEdge, DocNode, NodeMetrics } from '../api
 import { NODE_WIDTH, useEditor } from '../store/editor';
 import { edgeId, moduleKey, sourceHandleOf, targetHandleOf, type Catalog } from '../store/graph';
 import { kindColor } from '../theme';
-import { ModuleNode, type ModuleFlowNode } from './ModuleNode';
+import { DetailContext, ModuleNode, detailLevel, type ModuleFlowNode } from './ModuleNode';
 import type { DocDiff } from '../store/diff';
 import { DND_TYPE } from './Palette';
+import { MiniMap } from './MiniMap';
+import { OverviewEdges } from './OverviewEdges';
 
 const nodeTypes = { module: ModuleNode };
 const EMPTY: string[] = [];
+const NO_EDGES: Edge[] = [];
 const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
 const ORIGIN = { x: 0, y: 0 };
 
@@ -128,6 +131,7 @@ export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, proble
   const selected = useEditor((s) => s.selected);
   const selectedEdges = useEditor((s) => s.selectedEdges);
   const { screenToFlowPosition } = useReactFlow();
+  const level = useStore(detailLevel);
 
   // sizes measured by React Flow: a controlled flow must hand them back (minimap, fit view, culling)
   const [measured, setMeasured] = useState<Measured>(() => new Map());
@@ -207,10 +211,11 @@ export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, proble
   }, [initial]);
 
   return (
-    <Box ref={box} sx={{ flex: 1, position: 'relative', minWidth: 0 }} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; }} onDrop={onDrop} data-testid="canvas">
-      {initial && <ReactFlow<ModuleFlowNode>
+    <Box ref={box} className={`ec-lod-${level}`} sx={{ flex: 1, position: 'relative', minWidth: 0 }} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; }} onDrop={onDrop} data-testid="canvas">
+      {initial && <DetailContext.Provider value={level}><ReactFlow<ModuleFlowNode>
         nodes={nodes}
-        edges={edges}
+        edges={level === 0 ? NO_EDGES : edges}
+        onlyRenderVisibleElements={level > 0}
         nodeTypes={nodeTypes}
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
@@ -227,8 +232,9 @@ export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, proble
       >
         <Background gap={20} color="#dde3ea" />
         <Controls position="bottom-left" aria-label="Zoom controls" />
-        {showMiniMap && <MiniMap position="bottom-right" pannable zoomable nodeColor={(n) => kindColor[(n as ModuleFlowNode).data.node.type] ?? '#999'} nodeStrokeWidth={0} style={{ width: 160, height: 100 }} ariaLabel="Mini map" />}
-      </ReactFlow>}
+        {level === 0 && <OverviewEdges nodes={nodes} edges={doc.edges} />}
+        {showMiniMap && <MiniMap nodes={nodes} />}
+      </ReactFlow></DetailContext.Provider>}
       {doc.nodes.length === 0 && (
         <Box sx={{ position: 'absolute', inset: 0, display: 'grid', placeItems: 'center', pointerEvents: 'none' }}>
           <Box sx={{ textAlign: 'center', color: 'text.secondary', maxWidth: 360 }}>

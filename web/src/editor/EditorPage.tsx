@@ -32,7 +32,7 @@ import { ConfigPanel } from './ConfigPanel';
 import { Palette } from './Palette';
 import { PreviewPanel } from './PreviewPanel';
 import { RunDialog } from './RunDialog';
-import { useDebounced, useLogicalDoc, useProblemsByNode } from './useEditorDerived';
+import { useDebounced, useLogical, useProblemsByNode } from './useEditorDerived';
 import { HistoryDrawer } from './HistoryDrawer';
 import { DiffBanner } from './DiffBanner';
 import { LogsPanel } from './LogsPanel';
@@ -69,7 +69,6 @@ function useShortcuts() {
 
 function Editor({ pipelineId }: { pipelineId: string }) {
   const navigate = useNavigate();
-  const doc = useEditor((s) => s.doc);
   const catalog = useEditor((s) => s.catalog);
   const dirty = useEditor(isDirty);
   const canUndo = useEditor((s) => s.past.length > 0);
@@ -92,7 +91,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
   useShortcuts();
 
   // server-side derived data keyed on the logical document (positions excluded)
-  const { logical, version } = useLogicalDoc(doc);
+  const { logical, version } = useLogical();
   const debouncedVersion = useDebounced(version, 250);
   const queryDoc = useMemo(() => logical, [debouncedVersion]); // eslint-disable-line react-hooks/exhaustive-deps
   const schemas = useQuery({ queryKey: ['schemas', pipelineId, debouncedVersion, saves], queryFn: () => backend().schemas(queryDoc), placeholderData: (p) => p, staleTime: Infinity, enabled: queryDoc.nodes.length > 0 });
@@ -104,7 +103,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
   const problemsByNode = useProblemsByNode(logical, problems);
 
   const selectedId = selected.size === 1 ? [...selected][0] : null;
-  const previewNode = previewId ? doc.nodes.find((n) => n.id === previewId) : undefined;
+  const previewNode = previewId ? logical.nodes.find((n) => n.id === previewId) : undefined;
 
   // warn before leaving with unsaved changes
   const blocker = useBlocker(({ currentLocation, nextLocation }) => dirty && currentLocation.pathname !== nextLocation.pathname);
@@ -215,7 +214,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
             <ArrowBackIcon />
           </IconButton>
         </Tooltip>
-        <InputBase value={doc.name} onChange={(e) => st.updateMeta({ name: e.target.value })} inputProps={{ 'aria-label': 'Pipeline name' }} sx={{ fontSize: 16, fontWeight: 600, minWidth: 200, maxWidth: 360, px: 1, borderRadius: 1, '&:hover, &.Mui-focused': { bgcolor: 'action.hover' } }} />
+        <InputBase value={logical.name} onChange={(e) => st.updateMeta({ name: e.target.value })} inputProps={{ 'aria-label': 'Pipeline name' }} sx={{ fontSize: 16, fontWeight: 600, minWidth: 200, maxWidth: 360, px: 1, borderRadius: 1, '&:hover, &.Mui-focused': { bgcolor: 'action.hover' } }} />
         {dirty ? <Chip size="small" label="Unsaved changes" color="warning" variant="outlined" /> : <Chip size="small" label="Saved" variant="outlined" />}
         {problemCount > 0 && <Chip size="small" color="error" variant="outlined" label={`${problemCount} node${problemCount > 1 ? 's' : ''} need${problemCount > 1 ? '' : 's'} attention`} />}
         <Box sx={{ flex: 1 }} />
@@ -264,7 +263,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
         <Button startIcon={save.isPending ? <CircularProgress size={16} /> : <SaveOutlinedIcon />} onClick={() => void doSave()} disabled={!dirty || save.isPending}>
           Save
         </Button>
-        <Button variant="contained" startIcon={<PlayArrowIcon />} onClick={() => setRunOpen(true)} disabled={doc.nodes.length === 0 || runStatus === 'running' || runStatus === 'queued'}>
+        <Button variant="contained" startIcon={<PlayArrowIcon />} onClick={() => setRunOpen(true)} disabled={logical.nodes.length === 0 || runStatus === 'running' || runStatus === 'queued'}>
           Run
         </Button>
       </Stack>
@@ -287,7 +286,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
         ) : undefined}
       </Snackbar>
       <HistoryDrawer open={historyOpen} pipelineId={pipelineId} onClose={() => setHistoryOpen(false)} onCompare={(v) => void onCompare(v)} onRestore={(v) => void onRestore(v)} />
-      <RunDialog open={runOpen} parameters={doc.parameters ?? {}} dirty={dirty} onClose={() => setRunOpen(false)} onRun={onRun} />
+      <RunDialog open={runOpen} parameters={logical.parameters ?? {}} dirty={dirty} onClose={() => setRunOpen(false)} onRun={onRun} />
       <ConfirmDialog open={blocker.state === 'blocked'} title="Leave without saving?" text="Your changes to this pipeline are not saved. They will be lost if you leave." confirm="Leave without saving" danger onClose={() => blocker.reset?.()} onConfirm={() => blocker.proceed?.()} />
     </Box>
   );

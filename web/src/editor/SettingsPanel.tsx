@@ -6,6 +6,7 @@ import type { JsonSchema, PipelineDocument, Problem } from '../api/provisional';
 import settingsSchema from '../client/pipeline-settings.schema.json';
 import { SchemaForm } from '../forms/SchemaForm';
 import { useEditor } from '../store/editor';
+import { useLogical } from './useEditorDerived';
 
 /** Generated from the pipeline document's schema in openapi.json (`npm run gen:api`). */
 const schema = settingsSchema as unknown as JsonSchema;
@@ -13,7 +14,7 @@ const KEYS = Object.keys(schema.properties ?? {}) as (keyof PipelineDocument)[];
 
 /** Shown when no node is selected: the pipeline's own settings (schedule, parameters...) and the shortcuts. */
 export function SettingsPanel({ selectedCount, problems }: { selectedCount: number; problems: Problem[] }) {
-  const doc = useEditor((s) => s.doc);
+  const doc = useLogical().logical;
   const updateMeta = useEditor((s) => s.updateMeta);
   const value = useMemo(() => {
     const v: Record<string, unknown> = {};

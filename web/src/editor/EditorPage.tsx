@@ -92,7 +92,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
 
   // server-side derived data keyed on the logical document (positions excluded)
   const { logical, version } = useLogical();
-  const debouncedVersion = useDebounced(version, 250);
+  const debouncedVersion = useDebounced(version, 150);
   const queryDoc = useMemo(() => logical, [debouncedVersion]); // eslint-disable-line react-hooks/exhaustive-deps
   const schemas = useQuery({ queryKey: ['schemas', pipelineId, debouncedVersion, saves], queryFn: () => backend().schemas(queryDoc), placeholderData: (p) => p, staleTime: Infinity, enabled: queryDoc.nodes.length > 0 });
   const validation = useQuery({ queryKey: ['validate', pipelineId, debouncedVersion], queryFn: () => backend().validate(queryDoc), placeholderData: (p) => p, staleTime: Infinity, enabled: queryDoc.nodes.length > 0 });

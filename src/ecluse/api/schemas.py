@@ -273,7 +273,6 @@ class ConnectionTestOut(BaseModel):
 
 
 class PortIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
     name: str
     min: int
     max: int | None = Field(description="At most this many edges; null: any number.")
@@ -281,13 +280,11 @@ class PortIn(BaseModel):
 
 
 class PortOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
     name: str
     description: str
 
 
 class ModuleOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
     type: Literal["extractor", "transformer", "loader"]
     module: str
     title: str

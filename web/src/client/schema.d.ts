@@ -839,8 +839,6 @@ export interface components {
             };
             /** Examples */
             examples: unknown[];
-        } & {
-            [key: string]: unknown;
         };
         /** Node */
         Node: {
@@ -1128,8 +1126,6 @@ export interface components {
             max: number | null;
             /** Description */
             description: string;
-        } & {
-            [key: string]: unknown;
         };
         /** PortOut */
         PortOut: {
@@ -1137,8 +1133,6 @@ export interface components {
             name: string;
             /** Description */
             description: string;
-        } & {
-            [key: string]: unknown;
         };
         /** Position */
         Position: {

@@ -14,7 +14,7 @@ import {
 import '@xyflow/react/dist/style.css';
 import Box from '@mui/material/Box';
 import Typography from '@mui/material/Typography';
-import type { CatalogEntry, Column, DocEdge, DocNode, NodeMetrics } from '../api/provisional';
+import { rowsOf, type CatalogEntry, type Column, type DocEdge, type DocNode, type NodeRun } from '../api/types';
 import { NODE_WIDTH, useEditor } from '../store/editor';
 import { edgeId, moduleKey, sourceHandleOf, targetHandleOf, type Catalog } from '../store/graph';
 import { kindColor } from '../theme';
@@ -35,7 +35,7 @@ interface CanvasProps {
   logicalNodes: DocNode[];
   schemas: Record<string, Column[]> | undefined;
   problemsByNode: Map<string, string[]>;
-  metrics: Record<string, NodeMetrics> | undefined;
+  metrics: Record<string, NodeRun> | undefined;
   onAddAt(entry: CatalogEntry, pos: { x: number; y: number }): void;
   /** while comparing with another version: per-node status, and the removed nodes drawn as ghosts */
   diff?: DocDiff | null;
@@ -89,7 +89,7 @@ function toFlowEdges(edges: DocEdge[], nodes: DocNode[], catalog: Catalog, selec
   const byId = new Map(nodes.map((n) => [n.id, n]));
   return edges.map((e) => {
     const id = edgeId(e);
-    const rows = metrics?.[e.source]?.rows;
+    const rows = rowsOf(metrics?.[e.source]);
     const src = byId.get(e.source);
     return {
       id,

@@ -8,7 +8,7 @@ import Stack from '@mui/material/Stack';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import TableChartOutlinedIcon from '@mui/icons-material/TableChartOutlined';
-import type { Column, DocNode, NodeMetrics, Problem } from '../api/provisional';
+import type { Column, DocNode, NodeRun, Problem } from '../api/types';
 import { useConnections } from '../api/hooks';
 import { ModuleIcon } from '../components/ModuleIcon';
 import { SchemaForm } from '../forms/SchemaForm';
@@ -18,7 +18,7 @@ import { moduleKey } from '../store/graph';
 import { kindColor, kindGroup } from '../theme';
 
 /** The form of the selected node, generated from its module's JSON Schema. */
-export function ConfigPanel({ nodeId, schemas, problems, onPreview, metrics }: { nodeId: string; schemas?: Record<string, Column[]>; problems: Problem[]; onPreview(): void; metrics?: NodeMetrics }) {
+export function ConfigPanel({ nodeId, schemas, problems, onPreview, metrics }: { nodeId: string; schemas?: Record<string, Column[]>; problems: Problem[]; onPreview(): void; metrics?: NodeRun }) {
   const navigate = useNavigate();
   // the document without positions: dragging a node does not re-render its form
   const { logical } = useLogical();

@@ -22,7 +22,7 @@ import SaveOutlinedIcon from '@mui/icons-material/SaveOutlined';
 import UndoIcon from '@mui/icons-material/Undo';
 import { ApiError, backend } from '../api';
 import { useModules, usePipeline, useRun, useSavePipeline, useStartRun } from '../api/hooks';
-import type { CatalogEntry, PipelineDocument } from '../api/provisional';
+import type { CatalogEntry, PipelineDocument } from '../api/types';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { StatusChip } from '../components/StatusChip';
 import { isDirty, problemsOf, useEditor } from '../store/editor';

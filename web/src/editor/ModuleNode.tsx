@@ -1,6 +1,6 @@
 import { createContext, memo, useContext } from 'react';
 import { Handle, Position, type Node, type NodeProps } from '@xyflow/react';
-import type { CatalogEntry, Column, DocNode, NodeMetrics } from '../api/provisional';
+import { rowsOf, type CatalogEntry, type Column, type DocNode, type NodeRun } from '../api/types';
 import { kindColor } from '../theme';
 import './node.css';
 
@@ -9,7 +9,7 @@ export interface ModuleNodeData extends Record<string, unknown> {
   entry?: CatalogEntry;
   columns?: Column[];
   problems: string[];
-  metrics?: NodeMetrics;
+  metrics?: NodeRun;
   /** set while comparing with another version */
   diff?: 'added' | 'removed' | 'changed';
 }
@@ -93,9 +93,9 @@ function ModuleNodeView({ data, selected }: NodeProps<ModuleFlowNode>) {
         {metrics && (
           <div className="ec-status" style={{ color: statusColor[metrics.status] }}>
             {metrics.status}
-            {metrics.rows != null && ` · ${metrics.rows.toLocaleString()} rows`}
+            {rowsOf(metrics) != null && ` · ${rowsOf(metrics)!.toLocaleString()} rows`}
             {!!metrics.rows_rejected && ` · ${metrics.rows_rejected.toLocaleString()} rejected`}
-            {metrics.duration_ms != null && ` · ${metrics.duration_ms} ms`}
+            {metrics.duration_s != null && ` · ${Math.round(metrics.duration_s * 1000)} ms`}
           </div>
         )}
         {metrics?.error && <div className="ec-status" style={{ color: statusColor.failed }}>{metrics.error}</div>}

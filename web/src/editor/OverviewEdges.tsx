@@ -1,6 +1,6 @@
 import { memo, useMemo } from 'react';
 import { Position, ViewportPortal, getBezierPath } from '@xyflow/react';
-import type { DocEdge } from '../api/provisional';
+import type { DocEdge } from '../api/types';
 import { kindColor } from '../theme';
 import type { ModuleFlowNode } from './ModuleNode';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PipelineDocument } from '../api/provisional';
+import type { PipelineDocument } from '../api/types';
 import { logicalOf } from './useEditorDerived';
 
 const doc: PipelineDocument = {

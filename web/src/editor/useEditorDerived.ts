@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import type { DocNode, PipelineDocument, Problem } from '../api/provisional';
+import type { DocNode, PipelineDocument, Problem } from '../api/types';
 import { useEditor } from '../store/editor';
 
 export interface Logical {

@@ -27,6 +27,8 @@ import { OverviewEdges } from './OverviewEdges';
 const nodeTypes = { module: ModuleNode };
 const EMPTY: string[] = [];
 const NO_EDGES: Edge[] = [];
+/** Off-screen cards are left out of the DOM from this size on: below it, working out what is visible costs more. */
+const CULL_FROM = 100;
 const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
 const ORIGIN = { x: 0, y: 0 };
 
@@ -215,7 +217,7 @@ export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, proble
       {initial && <DetailContext.Provider value={level}><ReactFlow<ModuleFlowNode>
         nodes={nodes}
         edges={level === 0 ? NO_EDGES : edges}
-        onlyRenderVisibleElements={level > 0}
+        onlyRenderVisibleElements={level > 0 && doc.nodes.length > CULL_FROM}
         nodeTypes={nodeTypes}
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useBlocker, useNavigate, useParams } from 'react-router-dom';
 import { ReactFlowProvider, useReactFlow } from '@xyflow/react';
 import { useQuery } from '@tanstack/react-query';
@@ -177,6 +177,20 @@ function Editor({ pipelineId }: { pipelineId: string }) {
       useEditor.getState().notify(`Could not start the run: ${(e as Error).message}`, 'error');
     }
   };
+
+  // a panel opening or closing under the canvas changes its height: frame again, so no node ends up below the
+  // panel or under the zoom buttons — the previewed node and its neighbours, else the whole pipeline (a run)
+  const panels = `${previewId ?? ''}:${logsOpen}`;
+  const framedFor = useRef(panels);
+  useEffect(() => {
+    if (panels === framedFor.current) return;
+    framedFor.current = panels;
+    const s = useEditor.getState();
+    const around = new Set(previewId ? [previewId] : []);
+    for (const e of s.doc.edges) if (e.source === previewId || e.target === previewId) around.add(e.source).add(e.target);
+    const t = setTimeout(() => fitView({ nodes: around.size ? [...around].map((id) => ({ id })) : undefined, duration: 200, maxZoom: 1, padding: 0.15 }), 50);
+    return () => clearTimeout(t);
+  }, [panels, previewId, fitView]);
 
   const runStatus = run.data?.status;
   const diff: DocDiff | null = useMemo(() => (compare ? diffDocs(compare.before, logical) : null), [compare, logical]);

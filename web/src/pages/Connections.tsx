@@ -62,6 +62,7 @@ export function ConnectionsPage() {
   const save = useSaveConnection();
   const del = useDeleteConnection();
   const [draft, setDraft] = useState<Draft | null>(null);
+  const [open, setOpen] = useState(false);
   const [toDelete, setToDelete] = useState<Connection | null>(null);
   const [test, setTest] = useState<ConnectionTest | 'testing' | null>(null);
   const [error, setError] = useState<{ message: string; problems: Map<string, string> } | null>(null);
@@ -73,6 +74,7 @@ export function ConnectionsPage() {
   const edit = (c?: Connection) => {
     setTest(null);
     setError(null);
+    setOpen(true);
     setDraft(c ? { id: c.id, name: c.name, type: c.type, description: c.description ?? '', fields: withoutMasked(c.fields), stored: maskedPaths(c.fields) } : { name: '', type: types.data?.[0]?.type ?? 'postgres', description: '', fields: {}, stored: [] });
   };
   const submit = async (): Promise<Connection | null> => {
@@ -153,7 +155,8 @@ export function ConnectionsPage() {
           </TableBody>
         </Table>
       </Paper>
-      <Dialog open={!!draft} onClose={() => setDraft(null)} fullWidth maxWidth="sm" aria-labelledby="connection-dialog-title">
+      {/* the draft outlives the closing animation, so the dialog does not blank out while it fades */}
+      <Dialog open={open} onClose={() => setOpen(false)} TransitionProps={{ onExited: () => setDraft(null) }} fullWidth maxWidth="sm" aria-labelledby="connection-dialog-title">
         <DialogTitle id="connection-dialog-title">{draft?.id ? `Connection “${draft.name}”` : 'New connection'}</DialogTitle>
         <DialogContent dividers>
           {draft && (
@@ -184,12 +187,12 @@ export function ConnectionsPage() {
             Save and test
           </Button>
           <Box sx={{ flex: 1 }} />
-          <Button onClick={() => setDraft(null)}>Close</Button>
+          <Button onClick={() => setOpen(false)}>Close</Button>
           <Button
             variant="contained"
             disabled={!draft?.name || save.isPending}
             onClick={async () => {
-              if (await submit()) setDraft(null);
+              if (await submit()) setOpen(false);
             }}
           >
             Save

@@ -156,6 +156,7 @@ try {
     (results.open_cpu ??= []).push({ ...diff(c0, await cpu()), browser_cpu_ms: browserCpuMs() - b0 });
     results.rendered_nodes = rendered;
   }
+  await page.screenshot({ path: new URL('../../test-artifacts/perf-1000-nodes.png', import.meta.url).pathname });
 
   async function dragFrames(label) {
     // press on the middle of a card with room to move right and down (at a far zoom a card is ~15 px wide)

@@ -1,4 +1,5 @@
-// Measures opening a 1,000-node pipeline and dragging a node on it, in headless Chromium.
+// Measures opening a 1,000-node pipeline and dragging a node on it, and the time from a config edit to
+// the updated schema on the node downstream, in headless Chromium against a real server.
 // `npm run build && npm run perf` — prints JSON; the numbers are recorded in web/PERF.md.
 import { readdirSync, readFileSync } from 'node:fs';
 import { serve } from './serve.mjs';
@@ -35,12 +36,34 @@ const created = await fetch(`${target}/api/v1/pipelines`, { method: 'POST', head
 if (!created.ok) throw new Error(`create: ${created.status} ${await created.text()}`);
 const perfName = (await created.json()).name;
 
+// For the edit → downstream schema measure: csv → select → add_constant → limit → parquet, on the demo
+// orders file (the server's working folder must hold examples/demo/orders.csv, as `make run` and the e2e do).
+const small = {
+  name: `schema latency (perf ${Date.now()})`,
+  nodes: [
+    { id: 'orders', type: 'extractor', module: 'csv', label: 'Orders', config: { path: 'examples/demo/orders.csv', delimiter: ';', encoding: 'latin-1', decimal: ',', on_error: 'skip' }, position: { x: 0, y: 0 } },
+    { id: 'keep', type: 'transformer', module: 'select', label: 'Keep two', config: { columns: ['country', 'amount'] }, position: { x: 260, y: 0 } },
+    { id: 'tag', type: 'transformer', module: 'add_constant', label: 'Tag', config: { column: 'tag', value: 'x' }, position: { x: 520, y: 0 } },
+    { id: 'first', type: 'transformer', module: 'limit', label: 'First rows', config: { n: 10 }, position: { x: 780, y: 0 } },
+    { id: 'out', type: 'loader', module: 'parquet', label: 'Out', config: { path: 'examples/demo/out/perf' }, position: { x: 1040, y: 0 } },
+  ],
+  edges: [
+    { source: 'orders', target: 'keep' },
+    { source: 'keep', target: 'tag' },
+    { source: 'tag', target: 'first' },
+    { source: 'first', target: 'out' },
+  ],
+};
+const smallCreated = await fetch(`${target}/api/v1/pipelines`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${access_token}` }, body: JSON.stringify(small) });
+if (!smallCreated.ok) throw new Error(`create: ${smallCreated.status} ${await smallCreated.text()}`);
+
 const server = await serve(0);
 const base = `http://127.0.0.1:${server.address().port}`;
 const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 const errors = [];
 page.on('pageerror', (e) => errors.push(String(e)));
+page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
 const results = { nodes: N, load_average_at_start: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') };
 
 /**
@@ -97,6 +120,26 @@ try {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Pipelines' }).waitFor();
 
+  // Edit a node's config in its form; time until the card of the node downstream lists the new column.
+  await page.goto(`${base}/pipelines`);
+  await page.getByRole('button', { name: small.name, exact: true }).click();
+  const downstream = page.getByTestId('node-first');
+  await downstream.getByText('tag', { exact: true }).waitFor({ timeout: 30000 });
+  await page.getByTestId('node-tag').click();
+  const field = page.getByRole('textbox', { name: 'Column', exact: true });
+  await field.click();
+  await page.keyboard.press('End');
+  const latencies = [];
+  for (let i = 1; i <= 5; i++) {
+    const t0 = Date.now();
+    await page.keyboard.type(String(i));
+    const name = `tag${'12345'.slice(0, i)}`;
+    await downstream.getByText(name, { exact: true }).waitFor({ timeout: 10000 });
+    latencies.push(Date.now() - t0);
+    await page.waitForTimeout(1200); // the next keystroke starts a new edit, not the same debounce window
+  }
+  results.edit_to_downstream_schema_ms = latencies;
+
   for (let round = 0; round < 3; round++) {
     await page.goto(`${base}/pipelines`);
     await page.getByRole('heading', { name: 'Pipelines' }).waitFor();
@@ -113,10 +156,23 @@ try {
     (results.open_cpu ??= []).push({ ...diff(c0, await cpu()), browser_cpu_ms: browserCpuMs() - b0 });
     results.rendered_nodes = rendered;
   }
+  await page.screenshot({ path: new URL('../../test-artifacts/perf-1000-nodes.png', import.meta.url).pathname });
 
   async function dragFrames(label) {
-    const node = page.locator('.react-flow__node').nth(5);
+    // press on the middle of a card with room to move right and down (at a far zoom a card is ~15 px wide)
+    const id = await page.evaluate(() => {
+      const r = document.querySelector('.react-flow__renderer').getBoundingClientRect();
+      for (const el of document.querySelectorAll('.react-flow__node')) {
+        const b = el.getBoundingClientRect();
+        if (b.left > r.left + 40 && b.right < r.right - 300 && b.top > r.top + 40 && b.bottom < r.bottom - 200) return el.dataset.id;
+      }
+      return null;
+    });
+    if (!id) throw new Error(`${label}: no card on screen to drag`);
+    const node = page.locator(`.react-flow__node[data-id="${id}"]`);
     const b = await node.boundingBox();
+    const x0 = b.x + b.width / 2;
+    const y0 = b.y + Math.min(b.height / 2, 8);
     await page.evaluate(() => {
       window.__frames = [];
       let last = performance.now();
@@ -128,12 +184,12 @@ try {
       window.__recording = true;
       requestAnimationFrame(loop);
     });
-    await page.mouse.move(b.x + 20, b.y + 10);
+    await page.mouse.move(x0, y0);
     await page.mouse.down();
     const b0 = browserCpuMs();
     const c0 = await cpu();
     const t0 = Date.now();
-    for (let i = 1; i <= 60; i++) await page.mouse.move(b.x + 20 + i * 4, b.y + 10 + i * 2);
+    for (let i = 1; i <= 60; i++) await page.mouse.move(x0 + i * 4, y0 + i * 2);
     await page.mouse.up();
     const total = Date.now() - t0;
     const c1 = await cpu();
@@ -144,6 +200,9 @@ try {
     });
     frames.sort((a, b) => a - b);
     const q = (p) => Math.round(frames[Math.min(frames.length - 1, Math.floor(p * frames.length))] * 10) / 10;
+    // the card really followed the mouse (a press beside it would pan the canvas instead)
+    const a = await node.boundingBox();
+    if (Math.abs(a.x - b.x - 240) > 12 || Math.abs(a.y - b.y - 120) > 12) throw new Error(`${label}: the node did not follow the drag (${b.x},${b.y} -> ${a.x},${a.y})`);
     const d = diff(c0, c1);
     results[label] = { moves: 60, total_ms: total, cpu_per_move_ms: Math.round((d.task_ms / 60) * 10) / 10, browser_cpu_per_move_ms: Math.round(((b1 - b0) / 60) * 10) / 10, script_per_move_ms: Math.round((d.script_ms / 60) * 10) / 10, frames: frames.length, p50_ms: q(0.5), p95_ms: q(0.95), max_ms: Math.round(frames[frames.length - 1]) };
   }
@@ -157,6 +216,7 @@ try {
   await page.waitForTimeout(300);
   results.rendered_nodes_zoomed_in = await page.locator('.react-flow__node').count();
   await dragFrames('drag_zoomed_in');
+
   results.page_errors = errors;
   console.log(JSON.stringify(results, null, 2));
 } finally {

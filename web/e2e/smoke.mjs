@@ -74,7 +74,6 @@ try {
   await page.getByText(/accepts at most 1 incoming connection/).waitFor();
   await shot('04-refused-connection');
 
-  console.log('minimap nodes', await page.locator('.react-flow__minimap-node').count(), await page.locator('.react-flow__minimap svg').getAttribute('viewBox'));
   step('auto-layout');
   await page.getByRole('button', { name: 'Auto-layout' }).click();
   await page.waitForTimeout(400);
@@ -165,6 +164,32 @@ try {
   await page.getByRole('option', { name: 'Untitled pipeline' }).click();
   await page.getByRole('img', { name: /Duration of the last 1 runs/ }).waitFor();
   await shot('10-runs');
+
+  step('connections: the form of the type, a write-only secret, a test');
+  await page.getByRole('link', { name: 'Connections' }).click();
+  await page.getByRole('button', { name: 'New connection' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('Password').waitFor(); // PostgreSQL's fields first
+  if ((await dialog.getByLabel('Password').getAttribute('type')) !== 'password') throw new Error('a secret is not a password field');
+  await dialog.getByRole('textbox', { name: 'Name' }).fill('ecluse-api');
+  await dialog.getByRole('combobox', { name: 'Type' }).click();
+  await page.getByRole('option', { name: 'HTTP API' }).click();
+  await dialog.getByRole('combobox', { name: 'Base Url' }).fill(`${process.env.API_TARGET}/api/v1/health`);
+  await dialog.getByRole('combobox', { name: 'Type' }).nth(1).click(); // the auth type
+  await page.getByRole('option', { name: 'bearer' }).click();
+  await dialog.getByLabel('Token', { exact: true }).fill('e2e-secret-token');
+  await dialog.getByRole('button', { name: 'Save and test' }).click();
+  await dialog.getByText('Connection works.').waitFor({ timeout: 20000 });
+  await shot('12-connection-tested');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await page.getByRole('button', { name: 'Edit ecluse-api' }).click();
+  await dialog.getByText(/Stored, never shown/).waitFor();
+  if ((await dialog.getByLabel('Token', { exact: true }).inputValue()) !== '') throw new Error('a stored secret was shown back');
+  if ((await page.content()).includes('e2e-secret-token')) throw new Error('the secret reached the page');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await shot('13-connections');
 
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
   console.log(`smoke: 1 passed, 0 failed — screenshots in ${out}`);

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 T = TypeVar("T")
 
@@ -183,6 +183,42 @@ class RunRequest(BaseModel):
         "a generated Airflow DAG started it (Airflow then owns the retries).")
 
 
+class NodeRunOut(BaseModel):
+    """One node of a run: its status and metrics (documents the shape; the run's JSON is passed as is)."""
+
+    model_config = ConfigDict(extra="allow")
+    node_id: str
+    module: str
+    status: Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped"]
+    rows_in: int | None = None
+    rows_out: int | None = None
+    rows_rejected: int | None = None
+    bytes_written: int | None = None
+    duration_s: float | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    error: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunErrorOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    message: str
+    node_id: str | None = None
+
+
+def _documented_as(model: type[BaseModel], *, mapping: bool = False, nullable: bool = False
+                   ) -> WithJsonSchema:
+    """The OpenAPI of a field whose JSON is passed through untouched: no defaults are added, no
+    keys dropped, and the generated client still gets a precise type."""
+    schema: dict[str, Any] = model.model_json_schema()
+    if mapping:
+        schema = {"type": "object", "additionalProperties": schema}
+    if nullable:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    return WithJsonSchema(schema)
+
+
 class RunOut(BaseModel):
     id: str
     pipeline_id: str
@@ -190,8 +226,10 @@ class RunOut(BaseModel):
     status: Literal["queued", "running", "succeeded", "failed", "cancelled", "orphaned"]
     trigger: str
     parameters: dict[str, Any]
-    nodes: dict[str, Any] = Field(description="Per-node status and metrics (rows, duration...).")
-    error: dict[str, Any] | None = Field(None, description="The failure, with the node id.")
+    nodes: Annotated[dict[str, Any], _documented_as(NodeRunOut, mapping=True)] = Field(
+        description="Per-node status and metrics (rows, duration...).")
+    error: Annotated[dict[str, Any] | None, _documented_as(RunErrorOut, nullable=True)] = Field(
+        None, description="The failure, with the node id.")
     attempt: int
     max_attempts: int
     retry_of: str | None
@@ -248,15 +286,34 @@ class ConnectionOut(BaseModel):
     updated_at: dt.datetime
 
 
+class ConnectionTypeOut(BaseModel):
+    type: str = Field(description="The value of a connection's `type`.")
+    title: str
+    json_schema: dict[str, Any] = Field(description="JSON Schema of the type's fields; secret fields "
+                                                    "are `writeOnly` (and `format: password`).")
+    secret_fields: list[str] = Field(description="Dotted paths of the secret fields.")
+
+
 class ConnectionTestOut(BaseModel):
     ok: bool
     message: str
     duration_ms: float
 
 
+class PortIn(BaseModel):
+    name: str
+    min: int
+    max: int | None = Field(description="At most this many edges; null: any number.")
+    description: str
+
+
+class PortOut(BaseModel):
+    name: str
+    description: str
+
+
 class ModuleOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    type: str
+    type: Literal["extractor", "transformer", "loader"]
     module: str
     title: str
     description: str
@@ -264,9 +321,9 @@ class ModuleOut(BaseModel):
     icon: str | None = None
     version: int
     engines: list[str]
-    inputs: list[dict[str, Any]]
-    outputs: list[dict[str, Any]]
-    config_schema: dict[str, Any]
+    inputs: list[PortIn]
+    outputs: list[PortOut]
+    config_schema: dict[str, Any] = Field(description="The JSON Schema of the node's config.")
     examples: list[Any]
 
 

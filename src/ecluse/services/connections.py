@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, select
 
+from ecluse.sdk.connection_types import connection_type_schemas, secret_fields
 from ecluse.sdk.connections import Connection as EngineConnection
 from ecluse.sdk.connections import parse_connection
 from ecluse.sdk.probe import test_connection
@@ -52,6 +53,20 @@ def mask(value: Any, key: str = "") -> Any:
     return value
 
 
+def _masked(kind: str, data: dict[str, Any]) -> Any:
+    """Masked by name (``password``, ``token``...) and by the type's schema (its secret fields,
+    e.g. an API key's ``auth.value``)."""
+    out = mask(data)
+    for dotted in secret_fields(kind):
+        *parents, leaf = dotted.split(".")
+        target = out
+        for p in parents:
+            target = target.get(p) if isinstance(target, dict) else None
+        if isinstance(target, dict) and target.get(leaf) not in (None, ""):
+            target[leaf] = MASK
+    return out
+
+
 def _merge_kept(new: Any, old: Any) -> Any:
     """Where the client sent the mask back, keep the stored secret."""
     if new == MASK:
@@ -80,6 +95,11 @@ def _view(c: Connection) -> ConnectionView:
                           c.updated_at)
 
 
+def types() -> list[dict[str, Any]]:
+    """The connection types the engine knows, each with the JSON Schema of its fields."""
+    return connection_type_schemas()
+
+
 def _parse(name: str, body: dict[str, Any]) -> EngineConnection:
     if not isinstance(name, str) or not _NAME.match(name):
         raise Invalid("A connection name is 1-200 letters, digits, '-', '_' or '.', starting "
@@ -101,7 +121,7 @@ def create(platform: Platform, actor: Actor, body: dict[str, Any]) -> Connection
     with platform.db.session() as s:
         if s.scalar(select(Connection).where(Connection.name == conn.name)) is not None:
             raise Conflict(f"A connection named {conn.name!r} already exists.")
-        row = Connection(name=conn.name, type=conn.type, masked=mask(data),
+        row = Connection(name=conn.name, type=conn.type, masked=_masked(conn.type, data),
                          secret=platform.secrets.encrypt(data, aad=conn.name),
                          description=description)
         s.add(row)
@@ -148,7 +168,7 @@ def update(platform: Platform, actor: Actor, connection_id: str, body: dict[str,
         fields = _merge_kept(fields, {"type": row.type, **old})
         conn = _parse(row.name, fields)
         data = dict(conn.fields)
-        row.type, row.masked = conn.type, mask(data)
+        row.type, row.masked = conn.type, _masked(conn.type, data)
         row.secret = platform.secrets.encrypt(data, aad=row.name)
         if "description" in body:
             row.description = body["description"]

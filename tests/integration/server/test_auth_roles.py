@@ -57,6 +57,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/runs/{run_id}/logs"): "viewer",
     ("GET", "/api/v1/connections"): "viewer",
     ("POST", "/api/v1/connections"): "admin",
+    ("GET", "/api/v1/connections/types"): "viewer",
     ("GET", "/api/v1/connections/{connection_id}"): "viewer",
     ("PUT", "/api/v1/connections/{connection_id}"): "admin",
     ("DELETE", "/api/v1/connections/{connection_id}"): "admin",

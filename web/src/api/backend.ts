@@ -1,15 +1,4 @@
-import type {
-  CatalogEntry,
-  Column,
-  Connection,
-  PipelineDocument,
-  PipelineSummary,
-  Preview,
-  PipelineVersion,
-  LogLine,
-  Problem,
-  Run,
-} from './provisional';
+import type { CatalogEntry, Column, Connection, ConnectionTest, ConnectionType, LogLine, PipelineDocument, PipelineSummary, PipelineVersion, Preview, Problem, Run } from './types';
 
 /**
  * Everything the UI asks of the server, in one small interface.
@@ -40,9 +29,11 @@ export interface Backend {
   restoreVersion(pipelineId: string, version: number): Promise<PipelineDocument>;
   runLogs(runId: string, after: number): Promise<{ items: LogLine[]; next: number }>;
   listConnections(): Promise<Connection[]>;
-  saveConnection(c: Omit<Connection, 'id'> & { id?: string; secrets?: Record<string, string> }): Promise<Connection>;
+  /** Each connection type with the JSON Schema of its fields (secrets `writeOnly`). */
+  connectionTypes(): Promise<ConnectionType[]>;
+  saveConnection(c: Pick<Connection, 'name' | 'type' | 'fields'> & { id?: string; description?: string | null }): Promise<Connection>;
   deleteConnection(id: string): Promise<void>;
-  testConnection(id: string): Promise<{ ok: boolean; message: string }>;
+  testConnection(id: string): Promise<ConnectionTest>;
 }
 
 export class ApiError extends Error {

@@ -1,7 +1,8 @@
 import { useEffect } from 'react';
 import { useMutation, useQuery, useQueryClient, keepPreviousData } from '@tanstack/react-query';
 import { backend } from './index';
-import type { Connection, PipelineDocument } from './provisional';
+import type { Backend } from './backend';
+import type { PipelineDocument } from './types';
 
 /** The only place components get server data from: swap `backend()` for the generated client later. */
 export const keys = {
@@ -11,6 +12,7 @@ export const keys = {
   runs: (f: object) => ['runs', f] as const,
   run: (id: string) => ['run', id] as const,
   connections: ['connections'] as const,
+  connectionTypes: ['connection-types'] as const,
 };
 
 export const useModules = () => useQuery({ queryKey: keys.modules, queryFn: () => backend().modules(), staleTime: 5 * 60_000 });
@@ -72,9 +74,10 @@ export function useStartRun() {
 }
 
 export const useConnections = () => useQuery({ queryKey: keys.connections, queryFn: () => backend().listConnections() });
+export const useConnectionTypes = () => useQuery({ queryKey: keys.connectionTypes, queryFn: () => backend().connectionTypes(), staleTime: Infinity });
 export function useSaveConnection() {
   const qc = useQueryClient();
-  return useMutation({ mutationFn: (c: Omit<Connection, 'id'> & { id?: string; secrets?: Record<string, string> }) => backend().saveConnection(c), onSuccess: () => qc.invalidateQueries({ queryKey: keys.connections }) });
+  return useMutation({ mutationFn: (c: Parameters<Backend['saveConnection']>[0]) => backend().saveConnection(c), onSuccess: () => qc.invalidateQueries({ queryKey: keys.connections }) });
 }
 export function useDeleteConnection() {
   const qc = useQueryClient();

@@ -1,8 +1,9 @@
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { components, paths } from '../client/schema';
 import { ApiError, type Backend } from './backend';
-import type { CatalogEntry, Column, Connection, PipelineDocument, PipelineSummary, Preview, Problem, Run } from './provisional';
+import type { CatalogEntry, Column, ConnectionType, PipelineDocument, PipelineSummary, Preview, Problem } from './types';
 import { statsOf } from './stats';
+import type { JsonSchema } from '../forms/jsonSchema';
 
 /**
  * The real server, through the client generated from its OpenAPI document (`npm run gen:api`
@@ -62,47 +63,6 @@ const toDoc = (p: S['PipelineOut']): PipelineDocument => {
   return { ...(p.document as unknown as PipelineDocument), id: p.id };
 };
 
-interface ServerNodeMetrics {
-  status: Run['status'];
-  rows_in?: number | null;
-  rows_out?: number | null;
-  rows_rejected?: number | null;
-  duration_s?: number | null;
-  error?: { message?: string } | string | null;
-}
-
-const toNodes = (nodes: S['RunOut']['nodes']): Run['nodes'] =>
-  Object.fromEntries(
-    Object.entries(nodes as Record<string, ServerNodeMetrics>).map(([id, m]) => [
-      id,
-      {
-        status: m.status,
-        rows: m.rows_out ?? m.rows_in ?? null,
-        rows_rejected: m.rows_rejected ?? null,
-        duration_ms: m.duration_s != null ? Math.round(m.duration_s * 1000) : null,
-        error: typeof m.error === 'string' ? m.error : (m.error?.message ?? null),
-      },
-    ]),
-  );
-
-const toRun = (r: S['RunOut']): Run => ({
-  id: r.id,
-  pipeline_id: r.pipeline_id,
-  status: r.status === 'orphaned' ? 'failed' : r.status,
-  trigger: r.trigger as Run['trigger'],
-  started_at: r.started_at ?? r.created_at,
-  finished_at: r.finished_at,
-  parameters: r.parameters,
-  nodes: toNodes(r.nodes),
-  error: (r.error as Run['error']) ?? null,
-});
-
-const toConnection = (c: S['ConnectionOut']): Connection => {
-  const masked = Object.entries(c.fields).filter(([, v]) => v === '********').map(([k]) => k);
-  const params = Object.fromEntries(Object.entries(c.fields).filter(([, v]) => v !== '********'));
-  return { id: c.id, name: c.name, type: c.type, params, secrets_set: masked };
-};
-
 export const httpBackend: Backend = {
   kind: 'http',
   async login(username, password) {
@@ -119,11 +79,26 @@ export const httpBackend: Backend = {
   isSignedIn: () => sessionStorage.getItem(ACCESS) !== null,
   async modules() {
     const list = await ok(() => client.GET('/api/v1/modules'));
-    return list.map((m) => ({ ...m, icon: m.icon ?? 'extension', category: m.category ?? '' }) as unknown as CatalogEntry);
+    return list.map((m): CatalogEntry => ({ ...m, icon: m.icon ?? 'extension', category: m.category ?? '', config_schema: m.config_schema as JsonSchema }));
   },
+  /** The list, with each pipeline's last run (from one page of recent runs) and next scheduled run. */
   async listPipelines() {
-    const page = await ok(() => client.GET('/api/v1/pipelines', { params: { query: { limit: 200 } } }));
-    return page.items.map((p): PipelineSummary => ({ id: p.id, name: p.name, description: p.description, updated_at: p.updated_at, schedule: p.schedule }));
+    const [page, runs] = await Promise.all([
+      ok(() => client.GET('/api/v1/pipelines', { params: { query: { limit: 200 } } })),
+      ok(() => client.GET('/api/v1/runs', { params: { query: { limit: 200 } } })),
+    ]);
+    const last = new Map<string, (typeof runs.items)[number]>();
+    for (const r of runs.items) {
+      const seen = last.get(r.pipeline_id);
+      if (!seen || r.created_at > seen.created_at) last.set(r.pipeline_id, r);
+    }
+    const schedules = await Promise.all(
+      page.items.map((p) => (p.schedule ? ok(() => client.GET('/api/v1/pipelines/{pipeline_id}/schedule', { params: { path: { pipeline_id: p.id } } })).catch(() => null) : null)),
+    );
+    return page.items.map((p, i): PipelineSummary => {
+      const r = last.get(p.id);
+      return { ...p, last_run_status: r?.status ?? null, last_run_at: r ? (r.started_at ?? r.created_at) : null, next_run_at: schedules[i]?.enabled ? schedules[i]?.next_run_at : null };
+    });
   },
   getPipeline: async (id) => toDoc(await ok(() => client.GET('/api/v1/pipelines/{pipeline_id}', { params: { path: { pipeline_id: id } } }))),
   createPipeline: async (doc) => toDoc(await ok(() => client.POST('/api/v1/pipelines', { body: { ...doc, id: undefined } as unknown as S['Pipeline'] }))),
@@ -150,8 +125,8 @@ export const httpBackend: Backend = {
     const p: Preview = { columns: r.columns, rows, offset, total: rows.length < limit ? offset + rows.length : -1, stats: statsOf(r.columns, rows) };
     return p;
   },
-  startRun: async (id, parameters) => toRun(await ok(() => client.POST('/api/v1/pipelines/{pipeline_id}/runs', { params: { path: { pipeline_id: id } }, body: { parameters, trigger: 'manual' } }))),
-  getRun: async (id) => toRun(await ok(() => client.GET('/api/v1/runs/{run_id}', { params: { path: { run_id: id } } }))),
+  startRun: (id, parameters) => ok(() => client.POST('/api/v1/pipelines/{pipeline_id}/runs', { params: { path: { pipeline_id: id } }, body: { parameters, trigger: 'manual' } })),
+  getRun: (id) => ok(() => client.GET('/api/v1/runs/{run_id}', { params: { path: { run_id: id } } })),
   subscribeRun(id, onEvent) {
     const token = sessionStorage.getItem(ACCESS);
     const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws/runs/${encodeURIComponent(id)}?token=${encodeURIComponent(token ?? '')}`;
@@ -172,7 +147,7 @@ export const httpBackend: Backend = {
   },
   async listRuns({ pipelineId, status }) {
     const page = await ok(() => client.GET('/api/v1/runs', { params: { query: { pipeline_id: pipelineId, status: status as never, limit: 100 } } }));
-    return page.items.map(toRun);
+    return page.items;
   },
   async listVersions(id) {
     const page = await ok(() => client.GET('/api/v1/pipelines/{pipeline_id}/versions', { params: { path: { pipeline_id: id }, query: { limit: 100 } } }));
@@ -189,20 +164,18 @@ export const httpBackend: Backend = {
   },
   async listConnections() {
     const page = await ok(() => client.GET('/api/v1/connections', { params: { query: { limit: 200 } } }));
-    return page.items.map(toConnection);
+    return page.items;
   },
-  async saveConnection(c) {
-    const body = { name: c.name, type: c.type, ...c.params, ...(c.secrets ?? {}) };
-    const out = c.id
-      ? await ok(() => client.PUT('/api/v1/connections/{connection_id}', { params: { path: { connection_id: c.id! } }, body }))
-      : await ok(() => client.POST('/api/v1/connections', { body }));
-    return toConnection(out);
+  connectionTypes: async () => (await ok(() => client.GET('/api/v1/connections/types'))) as ConnectionType[],
+  /** Secrets left at the mask (`********`) keep their stored value on the server. */
+  saveConnection(c) {
+    const body = { ...c.fields, name: c.name, type: c.type, description: c.description ?? undefined };
+    return c.id
+      ? ok(() => client.PUT('/api/v1/connections/{connection_id}', { params: { path: { connection_id: c.id! } }, body }))
+      : ok(() => client.POST('/api/v1/connections', { body }));
   },
   deleteConnection: async (id) => {
     await ok(() => client.DELETE('/api/v1/connections/{connection_id}', { params: { path: { connection_id: id } } }));
   },
-  testConnection: async (id) => {
-    const r = await ok(() => client.POST('/api/v1/connections/{connection_id}/test', { params: { path: { connection_id: id } } }));
-    return { ok: r.ok, message: r.message };
-  },
+  testConnection: (id) => ok(() => client.POST('/api/v1/connections/{connection_id}/test', { params: { path: { connection_id: id } } })),
 };

@@ -1,4 +1,4 @@
-import type { Column, ColumnStats } from './provisional';
+import type { Column, ColumnStats } from './types';
 
 /** Per-column statistics of a sample: null share, distinct count, min/max, an 8-bin histogram of numbers. */
 export function statsOf(columns: Column[], rows: unknown[][]): ColumnStats[] {

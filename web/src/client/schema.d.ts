@@ -471,6 +471,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/connections/types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Connection types and the JSON Schema of their fields (for the forms) */
+        get: operations["connection_types_api_v1_connections_types_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/connections/{connection_id}": {
         parameters: {
             query?: never;
@@ -677,6 +694,28 @@ export interface components {
             /** Duration Ms */
             duration_ms: number;
         };
+        /** ConnectionTypeOut */
+        ConnectionTypeOut: {
+            /**
+             * Type
+             * @description The value of a connection's `type`.
+             */
+            type: string;
+            /** Title */
+            title: string;
+            /**
+             * Json Schema
+             * @description JSON Schema of the type's fields; secret fields are `writeOnly` (and `format: password`).
+             */
+            json_schema: {
+                [key: string]: unknown;
+            };
+            /**
+             * Secret Fields
+             * @description Dotted paths of the secret fields.
+             */
+            secret_fields: string[];
+        };
         /**
          * ConnectionUpdate
          * @description New fields; a secret sent back masked (``********``) keeps its stored value.
@@ -768,8 +807,11 @@ export interface components {
         };
         /** ModuleOut */
         ModuleOut: {
-            /** Type */
-            type: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "extractor" | "transformer" | "loader";
             /** Module */
             module: string;
             /** Title */
@@ -785,21 +827,18 @@ export interface components {
             /** Engines */
             engines: string[];
             /** Inputs */
-            inputs: {
-                [key: string]: unknown;
-            }[];
+            inputs: components["schemas"]["PortIn"][];
             /** Outputs */
-            outputs: {
-                [key: string]: unknown;
-            }[];
-            /** Config Schema */
+            outputs: components["schemas"]["PortOut"][];
+            /**
+             * Config Schema
+             * @description The JSON Schema of the node's config.
+             */
             config_schema: {
                 [key: string]: unknown;
             };
             /** Examples */
             examples: unknown[];
-        } & {
-            [key: string]: unknown;
         };
         /** Node */
         Node: {
@@ -1074,6 +1113,27 @@ export interface components {
             /** Updated By */
             updated_by: string | null;
         };
+        /** PortIn */
+        PortIn: {
+            /** Name */
+            name: string;
+            /** Min */
+            min: number;
+            /**
+             * Max
+             * @description At most this many edges; null: any number.
+             */
+            max: number | null;
+            /** Description */
+            description: string;
+        };
+        /** PortOut */
+        PortOut: {
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+        };
         /** Position */
         Position: {
             /**
@@ -1178,15 +1238,52 @@ export interface components {
              * @description Per-node status and metrics (rows, duration...).
              */
             nodes: {
-                [key: string]: unknown;
+                [key: string]: {
+                    /** Node Id */
+                    node_id: string;
+                    /** Module */
+                    module: string;
+                    /**
+                     * Status
+                     * @enum {string}
+                     */
+                    status: "pending" | "running" | "succeeded" | "failed" | "cancelled" | "skipped";
+                    /** Rows In */
+                    rows_in?: number | null;
+                    /** Rows Out */
+                    rows_out?: number | null;
+                    /** Rows Rejected */
+                    rows_rejected?: number | null;
+                    /** Bytes Written */
+                    bytes_written?: number | null;
+                    /** Duration S */
+                    duration_s?: number | null;
+                    /** Started At */
+                    started_at?: string | null;
+                    /** Finished At */
+                    finished_at?: string | null;
+                    /** Error */
+                    error?: string | null;
+                    /** Extra */
+                    extra?: {
+                        [key: string]: unknown;
+                    };
+                } & {
+                    [key: string]: unknown;
+                };
             };
             /**
              * Error
              * @description The failure, with the node id.
              */
-            error?: {
+            error?: ({
+                /** Message */
+                message: string;
+                /** Node Id */
+                node_id?: string | null;
+            } & {
                 [key: string]: unknown;
-            } | null;
+            }) | null;
             /** Attempt */
             attempt: number;
             /** Max Attempts */
@@ -4936,6 +5033,106 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ConnectionOut"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                    "application/json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                    "application/json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Role not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                    "application/json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                    "application/json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                    "application/json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                    "application/json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Invalid input, with field pointers */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                    "application/json": components["schemas"]["ProblemDetail"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetail"];
+                    "application/json": components["schemas"]["ProblemDetail"];
+                };
+            };
+        };
+    };
+    connection_types_api_v1_connections_types_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionTypeOut"][];
                 };
             };
             /** @description Malformed request */

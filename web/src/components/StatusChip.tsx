@@ -1,5 +1,5 @@
 import Chip from '@mui/material/Chip';
-import type { RunStatus } from '../api/provisional';
+import type { RunStatus } from '../api/types';
 
 const colors: Record<RunStatus, 'default' | 'info' | 'success' | 'error' | 'warning'> = {
   queued: 'default',
@@ -7,6 +7,7 @@ const colors: Record<RunStatus, 'default' | 'info' | 'success' | 'error' | 'warn
   succeeded: 'success',
   failed: 'error',
   cancelled: 'warning',
+  orphaned: 'error',
 };
 
 export function StatusChip({ status }: { status?: RunStatus | null }) {

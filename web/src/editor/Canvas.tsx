@@ -2,9 +2,9 @@ import { useCallback, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import {
   Background,
   Controls,
-  MiniMap,
   ReactFlow,
   useReactFlow,
+  useStore,
   type Edge,
   type EdgeChange,
   type NodeChange,
@@ -14,16 +14,21 @@ import {
 import '@xyflow/react/dist/style.css';
 import Box from '@mui/material/Box';
 import Typography from '@mui/material/Typography';
-import type { CatalogEntry, Column, DocEdge, DocNode, NodeMetrics } from '../api/provisional';
+import { rowsOf, type CatalogEntry, type Column, type DocEdge, type DocNode, type NodeRun } from '../api/types';
 import { NODE_WIDTH, useEditor } from '../store/editor';
 import { edgeId, moduleKey, sourceHandleOf, targetHandleOf, type Catalog } from '../store/graph';
 import { kindColor } from '../theme';
-import { ModuleNode, type ModuleFlowNode } from './ModuleNode';
+import { DetailContext, ModuleNode, detailLevel, type ModuleFlowNode } from './ModuleNode';
 import type { DocDiff } from '../store/diff';
 import { DND_TYPE } from './Palette';
+import { MiniMap } from './MiniMap';
+import { OverviewEdges } from './OverviewEdges';
 
 const nodeTypes = { module: ModuleNode };
 const EMPTY: string[] = [];
+const NO_EDGES: Edge[] = [];
+/** Off-screen cards are left out of the DOM from this size on: below it, working out what is visible costs more. */
+const CULL_FROM = 100;
 const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
 const ORIGIN = { x: 0, y: 0 };
 
@@ -32,7 +37,7 @@ interface CanvasProps {
   logicalNodes: DocNode[];
   schemas: Record<string, Column[]> | undefined;
   problemsByNode: Map<string, string[]>;
-  metrics: Record<string, NodeMetrics> | undefined;
+  metrics: Record<string, NodeRun> | undefined;
   onAddAt(entry: CatalogEntry, pos: { x: number; y: number }): void;
   /** while comparing with another version: per-node status, and the removed nodes drawn as ghosts */
   diff?: DocDiff | null;
@@ -86,7 +91,7 @@ function toFlowEdges(edges: DocEdge[], nodes: DocNode[], catalog: Catalog, selec
   const byId = new Map(nodes.map((n) => [n.id, n]));
   return edges.map((e) => {
     const id = edgeId(e);
-    const rows = metrics?.[e.source]?.rows;
+    const rows = rowsOf(metrics?.[e.source]);
     const src = byId.get(e.source);
     return {
       id,
@@ -128,6 +133,7 @@ export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, proble
   const selected = useEditor((s) => s.selected);
   const selectedEdges = useEditor((s) => s.selectedEdges);
   const { screenToFlowPosition } = useReactFlow();
+  const level = useStore(detailLevel);
 
   // sizes measured by React Flow: a controlled flow must hand them back (minimap, fit view, culling)
   const [measured, setMeasured] = useState<Measured>(() => new Map());
@@ -207,10 +213,11 @@ export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, proble
   }, [initial]);
 
   return (
-    <Box ref={box} sx={{ flex: 1, position: 'relative', minWidth: 0 }} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; }} onDrop={onDrop} data-testid="canvas">
-      {initial && <ReactFlow<ModuleFlowNode>
+    <Box ref={box} className={`ec-lod-${level}`} sx={{ flex: 1, position: 'relative', minWidth: 0 }} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; }} onDrop={onDrop} data-testid="canvas">
+      {initial && <DetailContext.Provider value={level}><ReactFlow<ModuleFlowNode>
         nodes={nodes}
-        edges={edges}
+        edges={level === 0 ? NO_EDGES : edges}
+        onlyRenderVisibleElements={level > 0 && doc.nodes.length > CULL_FROM}
         nodeTypes={nodeTypes}
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
@@ -227,8 +234,9 @@ export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, proble
       >
         <Background gap={20} color="#dde3ea" />
         <Controls position="bottom-left" aria-label="Zoom controls" />
-        {showMiniMap && <MiniMap position="bottom-right" pannable zoomable nodeColor={(n) => kindColor[(n as ModuleFlowNode).data.node.type] ?? '#999'} nodeStrokeWidth={0} style={{ width: 160, height: 100 }} ariaLabel="Mini map" />}
-      </ReactFlow>}
+        {level === 0 && <OverviewEdges nodes={nodes} edges={doc.edges} />}
+        {showMiniMap && <MiniMap nodes={nodes} />}
+      </ReactFlow></DetailContext.Provider>}
       {doc.nodes.length === 0 && (
         <Box sx={{ position: 'absolute', inset: 0, display: 'grid', placeItems: 'center', pointerEvents: 'none' }}>
           <Box sx={{ textAlign: 'center', color: 'text.secondary', maxWidth: 360 }}>

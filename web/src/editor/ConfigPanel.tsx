@@ -8,20 +8,23 @@ import Stack from '@mui/material/Stack';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import TableChartOutlinedIcon from '@mui/icons-material/TableChartOutlined';
-import type { Column, NodeMetrics, Problem } from '../api/provisional';
+import type { Column, DocNode, NodeRun, Problem } from '../api/types';
 import { useConnections } from '../api/hooks';
 import { ModuleIcon } from '../components/ModuleIcon';
 import { SchemaForm } from '../forms/SchemaForm';
 import { useEditor } from '../store/editor';
+import { useLogical } from './useEditorDerived';
 import { moduleKey } from '../store/graph';
 import { kindColor, kindGroup } from '../theme';
 
 /** The form of the selected node, generated from its module's JSON Schema. */
-export function ConfigPanel({ nodeId, schemas, problems, onPreview, metrics }: { nodeId: string; schemas?: Record<string, Column[]>; problems: Problem[]; onPreview(): void; metrics?: NodeMetrics }) {
+export function ConfigPanel({ nodeId, schemas, problems, onPreview, metrics }: { nodeId: string; schemas?: Record<string, Column[]>; problems: Problem[]; onPreview(): void; metrics?: NodeRun }) {
   const navigate = useNavigate();
-  const index = useEditor((s) => s.doc.nodes.findIndex((n) => n.id === nodeId));
-  const node = useEditor((s) => s.doc.nodes[index]);
-  const edges = useEditor((s) => s.doc.edges);
+  // the document without positions: dragging a node does not re-render its form
+  const { logical } = useLogical();
+  const index = logical.nodes.findIndex((n) => n.id === nodeId);
+  const node = logical.nodes[index] as DocNode | undefined;
+  const edges = logical.edges;
   const entry = useEditor((s) => (node ? s.catalog.get(moduleKey(node)) : undefined));
   const updateConfig = useEditor((s) => s.updateConfig);
   const updateLabel = useEditor((s) => s.updateLabel);

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useBlocker, useNavigate, useParams } from 'react-router-dom';
 import { ReactFlowProvider, useReactFlow } from '@xyflow/react';
 import { useQuery } from '@tanstack/react-query';
@@ -22,7 +22,7 @@ import SaveOutlinedIcon from '@mui/icons-material/SaveOutlined';
 import UndoIcon from '@mui/icons-material/Undo';
 import { ApiError, backend } from '../api';
 import { useModules, usePipeline, useRun, useSavePipeline, useStartRun } from '../api/hooks';
-import type { CatalogEntry, PipelineDocument } from '../api/provisional';
+import type { CatalogEntry, PipelineDocument } from '../api/types';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { StatusChip } from '../components/StatusChip';
 import { isDirty, problemsOf, useEditor } from '../store/editor';
@@ -32,7 +32,7 @@ import { ConfigPanel } from './ConfigPanel';
 import { Palette } from './Palette';
 import { PreviewPanel } from './PreviewPanel';
 import { RunDialog } from './RunDialog';
-import { useDebounced, useLogicalDoc, useProblemsByNode } from './useEditorDerived';
+import { useDebounced, useLogical, useProblemsByNode } from './useEditorDerived';
 import { HistoryDrawer } from './HistoryDrawer';
 import { DiffBanner } from './DiffBanner';
 import { LogsPanel } from './LogsPanel';
@@ -69,7 +69,6 @@ function useShortcuts() {
 
 function Editor({ pipelineId }: { pipelineId: string }) {
   const navigate = useNavigate();
-  const doc = useEditor((s) => s.doc);
   const catalog = useEditor((s) => s.catalog);
   const dirty = useEditor(isDirty);
   const canUndo = useEditor((s) => s.past.length > 0);
@@ -92,8 +91,8 @@ function Editor({ pipelineId }: { pipelineId: string }) {
   useShortcuts();
 
   // server-side derived data keyed on the logical document (positions excluded)
-  const { logical, version } = useLogicalDoc(doc);
-  const debouncedVersion = useDebounced(version, 250);
+  const { logical, version } = useLogical();
+  const debouncedVersion = useDebounced(version, 150);
   const queryDoc = useMemo(() => logical, [debouncedVersion]); // eslint-disable-line react-hooks/exhaustive-deps
   const schemas = useQuery({ queryKey: ['schemas', pipelineId, debouncedVersion, saves], queryFn: () => backend().schemas(queryDoc), placeholderData: (p) => p, staleTime: Infinity, enabled: queryDoc.nodes.length > 0 });
   const validation = useQuery({ queryKey: ['validate', pipelineId, debouncedVersion], queryFn: () => backend().validate(queryDoc), placeholderData: (p) => p, staleTime: Infinity, enabled: queryDoc.nodes.length > 0 });
@@ -104,7 +103,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
   const problemsByNode = useProblemsByNode(logical, problems);
 
   const selectedId = selected.size === 1 ? [...selected][0] : null;
-  const previewNode = previewId ? doc.nodes.find((n) => n.id === previewId) : undefined;
+  const previewNode = previewId ? logical.nodes.find((n) => n.id === previewId) : undefined;
 
   // warn before leaving with unsaved changes
   const blocker = useBlocker(({ currentLocation, nextLocation }) => dirty && currentLocation.pathname !== nextLocation.pathname);
@@ -179,6 +178,20 @@ function Editor({ pipelineId }: { pipelineId: string }) {
     }
   };
 
+  // a panel opening or closing under the canvas changes its height: frame again, so no node ends up below the
+  // panel or under the zoom buttons — the previewed node and its neighbours, else the whole pipeline (a run)
+  const panels = `${previewId ?? ''}:${logsOpen}`;
+  const framedFor = useRef(panels);
+  useEffect(() => {
+    if (panels === framedFor.current) return;
+    framedFor.current = panels;
+    const s = useEditor.getState();
+    const around = new Set(previewId ? [previewId] : []);
+    for (const e of s.doc.edges) if (e.source === previewId || e.target === previewId) around.add(e.source).add(e.target);
+    const t = setTimeout(() => fitView({ nodes: around.size ? [...around].map((id) => ({ id })) : undefined, duration: 200, maxZoom: 1, padding: 0.15 }), 50);
+    return () => clearTimeout(t);
+  }, [panels, previewId, fitView]);
+
   const runStatus = run.data?.status;
   const diff: DocDiff | null = useMemo(() => (compare ? diffDocs(compare.before, logical) : null), [compare, logical]);
 
@@ -215,7 +228,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
             <ArrowBackIcon />
           </IconButton>
         </Tooltip>
-        <InputBase value={doc.name} onChange={(e) => st.updateMeta({ name: e.target.value })} inputProps={{ 'aria-label': 'Pipeline name' }} sx={{ fontSize: 16, fontWeight: 600, minWidth: 200, maxWidth: 360, px: 1, borderRadius: 1, '&:hover, &.Mui-focused': { bgcolor: 'action.hover' } }} />
+        <InputBase value={logical.name} onChange={(e) => st.updateMeta({ name: e.target.value })} inputProps={{ 'aria-label': 'Pipeline name' }} sx={{ fontSize: 16, fontWeight: 600, minWidth: 200, maxWidth: 360, px: 1, borderRadius: 1, '&:hover, &.Mui-focused': { bgcolor: 'action.hover' } }} />
         {dirty ? <Chip size="small" label="Unsaved changes" color="warning" variant="outlined" /> : <Chip size="small" label="Saved" variant="outlined" />}
         {problemCount > 0 && <Chip size="small" color="error" variant="outlined" label={`${problemCount} node${problemCount > 1 ? 's' : ''} need${problemCount > 1 ? '' : 's'} attention`} />}
         <Box sx={{ flex: 1 }} />
@@ -264,7 +277,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
         <Button startIcon={save.isPending ? <CircularProgress size={16} /> : <SaveOutlinedIcon />} onClick={() => void doSave()} disabled={!dirty || save.isPending}>
           Save
         </Button>
-        <Button variant="contained" startIcon={<PlayArrowIcon />} onClick={() => setRunOpen(true)} disabled={doc.nodes.length === 0 || runStatus === 'running' || runStatus === 'queued'}>
+        <Button variant="contained" startIcon={<PlayArrowIcon />} onClick={() => setRunOpen(true)} disabled={logical.nodes.length === 0 || runStatus === 'running' || runStatus === 'queued'}>
           Run
         </Button>
       </Stack>
@@ -287,7 +300,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
         ) : undefined}
       </Snackbar>
       <HistoryDrawer open={historyOpen} pipelineId={pipelineId} onClose={() => setHistoryOpen(false)} onCompare={(v) => void onCompare(v)} onRestore={(v) => void onRestore(v)} />
-      <RunDialog open={runOpen} parameters={doc.parameters ?? {}} dirty={dirty} onClose={() => setRunOpen(false)} onRun={onRun} />
+      <RunDialog open={runOpen} parameters={logical.parameters ?? {}} dirty={dirty} onClose={() => setRunOpen(false)} onRun={onRun} />
       <ConfirmDialog open={blocker.state === 'blocked'} title="Leave without saving?" text="Your changes to this pipeline are not saved. They will be lost if you leave." confirm="Leave without saving" danger onClose={() => blocker.reset?.()} onConfirm={() => blocker.proceed?.()} />
     </Box>
   );

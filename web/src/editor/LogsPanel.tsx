@@ -5,7 +5,7 @@ import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import CloseIcon from '@mui/icons-material/Close';
 import { backend } from '../api';
-import type { LogLine } from '../api/provisional';
+import type { LogLine } from '../api/types';
 
 const levelColor: Record<string, string> = { error: '#d32f2f', warning: '#ed6c02', info: '#0277bd', debug: '#757575' };
 

@@ -1,6 +1,6 @@
-import { memo } from 'react';
-import { Handle, Position, useStore, type Node, type NodeProps } from '@xyflow/react';
-import type { CatalogEntry, Column, DocNode, NodeMetrics } from '../api/provisional';
+import { createContext, memo, useContext } from 'react';
+import { Handle, Position, type Node, type NodeProps } from '@xyflow/react';
+import { rowsOf, type CatalogEntry, type Column, type DocNode, type NodeRun } from '../api/types';
 import { kindColor } from '../theme';
 import './node.css';
 
@@ -9,7 +9,7 @@ export interface ModuleNodeData extends Record<string, unknown> {
   entry?: CatalogEntry;
   columns?: Column[];
   problems: string[];
-  metrics?: NodeMetrics;
+  metrics?: NodeRun;
   /** set while comparing with another version */
   diff?: 'added' | 'removed' | 'changed';
 }
@@ -22,7 +22,24 @@ const portTop = (i: number, n: number) => `${((i + 1) / (n + 1)) * 100}%`;
 export const DETAIL_ZOOM = 0.45;
 /** Below this one, a card is a coloured box with its name: text and icons are what costs most to raster. */
 export const OVERVIEW_ZOOM = 0.2;
-const detail = (s: { transform: [number, number, number] }) => (s.transform[2] < OVERVIEW_ZOOM ? 0 : s.transform[2] < DETAIL_ZOOM ? 1 : 2);
+/** 0 overview, 1 compact, 2 full: the level of detail of the cards at a zoom. */
+export const detailLevel = (s: { transform: [number, number, number] }): DetailLevel => (s.transform[2] < OVERVIEW_ZOOM ? 0 : s.transform[2] < DETAIL_ZOOM ? 1 : 2);
+export type DetailLevel = 0 | 1 | 2;
+/**
+ * Read once by the canvas and handed down: a per-card subscription to React Flow's store would run
+ * 1,000 selectors on every frame of a drag.
+ */
+export const DetailContext = createContext<DetailLevel>(2);
+
+/**
+ * Where an edge ends on an overview card: React Flow measures handles by their `source`/`target` class and
+ * `data-handleid`/`data-handlepos`, so edges attach here exactly as on a full card. Unlike `<Handle>`, it
+ * subscribes to nothing and paints nothing: on a 1,000-node graph the 1,500 real handles cost more per drag
+ * frame than everything else. (Connecting from a 1-pixel dot at that zoom is not a thing people do.)
+ */
+function Anchor({ type, id, top }: { type: 'source' | 'target'; id: string; top: string }) {
+  return <div className={`ec-anchor ${type}`} data-handleid={id} data-handlepos={type === 'source' ? Position.Right : Position.Left} style={{ top }} />;
+}
 
 function ModuleNodeView({ data, selected }: NodeProps<ModuleFlowNode>) {
   const { node, entry, columns, problems, metrics, diff } = data;
@@ -30,19 +47,19 @@ function ModuleNodeView({ data, selected }: NodeProps<ModuleFlowNode>) {
   const inputs = entry?.inputs ?? [];
   const outputs = entry?.outputs ?? [];
   const status = metrics?.status;
-  const level = useStore(detail);
+  const level = useContext(DetailContext);
   const compact = level < 2;
   const cls = ['ec-node', selected && 'selected', diff ? `d-${diff}` : status ? `s-${status}` : problems.length ? 'invalid' : ''].filter(Boolean).join(' ');
   if (level === 0)
     return (
       <div className={`${cls} ec-overview`} data-testid={`node-${node.id}`} data-status={status ?? ''} style={{ background: diff || status ? undefined : `${color}22` }}>
         {inputs.map((p, i) => (
-          <Handle key={p.name} type="target" position={Position.Left} id={p.name} style={{ top: portTop(i, inputs.length) }} />
+          <Anchor key={p.name} type="target" id={p.name} top={portTop(i, inputs.length)} />
         ))}
         <div className="ec-overview-label">{node.label || node.id}</div>
         {problems.length > 0 && !diff && <span className="ec-badge" data-testid="error-badge">{problems.length}</span>}
         {outputs.map((p, i) => (
-          <Handle key={p.name} type="source" position={Position.Right} id={p.name} style={{ top: portTop(i, outputs.length) }} />
+          <Anchor key={p.name} type="source" id={p.name} top={portTop(i, outputs.length)} />
         ))}
       </div>
     );
@@ -76,9 +93,9 @@ function ModuleNodeView({ data, selected }: NodeProps<ModuleFlowNode>) {
         {metrics && (
           <div className="ec-status" style={{ color: statusColor[metrics.status] }}>
             {metrics.status}
-            {metrics.rows != null && ` · ${metrics.rows.toLocaleString()} rows`}
+            {rowsOf(metrics) != null && ` · ${rowsOf(metrics)!.toLocaleString()} rows`}
             {!!metrics.rows_rejected && ` · ${metrics.rows_rejected.toLocaleString()} rejected`}
-            {metrics.duration_ms != null && ` · ${metrics.duration_ms} ms`}
+            {metrics.duration_s != null && ` · ${Math.round(metrics.duration_s * 1000)} ms`}
           </div>
         )}
         {metrics?.error && <div className="ec-status" style={{ color: statusColor.failed }}>{metrics.error}</div>}

@@ -8,7 +8,7 @@ import TextField from '@mui/material/TextField';
 import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import SearchIcon from '@mui/icons-material/Search';
-import type { CatalogEntry, ModuleKind } from '../api/provisional';
+import type { CatalogEntry, ModuleKind } from '../api/types';
 import { ModuleIcon } from '../components/ModuleIcon';
 import { kindColor, kindGroup } from '../theme';
 import { moduleKey } from '../store/graph';

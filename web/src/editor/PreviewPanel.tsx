@@ -13,7 +13,7 @@ import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import Alert from '@mui/material/Alert';
 import CloseIcon from '@mui/icons-material/Close';
-import type { ColumnStats, PipelineDocument } from '../api/provisional';
+import type { ColumnStats, PipelineDocument } from '../api/types';
 import { usePreview } from '../api/hooks';
 
 const PAGE = 50;

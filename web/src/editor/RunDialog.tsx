@@ -7,7 +7,7 @@ import DialogContentText from '@mui/material/DialogContentText';
 import DialogTitle from '@mui/material/DialogTitle';
 import Stack from '@mui/material/Stack';
 import TextField from '@mui/material/TextField';
-import type { PipelineParameter } from '../api/provisional';
+import type { PipelineParameter } from '../api/types';
 
 export function RunDialog({ open, parameters, dirty, onClose, onRun }: { open: boolean; parameters: Record<string, PipelineParameter>; dirty: boolean; onClose(): void; onRun(values: Record<string, unknown>): void }) {
   const [values, setValues] = useState<Record<string, string>>({});

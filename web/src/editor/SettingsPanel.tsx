@@ -2,10 +2,12 @@ import { useCallback, useMemo } from 'react';
 import Box from '@mui/material/Box';
 import Divider from '@mui/material/Divider';
 import Typography from '@mui/material/Typography';
-import type { JsonSchema, PipelineDocument, Problem } from '../api/provisional';
+import type { PipelineDocument, Problem } from '../api/types';
+import type { JsonSchema } from '../forms/jsonSchema';
 import settingsSchema from '../client/pipeline-settings.schema.json';
 import { SchemaForm } from '../forms/SchemaForm';
 import { useEditor } from '../store/editor';
+import { useLogical } from './useEditorDerived';
 
 /** Generated from the pipeline document's schema in openapi.json (`npm run gen:api`). */
 const schema = settingsSchema as unknown as JsonSchema;
@@ -13,7 +15,7 @@ const KEYS = Object.keys(schema.properties ?? {}) as (keyof PipelineDocument)[];
 
 /** Shown when no node is selected: the pipeline's own settings (schedule, parameters...) and the shortcuts. */
 export function SettingsPanel({ selectedCount, problems }: { selectedCount: number; problems: Problem[] }) {
-  const doc = useEditor((s) => s.doc);
+  const doc = useLogical().logical;
   const updateMeta = useEditor((s) => s.updateMeta);
   const value = useMemo(() => {
     const v: Record<string, unknown> = {};

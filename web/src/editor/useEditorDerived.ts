@@ -1,32 +1,52 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import type { DocNode, PipelineDocument, Problem } from '../api/provisional';
+import type { DocNode, PipelineDocument, Problem } from '../api/types';
+import { useEditor } from '../store/editor';
+
+export interface Logical {
+  /** the document without positions */
+  logical: PipelineDocument;
+  /** changes only when something other than a position changes */
+  version: number;
+}
+
+let last: { doc: PipelineDocument; nodes: DocNode[]; result: Logical } | null = null;
+
+/** Same top-level fields (name, schedule, parameters...) other than the nodes. */
+function sameSettings(a: PipelineDocument, b: PipelineDocument): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) if (k !== 'nodes' && a[k as keyof PipelineDocument] !== b[k as keyof PipelineDocument]) return false;
+  return true;
+}
 
 /**
  * The document without positions, with a version number that changes only when something
- * other than a position changes: server queries (schemas, validation, preview) key on it,
- * so dragging never refetches anything.
+ * other than a position changes. Memoised across calls, so as a store selector it returns the
+ * same object while a node is dragged: the editor around the canvas does not re-render on every
+ * frame, and server queries (schemas, validation, preview) keyed on it never refetch.
  */
-export function useLogicalDoc(doc: PipelineDocument): { logical: PipelineDocument; version: number } {
-  const ref = useRef<{ nodes: DocNode[]; edges: PipelineDocument['edges']; meta: PipelineDocument; logical: PipelineDocument; version: number } | null>(null);
-  const prev = ref.current;
+export function logicalOf(doc: PipelineDocument): Logical {
+  if (last?.doc === doc) return last.result;
+  const prev = last;
   const same =
     prev &&
-    prev.edges === doc.edges &&
+    prev.doc.edges === doc.edges &&
     prev.nodes.length === doc.nodes.length &&
-    prev.meta.name === doc.name &&
-    prev.meta.parameters === doc.parameters &&
+    sameSettings(prev.doc, doc) &&
     doc.nodes.every((n, i) => {
       const p = prev.nodes[i];
       return p === n || (p.id === n.id && p.config === n.config && p.label === n.label && p.module === n.module && p.type === n.type);
     });
-  if (!same) {
+  if (same && prev) {
+    last = { doc, nodes: doc.nodes, result: prev.result };
+  } else {
     const logical: PipelineDocument = { ...doc, nodes: doc.nodes.map(({ position: _p, ...rest }) => rest) };
-    ref.current = { nodes: doc.nodes, edges: doc.edges, meta: doc, logical, version: (prev?.version ?? 0) + 1 };
-  } else if (prev) {
-    prev.nodes = doc.nodes;
+    last = { doc, nodes: doc.nodes, result: { logical, version: (prev?.result.version ?? 0) + 1 } };
   }
-  return { logical: ref.current!.logical, version: ref.current!.version };
+  return last.result;
 }
+
+/** The editor's document without positions (see `logicalOf`). */
+export const useLogical = (): Logical => useEditor((s) => logicalOf(s.doc));
 
 export function useDebounced<T>(value: T, ms: number): T {
   const [v, setV] = useState(value);

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { useState } from 'react';
 import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import type { JsonSchema } from '../api/provisional';
+import type { JsonSchema } from './jsonSchema';
 import { entry } from '../test/catalog';
 import { SchemaForm } from './SchemaForm';
 

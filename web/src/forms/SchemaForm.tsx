@@ -25,7 +25,8 @@ import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import AddIcon from '@mui/icons-material/Add';
 import DeleteOutlineIcon from '@mui/icons-material/DeleteOutline';
-import type { Column, JsonSchema } from '../api/provisional';
+import type { Column } from '../api/types';
+import type { JsonSchema } from './jsonSchema';
 import { resolveRef, unwrapNullable } from '../store/validate';
 import { CodeField } from './CodeField';
 

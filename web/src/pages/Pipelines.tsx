@@ -26,7 +26,7 @@ import SearchIcon from '@mui/icons-material/Search';
 import UploadFileIcon from '@mui/icons-material/UploadFile';
 import { backend } from '../api';
 import { useCreatePipeline, useDeletePipeline, usePipelines } from '../api/hooks';
-import type { PipelineDocument, PipelineSummary } from '../api/provisional';
+import type { PipelineDocument, PipelineSummary } from '../api/types';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { StatusChip } from '../components/StatusChip';
 

@@ -14,7 +14,7 @@ import TableRow from '@mui/material/TableRow';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { usePipelines, useRuns } from '../api/hooks';
-import type { Run } from '../api/provisional';
+import { rowsOf, type Run } from '../api/types';
 import { StatusChip } from '../components/StatusChip';
 import { RunChart } from '../components/RunChart';
 
@@ -87,12 +87,12 @@ export function RunsPage() {
               </TableRow>
             )}
             {rows.map((r) => {
-              const rowsOut = Object.values(r.nodes ?? {}).reduce((m, n) => Math.max(m, n.rows ?? 0), 0);
+              const rowsOut = Object.values(r.nodes).reduce((m, n) => Math.max(m, rowsOf(n) ?? 0), 0);
               return (
                 <TableRow key={r.id} hover>
                   <TableCell>
                     <Link component="button" onClick={() => navigate(`/pipelines/${r.pipeline_id}`)}>
-                      {r.pipeline_name ?? names.get(r.pipeline_id) ?? r.pipeline_id}
+                      {names.get(r.pipeline_id) ?? r.pipeline_id}
                     </Link>
                   </TableCell>
                   <TableCell>

@@ -1,4 +1,4 @@
-import type { DocNode, PipelineDocument } from '../api/provisional';
+import type { DocNode, PipelineDocument } from '../api/types';
 import { edgeId } from './graph';
 
 export type NodeDiff = 'added' | 'removed' | 'changed';

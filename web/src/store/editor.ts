@@ -1,6 +1,6 @@
 import { create } from 'zustand';
 import dagre from '@dagrejs/dagre';
-import type { CatalogEntry, DocEdge, DocNode, PipelineDocument, Problem } from '../api/provisional';
+import type { CatalogEntry, DocEdge, DocNode, PipelineDocument, Problem } from '../api/types';
 import { checkConnection, edgeId, freshId, indexCatalog, moduleKey, type Catalog, type Connect } from './graph';
 import { validateDocument } from './validate';
 

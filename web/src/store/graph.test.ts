@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PipelineDocument } from '../api/provisional';
+import type { PipelineDocument } from '../api/types';
 import { demoPipeline, testCatalog } from '../test/catalog';
 import { checkConnection, indexCatalog, topoOrder, wouldCreateCycle } from './graph';
 

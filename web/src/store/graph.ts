@@ -1,4 +1,4 @@
-import type { CatalogEntry, DocEdge, DocNode, PipelineDocument } from '../api/provisional';
+import type { CatalogEntry, DocEdge, DocNode, PipelineDocument } from '../api/types';
 
 export const moduleKey = (n: { type: string; module: string }) => `${n.type}:${n.module}`;
 

@@ -1,4 +1,5 @@
-import type { CatalogEntry, JsonSchema, PipelineDocument, Problem } from '../api/provisional';
+import type { CatalogEntry, PipelineDocument, Problem } from '../api/types';
+import type { JsonSchema } from '../forms/jsonSchema';
 import { indexCatalog, moduleKey, targetHandleOf } from './graph';
 
 /**

@@ -1,4 +1,4 @@
-import type { CatalogEntry, PipelineDocument } from '../api/provisional';
+import type { CatalogEntry, PipelineDocument } from '../api/types';
 import modules from './fixtures/modules.json';
 import demo from './fixtures/orders_pipeline.json';
 
@@ -21,14 +21,14 @@ export const joinEntry: CatalogEntry = {
   module: 'join',
   title: 'Join',
   inputs: [
-    { name: 'left', min: 1, max: 1 },
-    { name: 'right', min: 1, max: 1 },
+    { name: 'left', min: 1, max: 1, description: '' },
+    { name: 'right', min: 1, max: 1, description: '' },
   ],
 };
 export const validatorEntry: CatalogEntry = {
   ...entry('transformer', 'cleaner'),
   module: 'validator',
   title: 'Validate',
-  outputs: [{ name: 'out' }, { name: 'rejected' }],
+  outputs: [{ name: 'out', description: '' }, { name: 'rejected', description: '' }],
 };
 export const testCatalog = [...realCatalog, joinEntry, validatorEntry];

@@ -5,7 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from ecluse.api.deps import Admin, Editor, Limit, Offset, PlatformDep, Reader
-from ecluse.api.schemas import ConnectionIn, ConnectionOut, ConnectionTestOut, ConnectionUpdate, Page
+from ecluse.api.schemas import (
+    ConnectionIn,
+    ConnectionOut,
+    ConnectionTestOut,
+    ConnectionTypeOut,
+    ConnectionUpdate,
+    Page,
+)
 from ecluse.services import connections
 
 router = APIRouter(prefix="/connections", tags=["connections"])
@@ -33,6 +40,12 @@ def create_connection(body: ConnectionIn, actor: Admin, platform: PlatformDep,
     out = _out(connections.create(platform, actor, body.model_dump(exclude_none=True)))
     response.headers["Location"] = f"/api/v1/connections/{out.id}"
     return out
+
+
+@router.get("/types", response_model=list[ConnectionTypeOut],
+            summary="Connection types and the JSON Schema of their fields (for the forms)")
+def connection_types(actor: Reader) -> list[ConnectionTypeOut]:
+    return [ConnectionTypeOut(**t) for t in connections.types()]
 
 
 @router.get("/{connection_id}", response_model=ConnectionOut)

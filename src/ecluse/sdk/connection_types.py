@@ -1,0 +1,153 @@
+"""The fields of each connection type, as pydantic models: their JSON Schema is the form the UI
+shows to create or edit a connection. Secret fields are ``SecretStr`` (JSON Schema
+``writeOnly`` + ``format: password``): the UI renders them as password fields and never shows
+them back. The fields are those the SDK's readers use (``arrow_pg``, ``mysql_arrow``,
+``clickhouse_arrow``, ``mongo_arrow``, ``http``, ``s3``, ``storage``, ``iceberg``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class _Fields(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Database(_Fields):
+    url: str | None = Field(None, description="A URL with everything in it; or fill in the fields below.")
+    host: str | None = Field(None, examples=["127.0.0.1"])
+    port: int | None = Field(None, ge=1, le=65535)
+    user: str | None = None
+    password: SecretStr | None = None
+    database: str | None = None
+
+
+class PostgresConnection(_Database):
+    model_config = ConfigDict(title="PostgreSQL")
+    url: str | None = Field(None, description="postgresql://user:password@host:5432/database — "
+                                               "or fill in the fields below.")
+
+
+class MysqlConnection(_Database):
+    model_config = ConfigDict(title="MySQL / MariaDB")
+    url: str | None = Field(None, description="mysql://user:password@host:3306/database — "
+                                               "or fill in the fields below.")
+
+
+class ClickhouseConnection(_Database):
+    model_config = ConfigDict(title="ClickHouse")
+    url: str | None = Field(None, description="clickhouse://user:password@host:9000/database — "
+                                               "or fill in the fields below.")
+
+
+class MongodbConnection(_Fields):
+    model_config = ConfigDict(title="MongoDB")
+    url: str = Field(description="mongodb://user:password@host:27017/database")
+
+
+class HttpAuth(_Fields):
+    type: Literal["none", "bearer", "basic", "api_key", "oauth2"] = "none"
+    token: SecretStr | None = Field(None, description="bearer: the token.")
+    username: str | None = Field(None, description="basic: the user name.")
+    password: SecretStr | None = Field(None, description="basic: the password.")
+    name: str | None = Field(None, description="api_key: the header or query parameter name "
+                                               "(X-API-Key by default).")
+    value: SecretStr | None = Field(None, description="api_key: the key.")
+    token_url: str | None = Field(None, description="oauth2 (client credentials): the token URL.")
+    client_id: str | None = Field(None, description="oauth2: the client id.")
+    client_secret: SecretStr | None = Field(None, description="oauth2: the client secret.")
+    scope: str | None = Field(None, description="oauth2: the scope, if the API needs one.")
+
+
+class HttpConnection(_Fields):
+    model_config = ConfigDict(title="HTTP API")
+    base_url: str = Field(description="Requests' paths are relative to it.",
+                          examples=["https://api.example.com/v1"])
+    auth: HttpAuth = Field(default_factory=HttpAuth)
+    headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request.")
+    verify_tls: bool = True
+
+
+class S3Connection(_Fields):
+    model_config = ConfigDict(title="Amazon S3 (or compatible)")
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    region: str | None = Field(None, examples=["us-east-1"])
+    endpoint_url: str | None = Field(None, description="For MinIO and other S3-compatible stores.")
+    bucket: str | None = Field(None, description="Tested by the Test button when set.")
+
+
+class GcsConnection(_Fields):
+    model_config = ConfigDict(title="Google Cloud Storage")
+    project: str | None = None
+    service_account_json: SecretStr | None = Field(None, description="The key file's JSON.")
+    token: SecretStr | None = Field(None, description="Instead of a key file (`anon` for an emulator).")
+    endpoint_url: str | None = Field(None, description="An emulator's address.")
+
+
+class AzureBlobConnection(_Fields):
+    model_config = ConfigDict(title="Azure Blob Storage")
+    connection_string: SecretStr | None = Field(None, description="Or the account fields below.")
+    account_name: str | None = None
+    account_key: SecretStr | None = None
+    sas_token: SecretStr | None = None
+    endpoint_url: str | None = Field(None, description="A blob endpoint such as Azurite's.")
+
+
+class IcebergConnection(_Fields):
+    model_config = ConfigDict(title="Apache Iceberg catalog")
+    catalog: Literal["sql", "rest"] = "sql"
+    uri: str | None = Field(None, description="The catalog's database URL (sql) or REST endpoint.")
+    warehouse: str | None = Field(None, description="Where table files go (a folder or s3:// URL).")
+    s3_connection: str | None = Field(None, description="An s3 connection for the warehouse.",
+                                      json_schema_extra={"x-widget": "connection"})
+    catalog_name: str | None = None
+    properties: dict[str, str] = Field(default_factory=dict,
+                                       description="More pyiceberg catalog properties.")
+
+
+CONNECTION_TYPES: dict[str, type[BaseModel]] = {
+    "postgres": PostgresConnection,
+    "mysql": MysqlConnection,
+    "clickhouse": ClickhouseConnection,
+    "mongodb": MongodbConnection,
+    "http": HttpConnection,
+    "s3": S3Connection,
+    "gcs": GcsConnection,
+    "azure_blob": AzureBlobConnection,
+    "iceberg": IcebergConnection,
+}
+
+
+def connection_type_schemas() -> list[dict[str, Any]]:
+    """Each type with its title and the JSON Schema of its fields (secrets ``writeOnly``)."""
+    out = []
+    for kind, model in CONNECTION_TYPES.items():
+        schema = model.model_json_schema()
+        out.append({"type": kind, "title": str(schema.get("title", kind)), "json_schema": schema,
+                    "secret_fields": secret_fields(kind)})
+    return out
+
+
+def secret_fields(kind: str) -> list[str]:
+    """Dotted paths of a type's secret fields (none for a type this module does not describe)."""
+    model = CONNECTION_TYPES.get(kind)
+    if model is None:
+        return []
+    schema = model.model_json_schema()
+    return sorted(_secret_paths(schema, schema.get("$defs", {})))
+
+
+def _secret_paths(schema: dict[str, Any], defs: dict[str, Any], prefix: str = "") -> list[str]:
+    found: list[str] = []
+    for name, prop in schema.get("properties", {}).items():
+        for option in [prop, *prop.get("anyOf", [])]:
+            if "$ref" in option:
+                found += _secret_paths(defs[option["$ref"].rsplit("/", 1)[-1]], defs, f"{prefix}{name}.")
+            elif option.get("writeOnly"):
+                found.append(prefix + name)
+                break
+    return found

@@ -30,8 +30,8 @@ describe('SchemaForm with the real csv extractor schema', () => {
     const path = screen.getByRole('textbox', { name: 'Path' });
     expect(path).toBeRequired();
     expect(screen.getByText('A file, a folder or a glob such as `in/*.csv`.')).toBeInTheDocument();
-    // enum → select showing its default
-    expect(screen.getByRole('combobox', { name: /^Decimal/ })).toHaveTextContent('.');
+    // enum → select showing its default; a nullable one names what "empty" means
+    expect(screen.getByRole('combobox', { name: /^Decimal/ })).toHaveTextContent('Detect from the file');
     expect(screen.getByRole('combobox', { name: /^On Error/ })).toHaveTextContent('fail');
     // boolean → switch with its default
     expect(screen.getByRole('checkbox', { name: 'Header' })).toBeChecked();

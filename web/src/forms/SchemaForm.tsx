@@ -198,6 +198,7 @@ function EnumField({ name, schema, value, required, onChange, error, nullable, d
       error={!!error}
       helperText={error ?? (dense ? undefined : schema.description)}
       value={current === null ? '' : String(current)}
+      SelectProps={{ displayEmpty: nullable && !!schema['x-null-label'] }}
       onChange={(e) => {
         const opt = schema.enum!.find((x) => String(x) === e.target.value);
         onChange(e.target.value === '' ? (nullable ? null : undefined) : opt);
@@ -205,7 +206,7 @@ function EnumField({ name, schema, value, required, onChange, error, nullable, d
     >
       {(nullable || (!required && schema.default === undefined)) && (
         <MenuItem value="">
-          <em>None</em>
+          <em>{schema['x-null-label'] ?? 'None'}</em>
         </MenuItem>
       )}
       {schema.enum!.map((opt) => (
@@ -278,7 +279,7 @@ function ConnectionField({ ctx, name, schema, value, required, onChange, error }
         onChange={(e) => onChange(e.target.value || undefined)}
       >
         <MenuItem value="">
-          <em>None</em>
+          <em>{schema['x-null-label'] ?? 'None'}</em>
         </MenuItem>
         {ctx.connections.map((c) => (
           <MenuItem key={c.id} value={c.name}>

@@ -30,5 +30,7 @@ export interface JsonSchema {
   format?: string;
   writeOnly?: boolean;
   'x-widget'?: string;
+  /** what an empty choice means, e.g. "Detect from the file" (default: None) */
+  'x-null-label'?: string;
   [k: string]: unknown;
 }

@@ -31,7 +31,8 @@ class CsvConfig(ModuleConfig):
     quote: str | None = Field('"', max_length=1, description="Quote character.")
     decimal: Literal[".", ","] | None = Field(
         None, description="Decimal separator of numbers; detected from the file when empty (a "
-        "comma when numbers such as 12,50 appear in a file not separated by commas).")
+        "comma when numbers such as 12,50 appear in a file not separated by commas).",
+        json_schema_extra={"x-null-label": "Detect from the file"})
     null_values: list[str] = Field(default_factory=list,
                                    description="Texts read as missing values, e.g. `NA`, `-`.")
     columns: dict[str, TypeName] = Field(

@@ -47,18 +47,31 @@ class MongodbConnection(_Fields):
     url: str = Field(description="mongodb://user:password@host:27017/database")
 
 
+def _when(kind: str) -> dict[str, Any]:
+    """A field of one kind of authentication: forms show it only when that kind is chosen."""
+    return {"x-show-when": {"type": [kind]}}
+
+
 class HttpAuth(_Fields):
     type: Literal["none", "bearer", "basic", "api_key", "oauth2"] = "none"
-    token: SecretStr | None = Field(None, description="bearer: the token.")
-    username: str | None = Field(None, description="basic: the user name.")
-    password: SecretStr | None = Field(None, description="basic: the password.")
+    token: SecretStr | None = Field(None, description="bearer: the token.",
+                                    json_schema_extra=_when("bearer"))
+    username: str | None = Field(None, description="basic: the user name.",
+                                 json_schema_extra=_when("basic"))
+    password: SecretStr | None = Field(None, description="basic: the password.",
+                                       json_schema_extra=_when("basic"))
     name: str | None = Field(None, description="api_key: the header or query parameter name "
-                                               "(X-API-Key by default).")
-    value: SecretStr | None = Field(None, description="api_key: the key.")
-    token_url: str | None = Field(None, description="oauth2 (client credentials): the token URL.")
-    client_id: str | None = Field(None, description="oauth2: the client id.")
-    client_secret: SecretStr | None = Field(None, description="oauth2: the client secret.")
-    scope: str | None = Field(None, description="oauth2: the scope, if the API needs one.")
+                             "(X-API-Key by default).", json_schema_extra=_when("api_key"))
+    value: SecretStr | None = Field(None, description="api_key: the key.",
+                                    json_schema_extra=_when("api_key"))
+    token_url: str | None = Field(None, description="oauth2 (client credentials): the token URL.",
+                                  json_schema_extra=_when("oauth2"))
+    client_id: str | None = Field(None, description="oauth2: the client id.",
+                                  json_schema_extra=_when("oauth2"))
+    client_secret: SecretStr | None = Field(None, description="oauth2: the client secret.",
+                                            json_schema_extra=_when("oauth2"))
+    scope: str | None = Field(None, description="oauth2: the scope, if the API needs one.",
+                              json_schema_extra=_when("oauth2"))
 
 
 class HttpConnection(_Fields):

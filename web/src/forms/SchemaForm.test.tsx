@@ -143,3 +143,23 @@ describe('SchemaForm widgets from x-widget hints', () => {
     expect(screen.getByRole('combobox', { name: /Connection/ })).toBeInTheDocument();
   });
 });
+
+describe('SchemaForm fields shown for some values of a sibling (x-show-when)', () => {
+  it('shows only the fields of the chosen kind of authentication', async () => {
+    const schema: JsonSchema = {
+      type: 'object',
+      properties: {
+        type: { type: 'string', enum: ['none', 'bearer', 'basic'], default: 'none', title: 'Type' },
+        token: { type: 'string', title: 'Token', 'x-show-when': { type: ['bearer'] } },
+        username: { type: 'string', title: 'Username', 'x-show-when': { type: ['basic'] } },
+      },
+    };
+    render(<Harness schema={schema} />);
+    expect(screen.queryByRole('textbox', { name: 'Token' })).toBeNull();
+    expect(screen.queryByRole('textbox', { name: 'Username' })).toBeNull();
+    await userEvent.click(screen.getByRole('combobox', { name: /^Type/ }));
+    await userEvent.click(screen.getByRole('option', { name: 'basic' }));
+    expect(screen.getByRole('textbox', { name: 'Username' })).toBeInTheDocument();
+    expect(screen.queryByRole('textbox', { name: 'Token' })).toBeNull();
+  });
+});

@@ -74,7 +74,7 @@ function setKey(obj: Record<string, unknown>, key: string, v: unknown): Record<s
 function ObjectFields({ ctx, schema, value, onChange, path }: { ctx: FormContext; schema: JsonSchema; value: Record<string, unknown>; onChange(v: Record<string, unknown>): void; path: string }) {
   const required = new Set(schema.required ?? []);
   // the module author's order (required fields are marked with an asterisk)
-  const entries = Object.entries(schema.properties ?? {});
+  const entries = Object.entries(schema.properties ?? {}).filter(([, prop]) => shownFor(prop, schema, value));
   return (
     <Stack spacing={2}>
       {entries.map(([key, prop]) => (
@@ -82,6 +82,14 @@ function ObjectFields({ ctx, schema, value, onChange, path }: { ctx: FormContext
       ))}
     </Stack>
   );
+}
+
+/** `x-show-when: {sibling: [values]}`: a field that means something only for some values of a
+ * sibling (an HTTP authentication's token, only when its type is bearer). */
+function shownFor(prop: JsonSchema, parent: JsonSchema, value: Record<string, unknown>): boolean {
+  const when = prop['x-show-when'];
+  if (!when) return true;
+  return Object.entries(when).every(([key, allowed]) => allowed.includes(value[key] ?? parent.properties?.[key]?.default));
 }
 
 interface FieldProps {

@@ -32,5 +32,7 @@ export interface JsonSchema {
   'x-widget'?: string;
   /** what an empty choice means, e.g. "Detect from the file" (default: None) */
   'x-null-label'?: string;
+  /** show the field only while these siblings hold one of these values */
+  'x-show-when'?: Record<string, unknown[]>;
   [k: string]: unknown;
 }

@@ -8,6 +8,7 @@ with DuckDB's, and prints a table with ratios.
     .venv/bin/python bench/run_bench.py --rows 1000000 5000000 30000000 \\
         --tools ecluse duckdb --memory-limit 2GB   # the larger-than-memory curve
     .venv/bin/python bench/run_bench.py --design   # ecluse schema / preview wall time
+    .venv/bin/python bench/run_bench.py --tools ecluse ecluse-pyspark duckdb  # Spark local
 
 Each figure is the median of ``--repeat`` runs; the runs are interleaved (tool A, B, C, A, B,
 C...) so a change in the machine's load hits every tool alike. The 1-minute load average
@@ -42,9 +43,12 @@ ECLUSE = str(Path(PY).with_name("ecluse"))
 DLT_PY = DATA / "dlt-venv" / "bin" / "python"
 HAND = ["duckdb", "polars", "pandas", "dlt"]
 ALL_TOOLS = ["ecluse", *HAND]
+SPARK = "ecluse-pyspark"
+"""The same pipeline on Ecluse's PySpark engine, local mode (``ECLUSE_SPARK_MASTER``, default
+``local[*]``); not in the default set: a Spark session alone takes ~20 s to start."""
 
 sys.path.insert(0, str(BENCH))
-from generate_orders import ensure  # noqa: E402
+from generate_orders import ensure, pipeline  # noqa: E402
 
 
 @dataclass
@@ -89,12 +93,13 @@ def child_env() -> dict[str, str]:
 
 
 def measure(cmd: list[str], *, cwd: Path = ROOT) -> tuple[float, float, float, str]:
-    """Wall time (s), peak RSS of the process tree (MiB), CPU time (s) and stdout of ``cmd``.
+    """Wall time (s), peak RSS and CPU time of the process tree (MiB, s) and stdout of ``cmd``.
 
     Peak RSS is the larger of: the kernel's ru_maxrss for the child (``wait4``; exact for a
     single process, which every tool here is) and the polled sum over the process tree.
     """
     peak_tree = 0
+    tree_cpu: dict[int, float] = {}  # last CPU time seen per process of the tree
     done = threading.Event()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=child_env(), stdout=subprocess.PIPE,
@@ -112,6 +117,8 @@ def measure(cmd: list[str], *, cwd: Path = ROOT) -> tuple[float, float, float, s
                 for p in [root, *root.children(recursive=True)]:
                     with contextlib.suppress(psutil.NoSuchProcess):
                         total += p.memory_info().rss
+                        times = p.cpu_times()
+                        tree_cpu[p.pid] = times.user + times.system
             except psutil.NoSuchProcess:
                 break
             peak_tree = max(peak_tree, total)
@@ -137,7 +144,10 @@ def measure(cmd: list[str], *, cwd: Path = ROOT) -> tuple[float, float, float, s
         err = b"".join(err_chunks).decode("utf-8", "replace")
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}\n{stdout[-2000:]}")
     peak = max(usage.ru_maxrss * 1024, peak_tree)  # ru_maxrss is in KiB on Linux
-    return wall, peak / 2**20, usage.ru_utime + usage.ru_stime, stdout
+    # rusage covers the child and the children it waited for; a JVM that PySpark starts is
+    # not always among those, so the polled tree can see more.
+    cpu = max(usage.ru_utime + usage.ru_stime, sum(tree_cpu.values()))
+    return wall, peak / 2**20, cpu, stdout
 
 
 def command(tool: str, rows: int, csv: Path, doc: Path, memory_limit: str | None) -> list[str]:
@@ -145,6 +155,10 @@ def command(tool: str, rows: int, csv: Path, doc: Path, memory_limit: str | None
     if tool == "ecluse":
         cmd = [ECLUSE, "run", str(doc), "--json"]
         return cmd + (["--memory-limit", memory_limit] if memory_limit else [])
+    if tool == SPARK:
+        spark_doc = doc.with_name(doc.name.replace("_pipeline", "_pyspark_pipeline"))
+        spark_doc.write_text(json.dumps(pipeline(csv, Path(out)), indent=2), encoding="utf-8")
+        return [ECLUSE, "run", str(spark_doc), "--json", "--engine", "pyspark"]
     python = str(DLT_PY) if tool == "dlt" else PY
     cmd = [python, str(BENCH / "handwritten.py"), tool, str(csv), out,
            "--work", str(DATA / "work" / tool)]
@@ -198,13 +212,13 @@ def bench_rows(rows: int, tools: list[str], repeat: int, memory_limit: str | Non
             load1 = os.getloadavg()[0]
             wall, rss, cpu, stdout = measure(command(tool, rows, csv, doc, memory_limit))
             internal = None
-            if tool == "ecluse":
+            if tool.startswith("ecluse"):
                 run = json.loads(stdout)
                 if run["status"] != "succeeded":
                     raise RuntimeError(f"ecluse run {run['status']}: {run['error']}")
                 internal = run["duration_s"]
             results[tool].samples.append(Sample(wall, rss, load1, cpu, internal))
-            print(f"  [{rows:>11,} rows, run {i + 1}/{repeat}] {tool:<7} {wall:7.2f} s "
+            print(f"  [{rows:>11,} rows, run {i + 1}/{repeat}] {tool:<14} {wall:7.2f} s "
                   f"(cpu {cpu:6.2f} s) {rss:8.0f} MiB  load {load1:.2f}", flush=True)
     if "duckdb" in results:
         reference = OUT / f"duckdb_{rows}.parquet"
@@ -223,7 +237,7 @@ def print_table(results: list[ToolResult], memory_limit: str | None) -> None:
     print(f"\n{rows:,} rows, memory limit {memory_limit or 'none'}, median of "
           f"{len(results[0].samples)} (load 1-min avg {min(s.load1 for r in results for s in r.samples):.2f}"
           f"-{max(s.load1 for r in results for s in r.samples):.2f})")
-    head = f"{'tool':<8}{'wall s':>9}{'min-max':>15}{'CPU s':>8}{'peak RSS MiB':>14}"
+    head = f"{'tool':<15}{'wall s':>9}{'min-max':>15}{'CPU s':>8}{'peak RSS MiB':>14}"
     if fastest:
         head += f"{'vs ' + fastest.tool:>11}{'CPU vs ' + fastest.tool:>15}"
     if "pandas" in by:
@@ -233,7 +247,7 @@ def print_table(results: list[ToolResult], memory_limit: str | None) -> None:
     print(head + "  output")
     for r in results:
         walls = [s.wall_s for s in r.samples]
-        line = (f"{r.tool:<8}{r.wall:>9.2f}{f'{min(walls):.2f}-{max(walls):.2f}':>15}"
+        line = (f"{r.tool:<15}{r.wall:>9.2f}{f'{min(walls):.2f}-{max(walls):.2f}':>15}"
                 f"{r.cpu:>8.2f}{r.rss:>14.0f}")
         if fastest:
             line += f"{r.wall / fastest.wall:>10.2f}x{r.cpu / fastest.cpu:>14.2f}x"
@@ -243,7 +257,7 @@ def print_table(results: list[ToolResult], memory_limit: str | None) -> None:
             line += f"{r.rss / by['duckdb'].rss:>14.2f}x"
         agree = {True: "agrees", False: "DIFFERS", None: "-"}[r.agrees]
         extra = ""
-        if r.tool == "ecluse" and r.samples[0].internal_s is not None:
+        if r.tool.startswith("ecluse") and r.samples[0].internal_s is not None:
             extra = f" (run itself {statistics.median(s.internal_s or 0 for s in r.samples):.2f} s)"
         print(line + f"  {agree}{extra}")
     bad = [r for r in results if r.agrees is False]
@@ -280,7 +294,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory-limit", help="DuckDB memory budget for ecluse and hand-written "
                     "DuckDB alike, e.g. 2GB.")
-    ap.add_argument("--tools", nargs="+", choices=ALL_TOOLS, default=ALL_TOOLS)
+    ap.add_argument("--tools", nargs="+", choices=[*ALL_TOOLS, SPARK], default=ALL_TOOLS)
     ap.add_argument("--skip-pandas", action="store_true")
     ap.add_argument("--skip-dlt", action="store_true")
     ap.add_argument("--design", action="store_true", help="Only time ecluse schema and preview.")

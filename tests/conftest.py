@@ -4,6 +4,8 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -49,3 +51,20 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temp folder that is also the current directory (relative pipeline paths)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for the whole test process (starting one takes ~20 s; keep
+    every Spark test in one file so that ``--dist loadfile`` starts only one). Two cores, one
+    shuffle partition, and no code generation: compiling it costs far more than the tiny
+    tables of tests take to run interpreted."""
+    from ecluse.engine.backends.pyspark import spark_session
+
+    with mock.patch.dict(os.environ, {"ECLUSE_SPARK_MASTER": "local[2]",
+                                      "ECLUSE_SPARK_SHUFFLE_PARTITIONS": "1"}):
+        session = spark_session()
+    session.conf.set("spark.sql.codegen.wholeStage", "false")
+    session.conf.set("spark.sql.codegen.factoryMode", "NO_CODEGEN")
+    yield session
+    session.stop()

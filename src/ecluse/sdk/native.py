@@ -1,4 +1,5 @@
-"""Lowering a relation directly to the engine when Ibis cannot express it there.
+"""Lowering a relation directly to the engine when Ibis cannot express it there, and Python
+batch functions as UDFs each engine runs one Arrow batch at a time.
 
 Ibis 12's Polars backend has no window functions at all (``row_number``, ``rank``, ``lag``,
 running sums... raise ``OperationNotDefinedError``). Modules that need them build the Ibis
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 import ibis.expr.types as ir
 
 if TYPE_CHECKING:
+    import ibis.expr.datatypes as dt
     import polars as pl
+    import pyarrow as pa
 
     from ecluse.sdk.context import NodeContext
 
@@ -53,3 +56,26 @@ def via_polars(ctx: NodeContext, table: ir.Table, expected: ir.Table,
     name = f"_ecluse_native_{ctx.node_id}_{next(_names)}"
     con.create_table(name, out)
     return con.table(name)  # type: ignore[no-any-return]
+
+
+def batch_udf(ctx: NodeContext, table: ir.Table, fn: Callable[[pa.Array], pa.Array], *,
+              name: str, output: dt.DataType) -> Callable[[ir.Value], ir.Value]:
+    """An Ibis scalar UDF of one text column that hands ``fn`` whole Arrow batches.
+
+    DuckDB and Polars run Ibis's pyarrow UDFs batch by batch. On Spark Ibis turns those into
+    row-at-a-time Python UDFs, so there the batch goes through a pandas UDF (Arrow-backed)."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    signature = ((dt.string,), output)
+    engine = engine_of(ctx, table)
+    if engine == "pyspark":
+        import pyarrow as pa
+
+        def on_pandas(values: Any) -> Any:  # a pandas Series in and out
+            return fn(pa.Array.from_pandas(values, type=pa.string())).to_pandas()
+
+        return ibis.udf.scalar.pandas(on_pandas, name=name, signature=signature)  # type: ignore[no-any-return]
+    # null_handling: DuckDB hands nulls to the function, which may return nulls.
+    config = {"null_handling": "special"} if engine == "duckdb" else {}
+    return ibis.udf.scalar.pyarrow(fn, name=name, signature=signature, **config)  # type: ignore[no-any-return]

@@ -79,6 +79,10 @@ class EngineBackend(ABC):
     @abstractmethod
     def write_files(self, table: ir.Table, request: FileWrite) -> int: ...
 
+    def create_view(self, name: str, table: ir.Table) -> None:
+        """Name a relation in the engine's catalog (a lazy view, nothing executes)."""
+        self.con.create_view(name, table, overwrite=True)
+
     def to_batches(self, table: ir.Table, *, batch_size: int = 100_000) -> pa.RecordBatchReader:
         return table.to_pyarrow_batches(chunk_size=batch_size)
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,6 +39,7 @@ def spark_session() -> Any:
         master = os.environ.get("ECLUSE_SPARK_MASTER", "local[*]")
         builder = (SparkSession.builder.appName("ecluse").master(master)
                    .config("spark.ui.enabled", "false")
+                   .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.session.timeZone", "UTC")
                    .config("spark.sql.shuffle.partitions",
                            os.environ.get("ECLUSE_SPARK_SHUFFLE_PARTITIONS", "8"))
@@ -44,6 +47,9 @@ def spark_session() -> Any:
         if master.startswith("local"):
             builder = (builder.config("spark.driver.host", "127.0.0.1")
                        .config("spark.driver.bindAddress", "127.0.0.1"))
+            # Python workers (UDFs) import ecluse: they run this interpreter, not the first
+            # python3 on the PATH (PySpark reads the variable when the session starts).
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
         return session
@@ -65,8 +71,23 @@ class PySparkBackend(EngineBackend):
         return self.con.table(name)
 
     def frame(self, table: ir.Table) -> Any:
-        """The Spark DataFrame of a relation."""
-        return self.spark.sql(self.con.compile(table))
+        """The Spark DataFrame of a relation, with exactly the columns and types its Ibis
+        schema promises (Spark may answer with a wider type, e.g. a timestamp for a month
+        truncation of a date, and Ibis's emulation of OFFSET adds a row-number column)."""
+        self.con._run_pre_execute_hooks(table)  # registers the Python UDFs it calls
+        frame = self.spark.sql(self.con.compile(table))
+        actual = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+        schema = table.schema()
+        exprs, conformed = [], list(actual) == list(schema)
+        for name, dtype in schema.items():
+            quoted = f"`{name.replace('`', '``')}`"
+            target = _spark_type(dtype).simpleString()
+            if actual[name] != target:
+                exprs.append(f"CAST({quoted} AS {target}) AS {quoted}")
+                conformed = False
+            else:
+                exprs.append(quoted)
+        return frame if conformed else frame.selectExpr(*exprs)
 
     def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,
                  reject_dir: str | None = None) -> tuple[ir.Table, _NoReport]:
@@ -129,6 +150,11 @@ class PySparkBackend(EngineBackend):
                     writer.write_batch(batch)
         return self._view(self.spark.read.parquet(str(target)), name)
 
+    def create_view(self, name: str, table: ir.Table) -> None:
+        self.con._run_pre_execute_hooks(table)  # a view calling a UDF needs it registered
+        self.con.create_view(name, table, overwrite=True)
+        self._views.append(name)
+
     def materialize(self, table: ir.Table) -> ir.Table:
         frame = self.frame(table).cache()
         frame.count()
@@ -174,6 +200,17 @@ class PySparkBackend(EngineBackend):
         for name in self._views:
             self.spark.catalog.dropTempView(name)
         self._views.clear()
+
+
+def _spark_type(dtype: dt.DataType) -> Any:
+    """The Spark type of an Ibis type; a timestamp without time zone stays without one (Ibis
+    maps it to Spark's session-zoned TIMESTAMP)."""
+    from ibis.backends.pyspark.datatypes import PySparkType
+    from pyspark.sql.types import TimestampNTZType
+
+    if isinstance(dtype, dt.Timestamp) and dtype.timezone is None:
+        return TimestampNTZType()
+    return PySparkType.from_ibis(dtype)
 
 
 def _decimal_comma_columns(frame: Any, exclude: set[str], sample: int = 1000) -> list[str]:

@@ -41,7 +41,6 @@ class Deduplicate(Transformer):
     icon = "filter_1"
     Config = DeduplicateConfig
     config: DeduplicateConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = ({"columns": ["customer_id"], "keep": "last",
                            "order_by": [{"column": "updated_at"}]},
                           {"columns": ["email"], "keep": "any"})

@@ -35,7 +35,6 @@ class Derive(Transformer):
     icon = "calculate"
     Config = DeriveConfig
     config: DeriveConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = ({"columns": {"delayed": "dep_delay > 15",
                                        "route": "origin || '-' || dest"}},
                           {"columns": {"total": "round(price * quantity, 2)",

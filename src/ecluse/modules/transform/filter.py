@@ -26,7 +26,6 @@ class Filter(Transformer):
     icon = "filter_alt"
     Config = FilterConfig
     config: FilterConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = ({"condition": "dep_delay > 15 AND origin IN ('JFK', 'LGA')"},
                           {"condition": "email IS NOT NULL AND lower(country) <> 'test'"})
 

@@ -4,7 +4,7 @@ inner, left, right, full, semi, anti and cross joins, and "as of" joins on a tim
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -21,7 +21,7 @@ from ecluse.sdk import (
     column_field,
     columns_field,
 )
-from ecluse.sdk.native import on_polars
+from ecluse.sdk.native import engine_of
 from ecluse.sdk.relational import require_columns
 from ecluse.sdk.types import type_name
 
@@ -84,7 +84,6 @@ class Join(Transformer):
     icon = "join_inner"
     Config = JoinConfig
     config: JoinConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     inputs: ClassVar = (InputPort("left", description="The left input."),
                         InputPort("right", description="The right input."))
     examples: ClassVar = (
@@ -116,7 +115,9 @@ class Join(Transformer):
         out_right = [col for col in r_cols if not (same_keys and col in rkeys)]
         names = self._output_names(out_left, out_right, exclude=set(lkeys) if same_keys else set())
         if c.asof:
-            joined = self._asof(left, r, private, preds, ctx)
+            keys = [(_cast(left[lk], casts[i]), _cast(r[private[rk]], casts[i]))
+                    for i, (lk, rk) in enumerate(zip(lkeys, rkeys, strict=True))]
+            joined = self._asof(left, r, private, keys, ctx)
         elif c.how == "cross":
             joined = left.cross_join(r)
         else:
@@ -157,8 +158,8 @@ class Join(Transformer):
                  for i, lk in enumerate(lkeys)]
         return left.semi_join(r, preds) if self.config.how == "semi" else left.anti_join(r, preds)
 
-    def _asof(self, left: ir.Table, r: ir.Table, private: dict[str, str], preds: list[ir.Value],
-              ctx: NodeContext) -> ir.Table:
+    def _asof(self, left: ir.Table, r: ir.Table, private: dict[str, str],
+              keys: list[tuple[ir.Value, ir.Value]], ctx: NodeContext) -> ir.Table:
         a = self.config.asof
         assert a is not None
         require_columns(left, [a.left], field="asof")
@@ -175,11 +176,16 @@ class Join(Transformer):
             raise ConfigError(f"the asof columns differ in type: {a.left!r} is "
                               f"{type_name(lt.type())}, {rcol!r} is {type_name(rt.type())}",
                               field="asof")
-        if on_polars(ctx, left):
-            # Polars' as-of join needs both sides sorted on the time column.
-            left, r = left.order_by(a.left), r.order_by(private[rcol])
-            lt, rt = left[a.left], r[private[rcol]]
-        joined = left.asof_join(r, on=lt >= rt, predicates=preds)
+        engine = engine_of(ctx, left)
+        if engine == "pyspark":  # Spark SQL has no as-of join
+            joined = _asof_by_window(left, r, keys, lt, rt)
+        else:
+            if engine == "polars":
+                # Polars' as-of join needs both sides sorted on the time column.
+                left, r = left.order_by(a.left), r.order_by(private[rcol])
+                lt, rt = left[a.left], r[private[rcol]]
+            preds = [lk == rk for lk, rk in keys]
+            joined = left.asof_join(r, on=lt >= rt, predicates=preds)
         if a.tolerance is None:
             if self.config.how == "inner":
                 joined = joined.filter(joined[private[rcol]].notnull())
@@ -192,6 +198,33 @@ class Join(Transformer):
             return joined.filter(matched)
         return joined.mutate(**{p: ibis.ifelse(matched, joined[p], ibis.null(joined[p].type()))
                                 for p in private.values()})
+
+
+def _asof_by_window(left: ir.Table, r: ir.Table, keys: list[tuple[ir.Value, ir.Value]],
+                    lt: ir.Value, rt: ir.Value) -> ir.Table:
+    """An as-of join from portable relations: both sides in one stream, partitioned by the
+    keys and ordered by time (a right row before a left row at the same time); each left row
+    takes the last right row seen so far. Rows travel as structs, so a right row whose
+    values are all null still counts. Gives the left columns then ``r``'s."""
+    knames = [f"__ecluse_k{i}" for i in range(len(keys))]
+    time, side, lbox, rbox = "__ecluse_t", "__ecluse_side", "__ecluse_l", "__ecluse_r"
+    lrow: Any = ibis.struct({col: left[col] for col in left.columns})
+    rrow: Any = ibis.struct({col: r[col] for col in r.columns})
+    lpart = left.select(*[k.name(n) for (k, _), n in zip(keys, knames, strict=True)],
+                        lt.name(time), ibis.literal(1).name(side), lrow.name(lbox),
+                        ibis.null(rrow.type()).name(rbox))
+    # A right row without a time or a key never matches.
+    rpart = r.filter(rt.notnull(), *[k.notnull() for _, k in keys]).select(
+        *[k.name(n) for (_, k), n in zip(keys, knames, strict=True)], rt.name(time),
+        ibis.literal(0).name(side), ibis.null(lrow.type()).name(lbox), rrow.name(rbox))
+    both = lpart.union(rpart)
+    seen = ibis.window(group_by=knames, order_by=[both[time], both[side]], rows=(None, 0))
+    # last() skips nulls: the latest right row up to here (Spark: LAST(...) IGNORE NULLS).
+    latest = ibis.ifelse(both[time].notnull(), both[rbox].last().over(seen),
+                         ibis.null(rrow.type()))
+    marked = both.mutate(**{rbox: latest}).filter(lambda t: t[side] == 1)
+    return marked.select(*[marked[lbox][col].name(col) for col in left.columns],
+                         *[marked[rbox][col].name(col) for col in r.columns])
 
 
 def _key_types(left: ir.Table, right: ir.Table, lkeys: list[str], rkeys: list[str], *,

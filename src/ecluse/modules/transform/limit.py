@@ -23,7 +23,6 @@ class Limit(Transformer):
     icon = "vertical_align_top"
     Config = LimitConfig
     config: LimitConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = ({"n": 100}, {"n": 10, "offset": 20})
 
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table:

@@ -3,9 +3,9 @@ emails, phone numbers (E.164), dates in mixed formats (ISO dates), countries (IS
 alpha-2), Unicode forms and accents, whitespace, boolean words.
 
 Emails, whitespace and booleans are plain Ibis expressions. Phones, dates and countries need
-Python libraries, and Unicode work needs Arrow compute: those run as Arrow UDFs (Ibis
-``udf.scalar.pyarrow``), so the engine hands them one Arrow batch at a time on DuckDB and
-Polars alike, and Python works once per distinct value of a batch (see
+Python libraries, and Unicode work needs Arrow compute: those run as batch UDFs
+(:func:`ecluse.sdk.native.batch_udf`), so the engine hands them one Arrow batch at a time on
+every engine, and Python works once per distinct value of a batch (see
 :mod:`ecluse.sdk.normalize`). Columns are normalised in place, in this order: whitespace,
 unicode, accents, then emails, phones, dates, countries, booleans.
 """
@@ -24,7 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ecluse.sdk import ConfigError, Inputs, ModuleConfig, NodeContext, Transformer, columns_field
 from ecluse.sdk import normalize as nz
-from ecluse.sdk.native import engine_of
+from ecluse.sdk.native import batch_udf
 from ecluse.sdk.relational import require_columns
 from ecluse.sdk.types import type_name
 
@@ -102,7 +102,6 @@ class Normalizer(Transformer):
     icon = "spellcheck"
     Config = NormalizerConfig
     config: NormalizerConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     pushdown: ClassVar = False
     examples: ClassVar = (
         {"email": ["email"], "phone": ["phone"], "phone_region": "FR", "date": ["birth_date"],
@@ -128,10 +127,7 @@ class Normalizer(Transformer):
         tag = f"{re.sub(r'[^0-9A-Za-z]', '_', self.node_id)}_{next(_udf_names)}"
 
         def udf(kind: str, fn: Callable[[Any], Any], out: dt.DataType) -> Any:
-            # null_handling: DuckDB hands nulls to the function, which may return nulls.
-            config = {"null_handling": "special"} if engine_of(ctx, t) == "duckdb" else {}
-            return ibis.udf.scalar.pyarrow(fn, name=f"ecluse_{kind}_{tag}",
-                                           signature=((dt.string,), out), **config)
+            return batch_udf(ctx, t, fn, name=f"ecluse_{kind}_{tag}", output=out)
 
         for col in c.whitespace:
             values[col] = values[col].re_replace(r"\s+", " ").strip()  # type: ignore[attr-defined]

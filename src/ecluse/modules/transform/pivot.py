@@ -66,7 +66,6 @@ class Pivot(Transformer):
     icon = "pivot_table_chart"
     Config = PivotConfig
     config: PivotConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = (
         {"index": ["carrier"], "columns": "origin", "values": "dep_delay", "aggregation": "mean"},
         {"index": ["customer_id"], "columns": "month", "values": ["amount"],

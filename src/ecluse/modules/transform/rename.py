@@ -33,7 +33,6 @@ class Rename(Transformer):
     icon = "drive_file_rename_outline"
     Config = RenameConfig
     config: RenameConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = ({"columns": {"dep_delay": "delay_minutes", "carrier": "airline"}},)
 
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table:

@@ -40,7 +40,6 @@ class Sample(Transformer):
     icon = "casino"
     Config = SampleConfig
     config: SampleConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = ({"fraction": 0.1, "seed": 42}, {"n": 1000})
 
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table:

@@ -36,7 +36,6 @@ class Select(Transformer):
     icon = "view_column"
     Config = SelectConfig
     config: SelectConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = ({"columns": ["carrier", "origin", "dest", "dep_delay"]},
                           {"exclude": ["internal_id"]})
 

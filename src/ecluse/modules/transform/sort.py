@@ -23,7 +23,6 @@ class Sort(Transformer):
     icon = "sort"
     Config = SortConfig
     config: SortConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = ({"by": [{"column": "dep_delay", "descending": True},
                                   {"column": "carrier"}]},)
 

@@ -8,8 +8,8 @@ functions, no other database objects). ``:name`` parameters are bound from the p
 typed parameters as literal nodes of the syntax tree — never pasted into the text. Each
 input is exposed to the engine as a view (a lazy relation, nothing executes) and the query
 is handed to the engine through Ibis, which transpiles the DuckDB dialect with sqlglot for
-engines that speak another one (Polars). Its output schema is known at design time from the
-engine's planner.
+engines that speak another one (Polars' SQL context, Spark SQL). Its output schema is known at
+design time from the engine's planner.
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ class Sql(Transformer):
     icon = "code"
     Config = SqlConfig
     config: SqlConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     pushdown: ClassVar = False
     inputs: ClassVar = (InputPort("in", description="Queried as `input` (or \"in\")."),
                         InputPort("in2", min_edges=0, description="Queried as `in2`."),
@@ -74,11 +73,11 @@ class Sql(Transformer):
         tree = bind(tree, self.config.query, views, ctx.parameters)
         if getattr(ctx, "backend", None) is None:
             raise ConfigError("a SQL query needs an engine to know its output", field="query")
-        con: Any = ctx.backend.con
         used = {t.name for t in tree.find_all(exp.Table)}
         for name, table in tables.items():
             if views[name] in used:
-                con.create_view(views[name], table, overwrite=True)
+                ctx.backend.create_view(views[name], table)
+        con: Any = ctx.backend.con
         try:
             return con.sql(tree.sql(dialect="duckdb"), dialect="duckdb")  # type: ignore[no-any-return]
         except Exception as exc:  # the engine's planner: unknown column, type error...

@@ -29,7 +29,6 @@ class Union(Transformer):
     icon = "merge"
     Config = UnionConfig
     config: UnionConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     inputs: ClassVar = (InputPort("in", min_edges=2, max_edges=None,
                                   description="Two or more inputs."),)
     examples: ClassVar = ({"missing": "null"}, {"missing": "error", "distinct": True})

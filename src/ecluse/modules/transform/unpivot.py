@@ -41,7 +41,6 @@ class Unpivot(Transformer):
     icon = "table_rows"
     Config = UnpivotConfig
     config: UnpivotConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = ({"index": ["carrier"], "columns": ["JFK", "LGA", "EWR"],
                            "names_to": "origin", "values_to": "mean_delay"},)
 

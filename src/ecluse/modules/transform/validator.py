@@ -151,7 +151,6 @@ class Validator(Transformer):
     icon = "rule"
     Config = ValidatorConfig
     config: ValidatorConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     pushdown: ClassVar = False
     outputs: ClassVar = (OutputPort("out", description="Rows that pass every rule."),
                          OutputPort("rejected", description="Rows that broke a rule, with "

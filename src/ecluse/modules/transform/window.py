@@ -118,7 +118,6 @@ class Window(Transformer):
     icon = "view_week"
     Config = WindowConfig
     config: WindowConfig
-    engines: ClassVar = frozenset({"duckdb", "polars"})  # tested on both; PySpark next
     examples: ClassVar = (
         {"partition_by": ["carrier"], "order_by": [{"column": "dep_delay", "descending": True}],
          "functions": [{"function": "rank", "name": "delay_rank"},
@@ -180,7 +179,11 @@ class Window(Transformer):
                 return shifted.over(w)  # type: ignore[no-any-return]
             case "first" | "last":
                 whole = ibis.window(group_by=part, order_by=order, rows=(None, None))
-                return (col.first() if f.function == "first" else col.last()).over(whole)  # type: ignore[no-any-return]
+                # The value of the first/last row even when it is null: wrapped in a struct,
+                # which is never null (Ibis compiles FIRST/LAST on Spark with IGNORE NULLS).
+                boxed: Any = ibis.struct({"v": col})
+                edge = boxed.first() if f.function == "first" else boxed.last()
+                return edge.over(whole)["v"]  # type: ignore[no-any-return]
             case "cumulative_sum" | "cumulative_mean" | "cumulative_count":
                 running = ibis.window(group_by=part, order_by=order, rows=(None, 0))
                 if f.function == "cumulative_count":

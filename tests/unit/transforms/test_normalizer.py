@@ -109,3 +109,17 @@ def test_python_parsers_reach_the_loaders(engine: str, loader: str, workdir: Pat
             rows = con.execute("SELECT * FROM t").fetch_arrow_table().to_pylist()
     assert rows == [{"d": dt.date(2024, 4, 3), "phone": "+33612345678"},
                     {"d": dt.date(2024, 2, 3), "phone": None}]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_python_parsers_reach_sql_views(engine: str, workdir: Path) -> None:
+    """The sql transform names its input as a view; the parser inside must still run."""
+    (workdir / "in.csv").write_text("d\n03/04/2024\n")
+    doc = chain(node("src", "extractor", "csv", path="in.csv", columns={"d": "string"}),
+                node("n", "transformer", "normalizer", date=["d"]),
+                node("q", "transformer", "sql", query="SELECT d FROM input"),
+                node("dst", "loader", "parquet", path="out.parquet"))
+    doc["edges"][1]["target_handle"] = "in"
+    result = run_doc(doc, engine=engine)
+    assert result.status == "succeeded", result.error
+    assert pq.read_table(workdir / "out.parquet").to_pylist() == [{"d": dt.date(2024, 4, 3)}]

@@ -80,7 +80,9 @@ class EngineBackend(ABC):
     def write_files(self, table: ir.Table, request: FileWrite) -> int: ...
 
     def create_view(self, name: str, table: ir.Table) -> None:
-        """Name a relation in the engine's catalog (a lazy view, nothing executes)."""
+        """Name a relation in the engine's catalog (a lazy view, nothing executes). The Python
+        functions it calls are registered now: queries over the view name only the view."""
+        self.con._run_pre_execute_hooks(table)
         self.con.create_view(name, table, overwrite=True)
 
     def to_batches(self, table: ir.Table, *, batch_size: int = 100_000) -> pa.RecordBatchReader:

@@ -51,3 +51,12 @@ def test_other_ibis_dialects_still_load_on_demand() -> None:
 
     assert compilers.PostgresCompiler.__name__ == "PostgresCompiler"
     assert compilers.sqlite.compiler.__class__.__name__ == "SQLiteCompiler"
+
+
+def test_the_command_line_does_not_load_the_server() -> None:
+    """`ecluse run|schema|preview` start in a fraction of a second: the server's stack
+    (SQLAlchemy, FastAPI, Celery) and pandas load only for the commands that need them."""
+    probe = "import sys, ecluse.cli; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout.replace("'", '"')))
+    assert not loaded & {"sqlalchemy", "fastapi", "celery", "pandas", "uvicorn", "alembic"}

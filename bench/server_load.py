@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -35,18 +36,25 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def hammer(base: str, headers: dict[str, str], paths: list[str], clients: int,
-                 seconds: float, method: str = "GET", body: dict | None = None) -> list[float]:
+                 seconds: float, method: str = "GET", body: dict | None = None,
+                 think_ms: float = 0) -> list[float]:
+    """Each client sends a request, waits for the answer, pauses ``think_ms`` (randomised
+    ±50 % so clients do not march in step; 0 = closed loop, a saturation test) and goes on."""
     latencies: list[float] = []
     stop = time.monotonic() + seconds
 
     async def client(i: int) -> None:
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as c:
+            if think_ms:
+                await asyncio.sleep(random.uniform(0, think_ms) / 1000)
             while time.monotonic() < stop:
                 path = paths[i % len(paths)]
                 t0 = time.perf_counter()
                 r = await c.request(method, path, json=body)
                 latencies.append((time.perf_counter() - t0) * 1000)
                 assert r.status_code < 400, r.text
+                if think_ms:
+                    await asyncio.sleep(random.uniform(0.5, 1.5) * think_ms / 1000)
 
     await asyncio.gather(*(client(i) for i in range(clients)))
     return latencies
@@ -85,6 +93,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--think-ms", type=float, default=0, help="pause of each client between "
+                    "requests (0: closed loop, as fast as the server answers)")
     args = ap.parse_args()
     root = Path(__file__).resolve().parent.parent
     data = Path(tempfile.mkdtemp(prefix="ecluse-bench-"))
@@ -121,10 +131,11 @@ def main() -> None:
         print(f"{'first WS event after start':28s} {results['first_ws_event_ms']}")
         lat = asyncio.run(hammer(base, headers, ["/api/v1/pipelines", "/api/v1/runs",
                                                  "/api/v1/connections"],
-                                 args.clients, args.seconds))
+                                 args.clients, args.seconds, think_ms=args.think_ms))
         results["list"] = report("list endpoints", lat, args.seconds)
         lat = asyncio.run(hammer(base, headers, [f"/api/v1/pipelines/{i}/runs" for i in ids],
-                                 args.clients, args.seconds, "POST", {"parameters": {}}))
+                                 args.clients, args.seconds, "POST", {"parameters": {}},
+                                 think_ms=args.think_ms))
         results["run_start"] = report("run start", lat, args.seconds)
         print(f"load average after: {os.getloadavg()}")
         print(json.dumps(results))

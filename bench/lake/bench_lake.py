@@ -72,9 +72,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from ecluse.engine.backends import connect_backend
-    from ecluse.engine.backends.duckdb import extension_directory
     from ecluse.sdk.connections import StaticConnections, parse_connection
     from ecluse.sdk.context import CancelToken, NodeContext
+    from ecluse.sdk.duckdb_ext import extension_directory
     from ecluse.sdk.registry import default_registry
     from ecluse.sdk.storage import filesystem
 

@@ -151,8 +151,7 @@ class PySparkBackend(EngineBackend):
         return self._view(self.spark.read.parquet(str(target)), name)
 
     def create_view(self, name: str, table: ir.Table) -> None:
-        self.con._run_pre_execute_hooks(table)  # a view calling a UDF needs it registered
-        self.con.create_view(name, table, overwrite=True)
+        super().create_view(name, table)
         self._views.append(name)
 
     def materialize(self, table: ir.Table) -> ir.Table:

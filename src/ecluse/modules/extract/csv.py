@@ -69,8 +69,12 @@ class CsvExtractor(Extractor):
     def read(self, ctx: NodeContext) -> ir.Table:
         c = self.config
         paths = expand_paths(c.path, base_dir=ctx.base_dir)
-        numbers = NumberStyle(c.decimal) if c.decimal else self._sniff_numbers(paths[0])
-        options = CsvReadOptions(delimiter=c.delimiter, encoding=c.encoding, header=c.header,
+        encoding, delimiter, numbers = c.encoding, c.delimiter, NumberStyle(c.decimal or ".")
+        if c.decimal is None:  # what the reader would sniff anyway, sniffed once, here
+            encoding = encoding or detect_encoding(paths[0])
+            delimiter = delimiter or sniff_delimiter(paths[0], encoding)
+            numbers = sniff_numbers(paths[0], encoding, delimiter, header=c.header)
+        options = CsvReadOptions(delimiter=delimiter, encoding=encoding, header=c.header,
                                  quote=c.quote, decimal=numbers.decimal, null_values=tuple(c.null_values),
                                  columns=dict(c.columns), on_error=c.on_error, skip_rows=c.skip_rows)
         reject_dir = str(ctx.artifacts_dir) if c.on_error == "quarantine" else None
@@ -78,12 +82,6 @@ class CsvExtractor(Extractor):
         ctx.scratch["rejects"] = handle
         ctx.metrics["files"] = len(paths)
         return self._grouped_numbers(table, numbers.grouped)
-
-    def _sniff_numbers(self, path: str) -> NumberStyle:
-        c = self.config
-        encoding = c.encoding or detect_encoding(path)
-        delimiter = c.delimiter or sniff_delimiter(path, encoding)
-        return sniff_numbers(path, encoding, delimiter, header=c.header)
 
     def _grouped_numbers(self, table: ir.Table, columns: tuple[str, ...]) -> ir.Table:
         """``1 234,50`` → 1234.5 for the columns the reader had to leave as text."""

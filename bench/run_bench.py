@@ -42,7 +42,9 @@ PY = sys.executable
 ECLUSE = str(Path(PY).with_name("ecluse"))
 DLT_PY = DATA / "dlt-venv" / "bin" / "python"
 HAND = ["duckdb", "polars", "pandas", "dlt"]
-ALL_TOOLS = ["ecluse", *HAND]
+ECLUSE_POLARS = "ecluse-polars"
+"""The same pipeline on Ecluse's Polars engine (``--engine polars``)."""
+ALL_TOOLS = ["ecluse", ECLUSE_POLARS, *HAND]
 SPARK = "ecluse-pyspark"
 """The same pipeline on Ecluse's PySpark engine, local mode (``ECLUSE_SPARK_MASTER``, default
 ``local[*]``); not in the default set: a Spark session alone takes ~20 s to start."""
@@ -155,10 +157,11 @@ def command(tool: str, rows: int, csv: Path, doc: Path, memory_limit: str | None
     if tool == "ecluse":
         cmd = [ECLUSE, "run", str(doc), "--json"]
         return cmd + (["--memory-limit", memory_limit] if memory_limit else [])
-    if tool == SPARK:
-        spark_doc = doc.with_name(doc.name.replace("_pipeline", "_pyspark_pipeline"))
-        spark_doc.write_text(json.dumps(pipeline(csv, Path(out)), indent=2), encoding="utf-8")
-        return [ECLUSE, "run", str(spark_doc), "--json", "--engine", "pyspark"]
+    if tool in (ECLUSE_POLARS, SPARK):
+        engine = tool.removeprefix("ecluse-")
+        engine_doc = doc.with_name(doc.name.replace("_pipeline", f"_{engine}_pipeline"))
+        engine_doc.write_text(json.dumps(pipeline(csv, Path(out)), indent=2), encoding="utf-8")
+        return [ECLUSE, "run", str(engine_doc), "--json", "--engine", engine]
     python = str(DLT_PY) if tool == "dlt" else PY
     cmd = [python, str(BENCH / "handwritten.py"), tool, str(csv), out,
            "--work", str(DATA / "work" / tool)]

@@ -152,3 +152,42 @@ def test_number_style_is_guessed_from_the_sample(tmp_path: Path, text: str, deci
     path.write_text(text)
     delimiter = sniff_delimiter(str(path))
     assert sniff_numbers(str(path), "utf-8", delimiter) == NumberStyle(decimal, grouped)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_dates_and_timestamps_are_typed_alike_on_every_engine(workdir: Path, engine: str) -> None:
+    (workdir / "in.csv").write_text(
+        "day,at,at_ms,label\n"
+        "2024-01-15,2024-01-15T10:00:00,2024-01-15 10:00:00.250,2024-01-15 is a monday\n"
+        "2024-02-29,2024-02-29T23:59:59,2024-02-29 23:59:59,leap\n")
+    doc = csv_doc(path="in.csv")
+    cols = dict(schemas(doc, engine=engine)["src"] or [])
+    assert cols == {"day": "date", "at": "timestamp", "at_ms": "timestamp", "label": "string"}
+    rows = preview(doc, "src", engine=engine).to_pylist()
+    assert [r["at_ms"].isoformat() for r in rows] == ["2024-01-15T10:00:00.250000",
+                                                     "2024-02-29T23:59:59"]
+    assert rows[1]["day"].isoformat() == "2024-02-29" and rows[0]["label"] == "2024-01-15 is a monday"
+
+
+def test_polars_names_the_column_when_a_late_row_breaks_the_sampled_format(workdir: Path) -> None:
+    rows = "".join(f"{i},2024-01-15T10:00:00\n" for i in range(12_000))
+    (workdir / "in.csv").write_text(f"id,at\n{rows}12000,15/01/2024 10h\n")
+    result = run_doc(csv_doc(path="in.csv"), engine="polars")
+    assert result.status == "failed" and result.error is not None
+    assert "at" in result.error.reason and "15/01/2024 10h" in result.error.reason
+
+
+def test_polars_trim_removes_spaces_only_like_sql_trim(workdir: Path) -> None:
+    (workdir / "in.csv").write_text('name\n"  a b  "\n"\ttab\t"\n')
+    doc = chain(node("src", "extractor", "csv", path="in.csv"),
+                node("clean", "transformer", "cleaner", trim=True),
+                node("out", "loader", "parquet", path="out.parquet"))
+    outputs = {e: preview(doc, "clean", engine=e).column("name").to_pylist() for e in ENGINES}
+    assert outputs["polars"] == outputs["duckdb"] == ["a b", "\ttab\t"]
+
+
+def test_polars_other_date_formats_still_inferred(workdir: Path) -> None:
+    (workdir / "in.csv").write_text("slash,dotted,zoned\n2024/01/15,15.01.2024,2024-01-15T10:00:00+01:00\n")
+    cols = dict(schemas(csv_doc(path="in.csv"), engine="polars")["src"] or [])
+    assert cols["slash"] == cols["dotted"] == "date"
+    assert cols["zoned"].startswith("timestamp")

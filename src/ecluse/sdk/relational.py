@@ -50,6 +50,8 @@ def _sql_trim(value: str) -> str:  # type: ignore[empty-body]
 
 def trim_spaces(value: ir.StringValue, engine: str) -> ir.StringValue:
     """Remove surrounding spaces, with the same result on every engine."""
-    if engine == "polars":  # no SQL builtins on Polars; its regex engine is fast
-        return value.re_replace(r"^ +| +$", "")
+    if engine == "polars":  # no SQL builtins on Polars
+        from ecluse.sdk.polars_trim import TrimSpaces
+
+        return TrimSpaces(value).to_expr()  # type: ignore[no-any-return]
     return _sql_trim(value)  # type: ignore[no-any-return]

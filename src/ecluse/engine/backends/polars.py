@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,15 +42,21 @@ class PolarsBackend(EngineBackend):
         if options.on_error == "skip":
             files, dropped = self._drop_ragged(files, delimiter, options)
         overrides = {col: ibis.dtype(to_ibis_type(t)).to_polars() for col, t in options.columns.items()}
+        read: dict[str, Any] = {
+            "separator": delimiter, "has_header": options.header, "quote_char": options.quote,
+            "null_values": list(options.null_values) or None,
+            "decimal_comma": options.decimal == ",", "ignore_errors": options.on_error == "skip",
+            "skip_rows": 0 if options.on_error == "skip" else options.skip_rows}
         try:
+            dates = _date_columns(files[0], read, overrides)
+            strings: dict[str, pl.DataType] = {col: pl.String() for col in dates or {}}
             frame = pl.scan_csv(
-                files, separator=delimiter, has_header=options.header,
-                quote_char=options.quote, null_values=list(options.null_values) or None,
-                schema_overrides=overrides or None, decimal_comma=options.decimal == ",",
-                ignore_errors=options.on_error == "skip", try_parse_dates=True,
-                skip_rows=0 if options.on_error == "skip" else options.skip_rows,
-                infer_schema_length=10_000,
+                files, **read, schema_overrides={**overrides, **strings} or None,
+                try_parse_dates=dates is None, infer_schema_length=_INFER_ROWS,
                 missing_columns="insert" if len(files) > 1 else None)
+            if dates:
+                frame = frame.with_columns(parse(pl.col(col), strict=options.on_error != "skip")
+                                           for col, parse in dates.items())
             frame.collect_schema()
         except Exception as exc:
             raise ConfigError(f"cannot read CSV: {exc}", field="path") from exc
@@ -121,6 +128,75 @@ class PolarsBackend(EngineBackend):
         else:
             frame.sink_ndjson(target, mkdir=True)
         return _count_written(request)
+
+
+_INFER_ROWS = 10_000
+_DATE_LIKE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+_FORMATS: tuple[tuple[str, Any], ...] = (
+    # Whole seconds before fractions: Polars parses a fixed-width format ~2x faster than %.f.
+    ("%Y-%m-%d", pl.Date), ("%Y-%m-%dT%H:%M:%S", pl.Datetime), ("%Y-%m-%d %H:%M:%S", pl.Datetime),
+    ("%Y-%m-%dT%H:%M:%S%.f", pl.Datetime), ("%Y-%m-%d %H:%M:%S%.f", pl.Datetime),
+    ("%Y-%m-%dT%H:%M", pl.Datetime), ("%Y-%m-%d %H:%M", pl.Datetime))
+
+_Parse = Callable[..., pl.Expr]
+
+
+def _date_columns(path: str, read: dict[str, Any],
+                  overrides: dict[str, pl.DataType]) -> dict[str, _Parse] | None:
+    """How to parse each text column of the first rows that holds ISO dates or timestamps.
+
+    Polars' own date inference (``try_parse_dates``) guesses a pattern per column and value:
+    on the benchmark it costs more CPU than the rest of the scan (0.7 s for 10,000 rows),
+    while a known format parses at string-copy speed. ``None`` when a column looks like dates
+    in another format: then the scan infers as before.
+    """
+    head = _head(path, _INFER_ROWS + 1 + read["skip_rows"])
+    try:
+        sample = pl.read_csv(head, **read, infer_schema_length=_INFER_ROWS,
+                             schema_overrides=overrides or None)
+    except pl.exceptions.PolarsError:
+        return None  # a sample cut inside a quoted line break, say: let the scan infer
+    parsers: dict[str, _Parse] = {}
+    for col, dtype in sample.schema.items():
+        values = sample[col].drop_nulls()
+        if col in overrides or not isinstance(dtype, pl.String) or values.is_empty() \
+                or not _DATE_LIKE.match(values[0]):
+            continue
+        parser = _matching_parser(values)
+        if parser is None:
+            return None
+        parsers[col] = parser
+    return parsers
+
+
+def _head(path: str, lines: int) -> bytes:
+    """The first ``lines`` complete lines of the file (at most 8 MiB of them)."""
+    with Path(path).open("rb") as f:
+        head = f.read(8 << 20)
+    cut, start = len(head), 0
+    for _ in range(lines):
+        newline = head.find(b"\n", start)
+        if newline < 0:
+            break
+        cut = start = newline + 1
+    return head[:cut] if start else head
+
+
+def _matching_parser(values: pl.Series) -> _Parse | None:
+    """The first ISO format that parses every value (dates as Date, timestamps in µs)."""
+    for fmt, dtype in _FORMATS:
+        if dtype is pl.Date:
+            def parse(e: pl.Expr, *, strict: bool, fmt: str = fmt) -> pl.Expr:
+                return e.str.to_date(fmt, strict=strict)
+        else:
+            def parse(e: pl.Expr, *, strict: bool, fmt: str = fmt) -> pl.Expr:
+                return e.str.to_datetime(fmt, time_unit="us", strict=strict)
+        try:
+            pl.select(parse(pl.lit(values), strict=True))
+        except pl.exceptions.PolarsError:
+            continue
+        return parse
+    return None
 
 
 def _count_written(request: FileWrite) -> int:

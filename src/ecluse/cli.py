@@ -16,6 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ecluse import startup
 from ecluse.engine.events import RunEvent
 from ecluse.settings import get_settings
 from ecluse.spec.problems import Problem
@@ -25,6 +26,15 @@ app = typer.Typer(help="Ecluse: draw data pipelines, run them fast, trust the da
                   no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
 err_console = Console(stderr=True)
+_SETTLE_AFTER_COMPILING = {"validate", "schema", "preview", "run"}
+"""Commands that load the engine and a pipeline's modules first; the others start collecting
+garbage at once (``serve`` and ``worker`` live long)."""
+
+
+@app.callback()
+def _start(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand not in _SETTLE_AFTER_COMPILING:
+        startup.settle()
 
 FileArg = Annotated[Path, typer.Argument(help="Pipeline document (JSON).", exists=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -88,7 +98,7 @@ def _compile(path: Path, engine: str | None, params: dict[str, str], as_json: bo
 
     raw = load_document(path)
     try:
-        return compile_pipeline(raw, _registry(), connections=EnvConnections(), engine=engine,
+        plan = compile_pipeline(raw, _registry(), connections=EnvConnections(), engine=engine,
                                 parameters=params)
     except DocumentInvalid as exc:
         if as_json:
@@ -97,6 +107,8 @@ def _compile(path: Path, engine: str | None, params: dict[str, str], as_json: bo
         else:
             _print_problems(exc.problems, path)
         raise typer.Exit(1) from None
+    startup.settle()
+    return plan
 
 
 @app.command()

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from ecluse.sdk.registry import Registry, default_registry
 
@@ -60,3 +61,45 @@ def test_the_command_line_does_not_load_the_server() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = set(json.loads(out.stdout.replace("'", '"')))
     assert not loaded & {"sqlalchemy", "fastapi", "celery", "pandas", "uvicorn", "alembic"}
+
+
+GC_PROBE = textwrap.dedent("""
+    import gc, json, sys
+    runs = []
+    gc.callbacks.append(lambda phase, info: runs.append(1) if phase == "start" else None)
+    entry, sys.argv = sys.argv[1], ["ecluse", *sys.argv[2:]]
+    try:
+        if entry == "startup":
+            from ecluse import startup
+            startup.main()
+        else:
+            from ecluse.cli import app
+            app()
+    except SystemExit:
+        pass
+    print(json.dumps({"collections": len(runs), "enabled": gc.isenabled(),
+                      "frozen": gc.get_freeze_count()}), file=sys.stderr)
+""")
+
+
+def _gc_after(entry: str, *args: str) -> dict[str, int]:
+    out = subprocess.run([sys.executable, "-c", GC_PROBE, entry, *args], capture_output=True,
+                         text=True, check=True)
+    result: dict[str, int] = json.loads(out.stderr.splitlines()[-1])
+    return result
+
+
+def test_garbage_is_collected_again_once_the_command_has_loaded(tmp_path: Path) -> None:
+    """The ``ecluse`` entry point keeps the collector off while the libraries load, then turns
+    it on with the start-up heap frozen: for a pipeline command once it is compiled, for every
+    other command at once."""
+    (tmp_path / "x.csv").write_text("a\n1\n")
+    doc = tmp_path / "p.json"
+    doc.write_text(json.dumps({"name": "p", "edges": [], "nodes": [
+        {"id": "a", "type": "extractor", "module": "csv",
+         "config": {"path": str(tmp_path / "x.csv")}}]}))
+    for args in (["schema", str(doc)], ["modules", "--json"]):
+        plain, started = _gc_after("plain", *args), _gc_after("startup", *args)
+        assert started["enabled"] and started["frozen"] > 100_000, args
+        assert started["collections"] < plain["collections"] / 2, (args, plain, started)
+        assert plain["frozen"] == 0

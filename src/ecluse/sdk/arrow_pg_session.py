@@ -277,7 +277,18 @@ class PgWarehouse(SqlWarehouse):
 
 def open_warehouse(uri: str, *, name: str) -> PgWarehouse:
     """Compiles pushed-down chains to PostgreSQL's SQL without importing and connecting Ibis's
-    PostgreSQL backend (psycopg, pandas): tables are typed as that backend types them."""
-    from ibis.backends.sql.compilers.postgres import compiler
+    PostgreSQL backend (psycopg, pandas): tables are typed as that backend types them.
 
-    return PgWarehouse(PgSession.open(uri, name=name), compiler)
+    The driver reads the server's type catalog (without the GIL) while Ibis's compiler
+    module loads: both take ~0.1-0.3 s, one after the other they would add up."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="ecluse-pg-connect") as pool:
+        opening = pool.submit(PgSession.open, uri, name=name)
+        try:
+            from ibis.backends.sql.compilers.postgres import compiler
+        except BaseException:
+            if opening.exception() is None:
+                opening.result().close()
+            raise
+        return PgWarehouse(opening.result(), compiler)

@@ -103,6 +103,15 @@ def bench_mysql(table: pa.Table, work: Path, results: list[tuple[str, float, str
                   lambda: stream_rows("mysql", work, connection="bench-mysql", table="hand"),
                   results)
         results[-1] = (*results[-1][:2], f"peak RSS +{growth():.0f} MB")
+        reads: dict[str, dict[str, Any]] = {
+            "a `where` condition (connectorx in a child process)": {"where": "id >= 0"},
+            "incremental, keyset pages of 100,000 (connectorx `arrow` mode)": {"incremental": {
+                "cursor_column": "id", "key_column": "id", "page_size": 100_000}}}
+        for label, options in reads.items():
+            with peak_rss() as growth:
+                timed(f"mysql extractor, {label}", lambda options=options: stream_rows(
+                    "mysql", work, connection="bench-mysql", table="hand", **options), results)
+            results[-1] = (*results[-1][:2], f"peak RSS +{growth():.0f} MB")
 
         def scanner() -> None:
             import importlib.util

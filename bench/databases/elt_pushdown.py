@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -187,11 +188,15 @@ def main() -> None:
         env["ECLUSE_CONN_WH"] = db.url
         ecluse = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "ecluse")
         times: dict[str, list[float]] = {"ecluse": [], "client": []}
+        cpu: list[float] = []  # user + sys of the ecluse process (its own work, not the server's)
         for _ in range(args.repeat):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             done = subprocess.run([ecluse, "run", str(pipeline), "--json"], env=env, check=True,
                                   capture_output=True, text=True)
             times["ecluse"].append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             nodes = json.loads(done.stdout)["nodes"]
             assert all("pushed_down" in n.get("extra", {}) for n in nodes.values()), nodes
             t0 = time.perf_counter()
@@ -208,7 +213,10 @@ def main() -> None:
         e, c = statistics.median(times["ecluse"]), statistics.median(times["client"])
         print(f"{args.db}, {args.rows:,} rows, median of {args.repeat}: ecluse run {e:.2f} s, "
               f"client {c:.2f} s, ratio {e / c:.2f}x; outputs agree ({len(got)} groups)")
-        print("runs:", {k: [round(x, 2) for x in v] for k, v in times.items()})
+        print(f"ecluse client CPU (user+sys) median {statistics.median(cpu):.2f} s; "
+              f"load average {os.getloadavg()[0]:.2f}")
+        print("runs:", {k: [round(x, 2) for x in v] for k, v in times.items()},
+              "cpu:", [round(x, 2) for x in cpu])
     finally:
         db.drop()
 

@@ -1,8 +1,8 @@
 """PostgreSQL <-> Arrow: identifiers, bound ``:name`` parameters and faithful type mapping.
 
 Shared by the ``postgres`` extractor and loader. Reads and writes go through ADBC's libpq
-driver (binary COPY into and out of Arrow, in C); this module only decides SQL text and the
-final Arrow types, so nothing here touches data row by row.
+driver (binary COPY into and out of Arrow, in C; see ``arrow_pg_session``); this module only
+decides SQL text and the final Arrow types, so nothing here touches data row by row.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import ibis.expr.datatypes as idt
 
 from ecluse.sdk.errors import ConfigError
-from ecluse.sdk.warehouse import SqlWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -409,12 +408,6 @@ def postgres_uri(connection: Any, *, field: str = "connection") -> str:
     return f"postgresql://{auth}@{host}:{port}/{database}"
 
 
-def adbc_connect(uri: str, *, autocommit: bool = False) -> Any:
-    import adbc_driver_postgresql.dbapi as pg
-
-    return pg.connect(uri, autocommit=autocommit)
-
-
 def first_line(exc: BaseException) -> str:
     """The server's own sentence when there is one (``ERROR:  ...``), without driver noise."""
     text = str(exc).strip()
@@ -433,37 +426,3 @@ def warehouse_key(connection: Any) -> str:
     parts = urlsplit(postgres_uri(connection))
     return (f"postgres://{parts.username or ''}@{parts.hostname or ''}:{parts.port or 5432}"
             f"{parts.path or '/'}")
-
-
-_COLUMNS = """SELECT a.attname, CASE WHEN t.typtype = 'e' THEN 'enum'
-  ELSE pg_catalog.format_type(a.atttypid, a.atttypmod) END, NOT a.attnotnull
-FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"""
-
-
-def open_warehouse(connection: Any) -> SqlWarehouse:
-    """Compiles pushed-down chains to PostgreSQL's SQL; a table's columns are read from the
-    catalog over ADBC (which the loader uses anyway) and typed as Ibis's PostgreSQL backend
-    types them, without importing and connecting that backend (psycopg, pandas)."""
-    import ibis
-    from ibis.backends.sql.compilers.postgres import compiler
-
-    try:
-        conn = adbc_connect(postgres_uri(connection), autocommit=True)
-    except Exception as exc:
-        raise ConfigError(f"cannot connect to {connection.name!r}: {first_line(exc)}",
-                          field="connection") from exc
-
-    def describe(schema: str | None, table: str) -> Any:
-        cur = conn.cursor()
-        try:
-            cur.execute(_COLUMNS, parameters=(qualified(schema, table),))
-            rows = cur.fetchall()
-        finally:
-            cur.close()
-        if not rows:
-            raise ConfigError(f"table {qualified(schema, table)} does not exist", field="table")
-        return ibis.Schema({str(name): compiler.type_mapper.from_string(str(kind), nullable=bool(null))
-                            for name, kind, null in rows})
-
-    return SqlWarehouse(compiler, describe, conn.close)

@@ -2,11 +2,22 @@
 Arrow batches (PyMySQL decodes them in Python, ~25x slower). Columns whose values connectorx
 would change are converted by the server first (TIME as microseconds, wide DECIMALs as text)
 and every batch is cast to the types the PyMySQL probe gives, so both paths agree exactly.
-The extractor uses it for table scans only: ``arrow_stream`` holds the GIL while it waits for
-the server, so a query slow to produce rows would stall every thread of the process."""
+
+connectorx's ``arrow_stream`` holds the GIL while it waits for the server's next rows, so a
+query slow to produce rows would stall every thread of the process (an API server, a cancel).
+Three ways in, then: :func:`stream` in the process for table scans (rows flow at once);
+:func:`read_bounded` (``arrow`` mode, which releases the GIL, but holds the whole result) for
+results a LIMIT bounds (keyset pages, previews); :func:`stream_in_child` for any other query:
+connectorx runs in a child process that streams Arrow IPC through a pipe, which this process
+reads without holding the GIL."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -67,6 +78,87 @@ def stream(params: dict[str, Any], sql: str, schema: pa.Schema, batch_size: int
             continue
         columns = [_cast(col, f.type) for col, f in zip(batch.columns, schema, strict=True)]
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def read_bounded(params: dict[str, Any], sql: str, schema: pa.Schema) -> pa.RecordBatch:
+    """The whole (LIMIT-bounded) result of ``sql`` as one batch of ``schema``; connectorx's
+    ``arrow`` mode releases the GIL while it waits."""
+    import connectorx as cx
+    import pyarrow as pa
+
+    table = cx.read_sql(url(params), sql, return_type="arrow", pre_execution_query=[_TIME_ZONE])
+    batch = table.combine_chunks().to_batches()
+    columns = ([_cast(col, f.type) for col, f in zip(batch[0].columns, schema, strict=True)]
+               if batch else [pa.array([], f.type) for f in schema])
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+_CHILD = """
+import json, sys
+_MARK = "ecluse-connectorx-error: "
+import connectorx as cx
+import pyarrow as pa
+spec = json.loads(sys.stdin.readline())
+try:
+    reader = cx.read_sql(spec["url"], spec["sql"], return_type="arrow_stream",
+                         batch_size=spec["batch_size"], pre_execution_query=[spec["pre"]])
+    with pa.ipc.new_stream(sys.stdout.buffer, reader.schema) as out:
+        for batch in reader:
+            if batch.num_rows:
+                out.write_batch(batch)
+except BrokenPipeError:
+    pass
+except BaseException as exc:  # a failed query is a Rust panic (PanicException)
+    sys.stderr.write("\\n" + _MARK + (str(exc) or type(exc).__name__).replace("\\n", " "))
+    sys.exit(1)
+"""
+_MARK = "ecluse-connectorx-error: "
+
+
+def error_text(text: str) -> str:
+    """The server's words in a connectorx failure (a panic's message wraps them:
+    ``cx writer failed: Source(MySQLError(MySqlError { ERROR 1242 (21000): ... }))``)."""
+    if _MARK in text:
+        text = text.rsplit(_MARK, 1)[1]
+    found = re.search(r"ERROR \d+ \(\w+\): (.*?)(?: \}+\)*)?$", text.strip().splitlines()[-1]
+                      if text.strip() else "")
+    return found.group(1) if found else (text.strip().splitlines() or ["connectorx failed"])[-1]
+
+
+def stream_in_child(params: dict[str, Any], sql: str, schema: pa.Schema, batch_size: int
+                    ) -> Iterator[pa.RecordBatch]:
+    """:func:`stream`, with connectorx in a child process (its GIL, not ours, waits for the
+    server). The child is killed when the stream is closed early."""
+    import pyarrow as pa
+
+    env = {**os.environ, "RUST_BACKTRACE": "0"}  # a panic's message, not its stack
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        spec = {"url": url(params), "sql": sql, "batch_size": batch_size, "pre": _TIME_ZONE}
+        proc.stdin.write(json.dumps(spec).encode() + b"\n")  # the password never in argv
+        proc.stdin.close()
+        broken: Exception | None = None
+        try:
+            for batch in pa.ipc.open_stream(proc.stdout):
+                columns = [_cast(col, f.type) for col, f in zip(batch.columns, schema, strict=True)]
+                yield pa.RecordBatch.from_arrays(columns, schema=schema)
+        except (pa.ArrowInvalid, OSError) as exc:  # the stream stopped short: the child failed
+            broken = exc
+        if proc.wait() != 0:  # its own words (the server's error) over the broken stream's
+            raise RuntimeError(error_text(proc.stderr.read().decode(errors="replace"))
+                               if proc.returncode > 0 else
+                               f"connectorx's process ended by signal {-proc.returncode}")
+        if broken is not None:
+            raise broken
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def _cast(column: pa.Array, to: pa.DataType) -> pa.Array:

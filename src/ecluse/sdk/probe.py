@@ -46,16 +46,15 @@ def test_connection(connection: Connection, *, path: str | None = None,
 
 
 def _postgres(connection: Connection, **_: Any) -> ConnectionCheck:
-    from ecluse.sdk.arrow_pg import adbc_connect, postgres_uri
+    from ecluse.sdk.arrow_pg import postgres_uri
+    from ecluse.sdk.arrow_pg_session import PgSession
 
-    conn = adbc_connect(postgres_uri(connection), autocommit=True)
+    session = PgSession.open(postgres_uri(connection), name=connection.name)
     try:
-        cur = conn.cursor()
-        cur.execute("SELECT version(), current_database(), current_user")
-        version, database, user = cur.fetchone()
-        cur.close()
+        ((version, database, user),) = session.rows(
+            "SELECT version(), current_database()::text, current_user::text")
     finally:
-        conn.close()
+        session.close()
     return ConnectionCheck(True, f"{connection.name}: connected to {database} as {user}",
                            details={"version": str(version).split(",")[0]})
 

@@ -34,6 +34,7 @@ class SqlWarehouse:
         self._describe = describe
         self._close = close
         self._rewrite = rewrite
+        self._compiled: tuple[ir.Expr, str] | None = None
 
     def table(self, name: str, database: str | None = None) -> ir.Table:
         import ibis
@@ -41,10 +42,16 @@ class SqlWarehouse:
         return ibis.table(self._describe(database, name), name=name, database=database)
 
     def compile(self, expr: ir.Expr) -> str:
+        """The SQL of ``expr``; the last one is remembered (the engine shows a pushed-down
+        chain's SQL, then the loader runs the same relation)."""
+        if self._compiled is not None and self._compiled[0] is expr:
+            return self._compiled[1]
         tree = self._compiler.to_sqlglot(expr.unbind())
         if self._rewrite is not None:
             tree = tree.transform(self._rewrite)
-        return str(tree.sql(dialect=self._compiler.dialect, pretty=True))
+        sql = str(tree.sql(dialect=self._compiler.dialect, pretty=True))
+        self._compiled = (expr, sql)
+        return sql
 
     def disconnect(self) -> None:
         self._close()

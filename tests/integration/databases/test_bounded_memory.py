@@ -81,6 +81,8 @@ def test_mysql_1m_rows(mysql_url: str, tmp_path: Path) -> None:
     sql(mysql_url, "CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(200))",
         f"INSERT INTO big SELECT seq, REPEAT('x', {PAYLOAD}) FROM seq_1_to_{ROWS}")
     _check("mysql", tmp_path, connection="test-mysql", table="big")
+    # a condition streams from connectorx in a child process, through a pipe: bounded too
+    _check("mysql", tmp_path, connection="test-mysql", table="big", where="id > 0")
 
 
 def test_clickhouse_1m_rows(clickhouse_url: str, tmp_path: Path) -> None:

@@ -195,11 +195,17 @@ def test_connectorx_and_pymysql_paths_agree(mysql_url: str, tmp_path: Path) -> N
     assert first["wide"] == decimal.Decimal("123456789012345678901234567890123.12345")
     assert first["fine"] == decimal.Decimal("0.12345678901234567891") and first["flag"] is False
     assert first["instant"] == dt.datetime(2024, 10, 27, 1, 30, tzinfo=dt.UTC)
-    # a query, a condition (values bound) or an incremental read goes through PyMySQL: a query
-    # slow to produce rows must not hold the GIL (connectorx does while it waits)
+    # a condition (values bound) streams from connectorx in a child process, so a query slow
+    # to produce rows holds no GIL here (connectorx's does while it waits); same values
     back, run = extract("mysql", tmp_path, connection=CONN, table="w", columns=cols,
-                        where="id >= :min_id", parameters={"min_id": 2})
-    assert run.nodes["src"].extra["reader"] == "pymysql" and back.column("id").to_pylist() == [2]
+                        where="id >= :min_id OR name = 'x'':'", parameters={"min_id": 2})
+    assert run.nodes["src"].extra["reader"] == "connectorx-process"
+    assert back.to_pylist() == [r for r in slow.select(cols).sort_by("id").to_pylist() if r["id"] >= 2]
+    # a keyset page is bounded by its LIMIT: read whole, in this process, without the GIL
+    back, run = extract("mysql", tmp_path, connection=CONN, table="w", columns=cols,
+                        incremental={"cursor_column": "id", "key_column": "id", "page_size": 1})
+    assert run.nodes["src"].extra["reader"] == "connectorx-pages"
+    assert back.sort_by("id").to_pylist() == fast.sort_by("id").to_pylist()
 
 
 def test_cancel_kills_the_running_query(mysql_url: str, tmp_path: Path) -> None:
@@ -228,3 +234,17 @@ def test_cancel_kills_the_running_query(mysql_url: str, tmp_path: Path) -> None:
     worker.join(120)
     assert not worker.is_alive() and box["r"].status == "cancelled"
     assert running() == []
+
+
+def test_a_query_failing_in_the_child_reports_the_servers_error(mysql_url: str, tmp_path: Path) -> None:
+    sql(mysql_url, "CREATE TABLE two (id INT)", "INSERT INTO two VALUES (1), (2)")
+    # the probe (LIMIT 0) never runs the subquery; the read does, in connectorx's child process
+    failing = "SELECT id, (SELECT id FROM two) AS sub FROM two"
+    _, run = extract("mysql", tmp_path, connection=CONN, expect_ok=False, query=failing)
+    assert run.status == "failed" and run.error is not None
+    assert "MySQL rejected the query: Subquery returns more than 1 row" in run.error.reason
+    # the same failure in this process (a keyset page, connectorx's `arrow` mode)
+    _, run = extract("mysql", tmp_path, connection=CONN, expect_ok=False, query=failing,
+                     incremental={"cursor_column": "id", "key_column": "id"})
+    assert run.status == "failed" and run.error is not None
+    assert "MySQL rejected the query: Subquery returns more than 1 row" in run.error.reason

@@ -1,7 +1,8 @@
 """Extractor ``mysql`` (MySQL and MariaDB): a query or a table, streamed into Arrow batches.
-A table scan is read by connectorx (rows decoded in Rust); queries, conditions, incremental
-reads and column types connectorx cannot read faithfully go through PyMySQL's server-side
-(unbuffered) cursor. Optionally incremental with keyset paging."""
+Rows are decoded by connectorx (in Rust; see ``sdk/mysql_connectorx`` for how it is kept from
+holding the GIL while a query runs); results with column types connectorx cannot read
+faithfully (spatial types) go through PyMySQL's server-side (unbuffered) cursor. Optionally
+incremental with keyset paging."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ from ecluse.sdk.mysql_arrow import (
     result_fields,
     warehouse_key,
 )
-from ecluse.sdk.mysql_connectorx import select_list
+from ecluse.sdk.mysql_connectorx import error_text, read_bounded, select_list, stream_in_child
 from ecluse.sdk.mysql_connectorx import stream as connectorx_stream
 from ecluse.sdk.sqltext import bind_pyformat as bind
 from ecluse.sdk.sqltext import check_query_or_table, query_parameters
@@ -169,12 +170,7 @@ class MysqlExtractor(Extractor):
         if ctx.mode == "schema":
             conn.close()
             return ctx.backend.from_arrow(schema.empty_table(), name="mysql")
-        # connectorx holds the GIL while it waits for the server's next rows, which would
-        # freeze every other thread of the process (an API server, a cancel) behind a query
-        # slow to produce rows; a plain table scan streams at once, so it alone goes that way
-        scan = c.table is not None and not c.where and inc is None
-        batches = self._stream(conn, ctx, schema, select_list(fields, "q") if scan else None,
-                               position)
+        batches = self._stream(conn, ctx, schema, select_list(fields, "q"), position)
         ctx.scratch["batches"] = batches  # closed by finish(), even when the run stops early
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         return ctx.backend.from_arrow(reader, name="mysql")
@@ -187,7 +183,11 @@ class MysqlExtractor(Extractor):
         total = 0
         start = position[0]
         marker = f"/* ecluse {uuid.uuid4().hex} */"
-        ctx.metrics["reader"] = "pymysql" if fast is None else "connectorx"
+        scan = c.table is not None and not c.where and inc is None
+        bounded = ((inc is not None and inc.key_column is not None and ctx.mode == "run")
+                   or (ctx.mode == "preview" and bool(ctx.sample_rows)))  # a LIMIT on each page
+        ctx.metrics["reader"] = ("pymysql" if fast is None else "connectorx-pages" if bounded
+                                 else "connectorx" if scan else "connectorx-process")
         unhook = ctx.cancel.on_cancel(lambda: _kill(conn, marker))
         try:
             if fast is None:
@@ -215,10 +215,9 @@ class MysqlExtractor(Extractor):
                         sql += f" LIMIT {int(inc.page_size)}"
                 elif ctx.mode == "preview" and ctx.sample_rows:
                     sql += f" LIMIT {int(ctx.sample_rows)}"
-                if fast is not None:  # a table scan: no bound values
-                    text = marker + sql
-                    batches = _guarded(connectorx_stream(
-                        connect_params(ctx.connection(c.connection)), text, schema, c.batch_size))
+                if fast is not None:  # values inlined, escaped by PyMySQL as it would send them
+                    text = marker + (conn.cursor().mogrify(sql, values) if values else sql)
+                    batches = _guarded(self._connectorx(ctx, text, schema, scan, bounded=bounded))
                 else:
                     batches = self._fetch(conn, sql, values, schema)
                 page = 0
@@ -239,6 +238,20 @@ class MysqlExtractor(Extractor):
             unhook()
             with contextlib.suppress(Exception):
                 conn.close()
+
+    def _connectorx(self, ctx: NodeContext, sql: str, schema: pa.Schema, scan: bool, *,
+                    bounded: bool) -> Iterator[pa.RecordBatch]:
+        """A table scan streams in this process (rows flow at once); a LIMIT-bounded result
+        is read whole, releasing the GIL; any other query streams from a child process."""
+        params = connect_params(ctx.connection(self.config.connection))
+        if bounded:
+            page = read_bounded(params, sql, schema)
+            if page.num_rows:
+                yield page
+        elif scan:
+            yield from connectorx_stream(params, sql, schema, self.config.batch_size)
+        else:
+            yield from stream_in_child(params, sql, schema, self.config.batch_size)
 
     def _fetch(self, conn: Any, sql: str, values: dict[str, Any], schema: pa.Schema
                ) -> Iterator[pa.RecordBatch]:
@@ -267,10 +280,11 @@ class MysqlExtractor(Extractor):
 def _guarded(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     try:
         yield from batches
-    except Exception as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"MySQL rejected the query: {first_line(exc)}", field="query") from exc
+    except (ConfigError, GeneratorExit, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # connectorx reports a failed query as a Rust panic
+        raise ConfigError(f"MySQL rejected the query: {error_text(first_line(exc))}",
+                          field="query") from exc
 
 
 def _kill(conn: Any, marker: str) -> None:

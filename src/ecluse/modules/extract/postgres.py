@@ -3,7 +3,6 @@ optionally incremental (cursor column + tie-break key, keyset paging, state on c
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -22,10 +21,8 @@ from ecluse.sdk import (
 from ecluse.sdk.arrow_pg import (
     PG_TYPE_KEY,
     BoundSql,
-    adbc_connect,
     conform_batch,
     first_line,
-    open_warehouse,
     postgres_uri,
     qualified,
     quote_ident,
@@ -34,6 +31,7 @@ from ecluse.sdk.arrow_pg import (
     uses_parameter,
     warehouse_key,
 )
+from ecluse.sdk.arrow_pg_session import PgDatabase, PgSession, PgWarehouse, open_warehouse
 from ecluse.sdk.keyset import IncrementalConfig
 from ecluse.sdk.sqltext import check_query_or_table
 from ecluse.sdk.warehouse import Warehouse
@@ -80,7 +78,8 @@ class PostgresExtractor(Extractor):
         return warehouse_key(ctx.connection(self.config.connection))
 
     def open_warehouse(self, ctx: NodeContext) -> Warehouse:
-        return open_warehouse(ctx.connection(self.config.connection))
+        c = self.config
+        return open_warehouse(postgres_uri(ctx.connection(c.connection)), name=c.connection)
 
     def warehouse_relation(self, con: Warehouse, ctx: NodeContext) -> ir.Table | None:
         """A table source, as a relation of the warehouse. Queries and SQL conditions are
@@ -89,9 +88,10 @@ class PostgresExtractor(Extractor):
         c = self.config
         if c.table is None or c.where or c.incremental is not None:
             return None
+        assert isinstance(con, PgWarehouse)
         schema, name = split_table_name(c.table)
-        table = con.table(name, database=schema)  # type: ignore[attr-defined]
-        return table.select(*c.columns) if c.columns else table  # type: ignore[no-any-return]
+        table = con.table(name, database=schema)
+        return table.select(*c.columns) if c.columns else table
 
     # -- SQL -------------------------------------------------------------------------------
     def _base_sql(self, bound: BoundSql, ctx: NodeContext, last: tuple[str | None, str | None]) -> str:
@@ -132,14 +132,19 @@ class PostgresExtractor(Extractor):
             if last_value is None:
                 raise ConfigError("the query uses :last_value: set `incremental.initial_value` "
                                   "for the first run", field="incremental")
-        conn = _connect(uri, c.connection)
+        database = PgDatabase(uri, name=c.connection)  # the probe's and the stream's
         try:
-            probe = BoundSql()
-            base = self._base_sql(probe, ctx, (None, None))
-            source_schema = self._probe(conn, f"SELECT * FROM ({base}) AS q LIMIT 0", probe.values,
-                                        "query" if c.query is not None else "table")
-        finally:
-            conn.close()
+            session = database.session()
+            try:
+                probe = BoundSql()
+                base = self._base_sql(probe, ctx, (None, None))
+                source_schema = self._probe(session, f"SELECT * FROM ({base}) AS q LIMIT 0",
+                                            probe.values, "query" if c.query is not None else "table")
+            finally:
+                session.close()
+        except BaseException:
+            database.close()
+            raise
         exprs, schema = read_plan(source_schema, keep_extensions=keep_ext)
         if inc is not None:
             for col, what in ((inc.cursor_column, "cursor_column"), (inc.key_column, "key_column")):
@@ -147,37 +152,37 @@ class PostgresExtractor(Extractor):
                     raise ConfigError(f"incremental {what} {col!r} is not a column of the result; "
                                       f"columns are: {', '.join(schema.names)}", field="incremental")
         if ctx.mode == "schema":
+            database.close()
             return ctx.backend.from_arrow(schema.empty_table(), name="postgres")
         pg_types = {f.name: (f.metadata or {}).get(PG_TYPE_KEY, b"text").decode() for f in source_schema}
         ctype = pg_types.get(inc.cursor_column, "text") if inc else "text"
         # the stream opens its own connection when the engine first pulls a batch, and
         # closes it when the last batch is read (or the engine drops the stream)
-        batches = self._stream(uri, ctx, exprs, schema, pg_types, (last_value, ctype))
+        batches = self._stream(database, ctx, exprs, schema, pg_types, (last_value, ctype))
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         return ctx.backend.from_arrow(reader, name="postgres")
 
     @staticmethod
-    def _probe(conn: Any, sql: str, values: list[str | None], field: str) -> Any:
-        cur = conn.cursor()
+    def _probe(session: PgSession, sql: str, values: list[str | None], field: str) -> Any:
         try:
-            cur.execute(sql, parameters=tuple(values) if values else None)
-            return cur.fetch_arrow_table().schema
+            return session.query(sql, values).schema
         except Exception as exc:
             raise ConfigError(f"PostgreSQL rejected the query: {first_line(exc)}",
                               field=field) from exc
-        finally:
-            cur.close()
 
-    def _stream(self, uri: str, ctx: NodeContext, exprs: list[str], schema: Any,
+    def _stream(self, database: PgDatabase, ctx: NodeContext, exprs: list[str], schema: Any,
                 pg_types: dict[str, str], last: tuple[str | None, str | None]) -> Iterator[Any]:
         inc = self.config.incremental
         rows = 0
-        conn = _connect(uri, self.config.connection)
-        cur = conn.cursor()
-        unhook = ctx.cancel.on_cancel(lambda: _cancel(cur))
+        try:
+            cur = database.session()
+        except BaseException:
+            database.close()
+            raise
+        unhook = ctx.cancel.on_cancel(cur.cancel)
         try:
             if ctx.mode == "run":  # every keyset page sees the same snapshot
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                cur.begin("ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if inc is None or ctx.mode != "run":
                 bound = BoundSql()
                 sql = f"SELECT {', '.join(exprs)} FROM ({self._base_sql(bound, ctx, last)}) AS q"
@@ -192,9 +197,9 @@ class PostgresExtractor(Extractor):
         finally:
             unhook()
             cur.close()
-            conn.close()
+            database.close()
 
-    def _keyset(self, cur: Any, ctx: NodeContext, exprs: list[str], schema: Any,
+    def _keyset(self, cur: PgSession, ctx: NodeContext, exprs: list[str], schema: Any,
                 pg_types: dict[str, str], last: tuple[str | None, str | None]) -> Iterator[Any]:
         inc = self.config.incremental
         assert inc is not None
@@ -244,10 +249,9 @@ class PostgresExtractor(Extractor):
         ctx.metrics["rows_out"] = rows
 
     @staticmethod
-    def _execute(cur: Any, sql: str, values: list[str | None]) -> Iterator[Any]:
+    def _execute(cur: PgSession, sql: str, values: list[str | None]) -> Iterator[Any]:
         try:
-            cur.execute(sql, parameters=tuple(values) if values else None)
-            reader = cur.fetch_record_batch()
+            reader = cur.reader(sql, values)
         except Exception as exc:
             raise ConfigError(f"PostgreSQL rejected the query: {first_line(exc)}",
                               field="query") from exc
@@ -265,22 +269,9 @@ class PostgresExtractor(Extractor):
                        "key_column": inc.key_column, "last_key": position[1], "key_type": ktype})
 
 
-def _connect(uri: str, name: str) -> Any:
-    try:
-        return adbc_connect(uri)
-    except Exception as exc:
-        raise ConfigError(f"cannot connect to {name!r}: {first_line(exc)}",
-                          field="connection") from exc
-
-
 def _text(value: Any) -> str | None:
     if value is None:
         return None
     if hasattr(value, "isoformat"):
         return str(value.isoformat())
     return str(value)
-
-
-def _cancel(cur: Any) -> None:
-    with contextlib.suppress(Exception):  # cancelling is best effort
-        cur.adbc_cancel()

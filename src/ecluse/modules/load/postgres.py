@@ -21,12 +21,10 @@ from ecluse.sdk import (
     connection_field,
 )
 from ecluse.sdk.arrow_pg import (
-    adbc_connect,
     adbc_ingest_type,
     base_type,
     first_line,
     json_text_columns,
-    open_warehouse,
     pg_type_of,
     postgres_uri,
     qualified,
@@ -37,6 +35,7 @@ from ecluse.sdk.arrow_pg import (
     to_json_text,
     warehouse_key,
 )
+from ecluse.sdk.arrow_pg_session import PgSession, PgTable, PgWarehouse, open_warehouse, read_catalog
 from ecluse.sdk.relational import require_columns
 from ecluse.sdk.warehouse import Warehouse
 
@@ -85,71 +84,78 @@ class PostgresLoader(Loader):
                 raise ConfigError(f"column {name!r}: {exc}", field="table") from None
 
     def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
-        return self._write(table, ctx, sql=None)
+        c = self.config
+        session = PgSession.open(postgres_uri(ctx.connection(c.connection)), name=c.connection)
+        try:
+            return self._write(session, None, table, ctx, sql=None)
+        finally:
+            session.close()
 
     # -- ELT pushdown: the chain compiled to PostgreSQL's SQL, run by the server itself ------
     def warehouse_key(self, ctx: NodeContext) -> str | None:
         return warehouse_key(ctx.connection(self.config.connection))
 
     def open_warehouse(self, ctx: NodeContext) -> Warehouse:
-        return open_warehouse(ctx.connection(self.config.connection))
+        c = self.config
+        warehouse = open_warehouse(postgres_uri(ctx.connection(c.connection)), name=c.connection)
+        warehouse.prefetch(*split_table_name(c.table))  # read with the sources' columns
+        return warehouse
 
     def write_in_warehouse(self, table: ir.Table, con: Warehouse, ctx: NodeContext) -> LoadResult:
-        return self._write(table, ctx, sql=str(con.compile(table)))
+        """On the pushdown's own session: no second connection, the target's columns already
+        read with the sources'."""
+        assert isinstance(con, PgWarehouse)
+        existing = con.columns(*split_table_name(self.config.table), keep=False)
+        return self._write(con.session, existing, table, ctx, sql=con.compile(table))
 
-    def _write(self, table: ir.Table, ctx: NodeContext, *, sql: str | None) -> LoadResult:
+    def _write(self, session: PgSession, existing: PgTable | None, table: ir.Table,
+               ctx: NodeContext, *, sql: str | None) -> LoadResult:
         c = self.config
         self.check(table, ctx)
-        uri = postgres_uri(ctx.connection(c.connection))
         schema_name, table_name = split_table_name(c.table)
         target = qualified(schema_name, table_name)
+        if existing is None and sql is None:
+            existing = read_catalog(session, [target])[target]
+        unhook = ctx.cancel.on_cancel(session.cancel)
         try:
-            conn = adbc_connect(uri)
-        except Exception as exc:
-            raise ConfigError(f"cannot connect to {c.connection!r}: {first_line(exc)}",
-                              field="connection") from exc
-        cur = conn.cursor()
-        unhook = ctx.cancel.on_cancel(lambda: _cancel(cur))
-        try:
-            result = self._load(cur, ctx, table, schema_name, table_name, target, sql)
-            conn.commit()
+            session.begin()
+            result = self._load(session, ctx, table, existing, schema_name, table_name, target, sql)
+            session.commit()
             return result
         except BaseException as exc:
             with contextlib.suppress(Exception):  # the connection may already be gone
-                conn.rollback()
+                session.rollback()
             if isinstance(exc, ConfigError | KeyboardInterrupt):
                 raise
             raise ConfigError(f"loading {c.table!r} failed, nothing was changed: {first_line(exc)}",
                               field="table") from exc
         finally:
             unhook()
-            cur.close()
-            conn.close()
 
     # -- steps, all inside one transaction ---------------------------------------------------
-    def _load(self, cur: Any, ctx: NodeContext, table: ir.Table, schema_name: str | None,
-              table_name: str, target: str, sql: str | None) -> LoadResult:
+    def _load(self, session: PgSession, ctx: NodeContext, table: ir.Table, found: PgTable | None,
+              schema_name: str | None, table_name: str, target: str, sql: str | None) -> LoadResult:
         c = self.config
         ibis_schema = table.schema()
         wanted = {name: pg_type_of(dtype) for name, dtype in ibis_schema.items()}
-        existing = _columns(cur, schema_name, table_name)
-        created = False
-        if existing is None:
+        created = found is None
+        if found is None:
             cols = [f"{quote_ident(n)} {safe_type(t)}" for n, t in wanted.items()]
             if c.keys:
                 cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in c.keys)})")
             if schema_name:
-                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema_name)}")
-            cur.execute(f"CREATE TABLE {target} ({', '.join(cols)})")
-            existing, created = dict(wanted), True
+                session.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema_name)}")
+            session.execute(f"CREATE TABLE {target} ({', '.join(cols)})")
+            existing = dict(wanted)
         else:
+            existing = found.types()
             missing = [n for n in wanted if n not in existing]
             if missing and c.schema_evolution == "fail":
                 raise ConfigError(f"table {c.table!r} has no column(s) {', '.join(map(repr, missing))} "
                                   "(schema_evolution is 'fail')", field="schema_evolution")
             for name in missing:
-                cur.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(name)} "
-                            f"{safe_type(wanted[name])}")
+                session.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(name)} "
+                                f"{safe_type(wanted[name])}")
                 existing[name] = wanted[name]
             if c.keys:
                 absent = [k for k in c.keys if k not in existing]
@@ -170,54 +176,55 @@ class PostgresLoader(Loader):
                 for f in send_schema)
             stream = _stream(reader, json_cols, send_schema, ctx)
         col_list = ", ".join(quote_ident(n) for n in columns)
-        rows_before = None
-        if c.mode == "replace" and not created:
-            rows_before = _scalar(cur, f"SELECT count(*) FROM {target}")
-            referenced = _scalar(cur, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
-                                 f"AND confrelid = {_regclass(schema_name, table_name)}")
+        casts = ", ".join(f"{quote_ident(n)}::{safe_type(existing[n])}" for n in columns)
+        deleted = 0
+        if c.mode == "replace" and found is not None:
             # TRUNCATE is transactional in PostgreSQL, but refused on a table other tables
             # reference: DELETE then, with deferrable foreign keys checked at commit
-            if referenced:
-                cur.execute("SET CONSTRAINTS ALL DEFERRED")
-            cur.execute(f"DELETE FROM {target}" if referenced else f"TRUNCATE {target}")
+            if found.referenced:
+                session.execute("SET CONSTRAINTS ALL DEFERRED")
+                deleted = session.execute(f"DELETE FROM {target}")
+            else:
+                deleted = _scalar(session, f"SELECT count(*) FROM {target}")
+                session.execute(f"TRUNCATE {target}")
         if direct:  # types already match: binary COPY straight into the table
-            written = cur.adbc_ingest(table_name, stream, mode="append", db_schema_name=schema_name)
+            written = session.ingest(table_name, stream, mode="append", db_schema=schema_name)
             return LoadResult(rows_written=written, rows_inserted=written,
-                              rows_updated=0, rows_deleted=rows_before or 0, location=c.table)
-        stage = f"_ecluse_stage_{uuid.uuid4().hex[:12]}"
-        if sql is not None:
-            cur.execute(f"CREATE TEMPORARY TABLE {quote_ident(stage)} AS {sql}")
-            written = _scalar(cur, f"SELECT count(*) FROM {quote_ident(stage)}")
+                              rows_updated=0, rows_deleted=deleted, location=c.table)
+        if sql is not None and c.mode in ("append", "replace"):  # one statement, no staging
+            written = session.execute(f"INSERT INTO {target} ({col_list}) SELECT {casts} "
+                                      f"FROM ({sql}) AS s")
+            return LoadResult(rows_written=written, rows_inserted=written, rows_updated=0,
+                              rows_deleted=deleted, location=c.table)
+        stage_name = f"_ecluse_stage_{uuid.uuid4().hex[:12]}"
+        stage = quote_ident(stage_name)
+        if sql is not None:  # the command tag says how many rows the table got
+            written = session.execute(f"CREATE TEMPORARY TABLE {stage} AS {sql}")
         else:
-            written = cur.adbc_ingest(stage, stream, mode="create", temporary=True)
-        casts = ", ".join(f"{quote_ident(n)}::{safe_type(existing[n])}" for n in columns)
-        source = f"(SELECT {casts} FROM {quote_ident(stage)}) AS s"
+            written = session.ingest(stage_name, stream, mode="create", temporary=True)
         if c.mode in ("append", "replace"):
-            cur.execute(f"INSERT INTO {target} ({col_list}) SELECT * FROM {source}")
-            inserted, updated, deleted = written, 0, rows_before or 0
+            session.execute(f"INSERT INTO {target} ({col_list}) SELECT {casts} FROM {stage}")
+            inserted, updated = written, 0
         else:
             keys = ", ".join(quote_ident(k) for k in c.keys)
             if not created:
-                _require_unique(cur, schema_name, table_name, c.keys, c.table)
+                _require_unique(session, schema_name, table_name, c.keys, c.table)
             others = [n for n in columns if n not in c.keys]
             sets = ", ".join(f"{quote_ident(n)} = EXCLUDED.{quote_ident(n)}" for n in others)
             action = f"DO UPDATE SET {sets}" if others else "DO NOTHING"
             deduped = (f"(SELECT DISTINCT ON ({keys}) * FROM (SELECT {casts}, ctid AS _ecluse_row "
-                       f"FROM {quote_ident(stage)}) AS d ORDER BY {keys}, _ecluse_row DESC) AS s")
-            sql = (f"WITH w AS (INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {deduped} "
-                   f"ON CONFLICT ({keys}) {action} RETURNING (xmax = 0) AS inserted) "
-                   "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM w")
-            cur.execute(sql)
-            inserted, updated = (int(v) for v in cur.fetchone())
-            deleted = 0
+                       f"FROM {stage}) AS d ORDER BY {keys}, _ecluse_row DESC) AS s")
+            upsert = (f"WITH w AS (INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {deduped} "
+                      f"ON CONFLICT ({keys}) {action} RETURNING (xmax = 0) AS inserted) SELECT "
+                      "count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM w")
+            ((inserted, updated),) = session.rows(upsert)
             if c.mode == "merge_delete":
                 match = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}::{safe_type(existing[k])}"
                                      for k in c.keys)
-                cur.execute(f"WITH d AS (DELETE FROM {target} AS t WHERE NOT EXISTS (SELECT 1 FROM "
-                            f"{quote_ident(stage)} AS s WHERE {match}) RETURNING 1) SELECT count(*) FROM d")
-                deleted = int(cur.fetchone()[0])
-        cur.execute(f"DROP TABLE {quote_ident(stage)}")
-        return LoadResult(rows_written=written, rows_inserted=inserted, rows_updated=updated,
+                deleted = session.execute(f"DELETE FROM {target} AS t WHERE NOT EXISTS (SELECT 1 "
+                                          f"FROM {stage} AS s WHERE {match})")
+        session.execute(f"DROP TABLE {stage}")
+        return LoadResult(rows_written=written, rows_inserted=int(inserted), rows_updated=int(updated),
                           rows_deleted=deleted, location=c.table)
 
 
@@ -235,45 +242,20 @@ def _stream(reader: Any, json_cols: list[int], schema: Any, ctx: NodeContext) ->
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
-def _columns(cur: Any, schema_name: str | None, table_name: str) -> dict[str, str] | None:
-    """Column name -> type of the target table, or None when it does not exist."""
-    rel = qualified(schema_name, table_name)
-    cur.execute("SELECT to_regclass($1)::oid", parameters=(rel,))
-    row = cur.fetchone()
-    if row is None or row[0] is None:
-        return None
-    cur.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-                "WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-                parameters=(str(row[0]),))
-    return {str(n): str(t) for n, t in cur.fetchall()}
-
-
-def _require_unique(cur: Any, schema_name: str | None, table_name: str, keys: list[str],
+def _require_unique(session: PgSession, schema_name: str | None, table_name: str, keys: list[str],
                     label: str) -> None:
     rel = qualified(schema_name, table_name)
-    cur.execute("SELECT count(*) FROM pg_index i WHERE i.indrelid = to_regclass($1) AND i.indisunique "
-                "AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a "
-                "WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) = "
-                "(SELECT array_agg(k ORDER BY k) FROM unnest($2::text[]) AS k)",
-                parameters=(rel, "{" + ",".join('"' + k.replace('\\', '\\\\').replace('"', '\\"') + '"'
-                                                for k in keys) + "}"))
-    row = cur.fetchone()
-    if not row or not row[0]:
+    key_array = "{" + ",".join('"' + k.replace('\\', '\\\\').replace('"', '\\"') + '"'
+                               for k in keys) + "}"
+    unique = _scalar(session, "SELECT count(*) FROM pg_index i WHERE i.indrelid = to_regclass($1) "
+                     "AND i.indisunique AND (SELECT array_agg(a.attname::text ORDER BY a.attname) "
+                     "FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)) "
+                     "= (SELECT array_agg(k ORDER BY k) FROM unnest($2::text[]) AS k)", (rel, key_array))
+    if not unique:
         raise ConfigError(f"table {label!r} needs a primary key or unique index on "
                           f"({', '.join(keys)}) for mode upsert/merge_delete", field="keys")
 
 
-def _regclass(schema_name: str | None, table_name: str) -> str:
-    """``'"schema"."table"'::regclass`` as a SQL literal (the identifier quoted, then escaped)."""
-    return "'" + qualified(schema_name, table_name).replace("'", "''") + "'::regclass"
-
-
-def _scalar(cur: Any, sql: str) -> int:
-    cur.execute(sql)
-    row = cur.fetchone()
-    return int(row[0]) if row else 0
-
-
-def _cancel(cur: Any) -> None:
-    with contextlib.suppress(Exception):  # cancelling is best effort
-        cur.adbc_cancel()
+def _scalar(session: PgSession, sql: str, params: tuple[str, ...] | None = None) -> int:
+    rows = session.rows(sql, params)
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0

@@ -112,6 +112,24 @@ async function cpu() {
   const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
   return { task: m.TaskDuration, script: m.ScriptDuration, layout: m.LayoutDuration + m.RecalcStyleDuration };
 }
+/**
+ * With TRACE=1: the renderer main thread's CPU per mouse move by kind of work (thread time of the trace's
+ * top-level events of each kind), to see what a drag frame spends its time on.
+ */
+function mainThreadPerMove(trace, moves) {
+  const events = trace.traceEvents ?? trace;
+  const mains = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
+  const kinds = { RunTask: 'task', FunctionCall: 'script', UpdateLayoutTree: 'style', Layout: 'layout', PrePaint: 'prepaint', Paint: 'paint', Layerize: 'layerize', HitTest: 'hit_test', Commit: 'commit' };
+  const byThread = new Map();
+  for (const e of events) {
+    if (e.ph !== 'X' || !mains.has(`${e.pid}:${e.tid}`) || !(e.name in kinds)) continue;
+    const key = `${e.pid}:${e.tid}`;
+    const m = byThread.get(key) ?? byThread.set(key, {}).get(key);
+    m[kinds[e.name]] = (m[kinds[e.name]] ?? 0) + (e.tdur ?? e.dur ?? 0);
+  }
+  const busiest = [...byThread.values()].sort((a, b) => (b.task ?? 0) - (a.task ?? 0))[0] ?? {};
+  return Object.fromEntries(Object.entries(busiest).map(([k, us]) => [`${k}_ms`, Math.round(us / moves / 100) / 10]));
+}
 const diff = (a, b) => ({ task_ms: Math.round((b.task - a.task) * 1000), script_ms: Math.round((b.script - a.script) * 1000), layout_style_ms: Math.round((b.layout - a.layout) * 1000) });
 try {
   await page.goto(`${base}/signin`);
@@ -186,6 +204,7 @@ try {
     });
     await page.mouse.move(x0, y0);
     await page.mouse.down();
+    if (process.env.TRACE) await browser.startTracing(page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline'] });
     const b0 = browserCpuMs();
     const c0 = await cpu();
     const t0 = Date.now();
@@ -194,6 +213,7 @@ try {
     const total = Date.now() - t0;
     const c1 = await cpu();
     const b1 = browserCpuMs();
+    if (process.env.TRACE) (results.trace ??= {})[label] = mainThreadPerMove(JSON.parse(String(await browser.stopTracing())), 60);
     const frames = await page.evaluate(() => {
       window.__recording = false;
       return window.__frames.slice(1);

@@ -6,6 +6,8 @@ import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 
 const N = Number(process.env.NODES ?? 1000);
+/** the cards on the canvas: React Flow nodes, and zoomed out the ones drawn in the overview SVG */
+const CARDS = '.react-flow__node, .ec-overview-cards g[data-id]';
 const chain = [
   ['extractor', 'csv', { path: 'in/orders.csv' }],
   ['transformer', 'cleaner', { trim: true, remove_duplicates: true }],
@@ -165,11 +167,11 @@ try {
     const b0 = browserCpuMs();
     const t0 = Date.now();
     await page.getByRole('button', { name: perfName, exact: true }).click();
-    await page.waitForFunction((n) => document.querySelectorAll('.react-flow__node').length >= Math.min(n, 50), N, { timeout: 60000 });
+    await page.waitForFunction(([n, cards]) => document.querySelectorAll(cards).length >= Math.min(n, 50), [N, CARDS], { timeout: 60000 });
     // interactive: the main thread answers a frame after the nodes are in the DOM
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
     const open = Date.now() - t0;
-    const rendered = await page.locator('.react-flow__node').count();
+    const rendered = await page.locator(CARDS).count();
     (results.open_ms ??= []).push(open);
     (results.open_cpu ??= []).push({ ...diff(c0, await cpu()), browser_cpu_ms: browserCpuMs() - b0 });
     results.rendered_nodes = rendered;
@@ -178,16 +180,17 @@ try {
 
   async function dragFrames(label) {
     // press on the middle of a card with room to move right and down (at a far zoom a card is ~15 px wide)
-    const id = await page.evaluate(() => {
+    const id = await page.evaluate((cards) => {
       const r = document.querySelector('.react-flow__renderer').getBoundingClientRect();
-      for (const el of document.querySelectorAll('.react-flow__node')) {
+      for (const el of document.querySelectorAll(cards)) {
         const b = el.getBoundingClientRect();
         if (b.left > r.left + 40 && b.right < r.right - 300 && b.top > r.top + 40 && b.bottom < r.bottom - 200) return el.dataset.id;
       }
       return null;
-    });
+    }, CARDS);
     if (!id) throw new Error(`${label}: no card on screen to drag`);
-    const node = page.locator(`.react-flow__node[data-id="${id}"]`);
+    // zoomed out, the card is drawn in the overview SVG until it is selected, then it is a React Flow node
+    const node = page.locator(`.react-flow__node[data-id="${id}"], .ec-overview-cards [data-id="${id}"]`);
     const b = await node.boundingBox();
     const x0 = b.x + b.width / 2;
     const y0 = b.y + Math.min(b.height / 2, 8);
@@ -234,7 +237,7 @@ try {
   await page.locator('.react-flow__controls-zoomin').click();
   for (let i = 0; i < 5; i++) await page.locator('.react-flow__controls-zoomin').click();
   await page.waitForTimeout(300);
-  results.rendered_nodes_zoomed_in = await page.locator('.react-flow__node').count();
+  results.rendered_nodes_zoomed_in = await page.locator(CARDS).count();
   await dragFrames('drag_zoomed_in');
 
   results.page_errors = errors;

@@ -2,8 +2,9 @@ import { Position, getBezierPath } from '@xyflow/react';
 import type { DocEdge } from '../api/types';
 import { kindColor } from '../theme';
 import type { ModuleFlowNode } from './ModuleNode';
+import { OVERVIEW_H, OVERVIEW_W } from './overviewCard';
 
-/** y of port `i` of `n` on a card of height `h`: the same rule as the cards' handles and anchors. */
+/** y of port `i` of `n` on a card of height `h`: the same rule as the cards' handles and anchors (every zoomed-out card is 190 × 60). */
 const portY = (i: number, n: number, h: number) => (h * (i + 1)) / (n + 1);
 
 /** One edge's path, kept while both of its cards are the same objects (the canvas keeps unmoved cards' objects). */
@@ -19,18 +20,17 @@ export interface OverviewPaths {
   live: ColourPaths;
 }
 
-function edgePath(e: DocEdge, s: ModuleFlowNode, t: ModuleFlowNode): string | null {
-  if (!s.measured?.height || !t.measured?.height || !s.measured.width) return null;
+function edgePath(e: DocEdge, s: ModuleFlowNode, t: ModuleFlowNode): string {
   const outs = s.data.entry?.outputs ?? [];
   const ins = t.data.entry?.inputs ?? [];
   const i = Math.max(0, outs.findIndex((p) => p.name === (e.source_handle ?? outs[0]?.name)));
   const j = Math.max(0, ins.findIndex((p) => p.name === (e.target_handle ?? ins[0]?.name)));
   const [d] = getBezierPath({
-    sourceX: s.position.x + s.measured.width,
-    sourceY: s.position.y + portY(i, outs.length || 1, s.measured.height),
+    sourceX: s.position.x + OVERVIEW_W,
+    sourceY: s.position.y + portY(i, outs.length || 1, OVERVIEW_H),
     sourcePosition: Position.Right,
     targetX: t.position.x,
-    targetY: t.position.y + portY(j, ins.length || 1, t.measured.height),
+    targetY: t.position.y + portY(j, ins.length || 1, OVERVIEW_H),
     targetPosition: Position.Left,
   });
   return d;
@@ -56,7 +56,6 @@ export function overviewPaths(nodes: ModuleFlowNode[], edges: DocEdge[], cache: 
     if (!s || !t) continue;
     const prev = cache.get(e);
     const d = prev && prev.source === s && prev.target === t ? prev.d : edgePath(e, s, t);
-    if (d === null) continue;
     next.set(e, { source: s, target: t, d });
     const color = kindColor[s.data.node.type] ?? '#999';
     const into = s.selected || t.selected ? live : still;

@@ -6,6 +6,8 @@ import { serve } from './serve.mjs';
 import { launch } from './browser.mjs';
 
 const N = Number(process.env.NODES ?? 1000);
+/** the cards on the canvas: React Flow nodes, and zoomed out the ones drawn in the overview SVG */
+const CARDS = '.react-flow__node, .ec-overview-cards g[data-id]';
 const chain = [
   ['extractor', 'csv', { path: 'in/orders.csv' }],
   ['transformer', 'cleaner', { trim: true, remove_duplicates: true }],
@@ -112,6 +114,24 @@ async function cpu() {
   const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
   return { task: m.TaskDuration, script: m.ScriptDuration, layout: m.LayoutDuration + m.RecalcStyleDuration };
 }
+/**
+ * With TRACE=1: the renderer main thread's CPU per mouse move by kind of work (thread time of the trace's
+ * top-level events of each kind), to see what a drag frame spends its time on.
+ */
+function mainThreadPerMove(trace, moves) {
+  const events = trace.traceEvents ?? trace;
+  const mains = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
+  const kinds = { RunTask: 'task', FunctionCall: 'script', UpdateLayoutTree: 'style', Layout: 'layout', PrePaint: 'prepaint', Paint: 'paint', Layerize: 'layerize', HitTest: 'hit_test', Commit: 'commit' };
+  const byThread = new Map();
+  for (const e of events) {
+    if (e.ph !== 'X' || !mains.has(`${e.pid}:${e.tid}`) || !(e.name in kinds)) continue;
+    const key = `${e.pid}:${e.tid}`;
+    const m = byThread.get(key) ?? byThread.set(key, {}).get(key);
+    m[kinds[e.name]] = (m[kinds[e.name]] ?? 0) + (e.tdur ?? e.dur ?? 0);
+  }
+  const busiest = [...byThread.values()].sort((a, b) => (b.task ?? 0) - (a.task ?? 0))[0] ?? {};
+  return Object.fromEntries(Object.entries(busiest).map(([k, us]) => [`${k}_ms`, Math.round(us / moves / 100) / 10]));
+}
 const diff = (a, b) => ({ task_ms: Math.round((b.task - a.task) * 1000), script_ms: Math.round((b.script - a.script) * 1000), layout_style_ms: Math.round((b.layout - a.layout) * 1000) });
 try {
   await page.goto(`${base}/signin`);
@@ -147,11 +167,11 @@ try {
     const b0 = browserCpuMs();
     const t0 = Date.now();
     await page.getByRole('button', { name: perfName, exact: true }).click();
-    await page.waitForFunction((n) => document.querySelectorAll('.react-flow__node').length >= Math.min(n, 50), N, { timeout: 60000 });
+    await page.waitForFunction(([n, cards]) => document.querySelectorAll(cards).length >= Math.min(n, 50), [N, CARDS], { timeout: 60000 });
     // interactive: the main thread answers a frame after the nodes are in the DOM
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
     const open = Date.now() - t0;
-    const rendered = await page.locator('.react-flow__node').count();
+    const rendered = await page.locator(CARDS).count();
     (results.open_ms ??= []).push(open);
     (results.open_cpu ??= []).push({ ...diff(c0, await cpu()), browser_cpu_ms: browserCpuMs() - b0 });
     results.rendered_nodes = rendered;
@@ -160,16 +180,17 @@ try {
 
   async function dragFrames(label) {
     // press on the middle of a card with room to move right and down (at a far zoom a card is ~15 px wide)
-    const id = await page.evaluate(() => {
+    const id = await page.evaluate((cards) => {
       const r = document.querySelector('.react-flow__renderer').getBoundingClientRect();
-      for (const el of document.querySelectorAll('.react-flow__node')) {
+      for (const el of document.querySelectorAll(cards)) {
         const b = el.getBoundingClientRect();
         if (b.left > r.left + 40 && b.right < r.right - 300 && b.top > r.top + 40 && b.bottom < r.bottom - 200) return el.dataset.id;
       }
       return null;
-    });
+    }, CARDS);
     if (!id) throw new Error(`${label}: no card on screen to drag`);
-    const node = page.locator(`.react-flow__node[data-id="${id}"]`);
+    // zoomed out, the card is drawn in the overview SVG until it is selected, then it is a React Flow node
+    const node = page.locator(`.react-flow__node[data-id="${id}"], .ec-overview-cards [data-id="${id}"]`);
     const b = await node.boundingBox();
     const x0 = b.x + b.width / 2;
     const y0 = b.y + Math.min(b.height / 2, 8);
@@ -186,6 +207,7 @@ try {
     });
     await page.mouse.move(x0, y0);
     await page.mouse.down();
+    if (process.env.TRACE) await browser.startTracing(page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline'] });
     const b0 = browserCpuMs();
     const c0 = await cpu();
     const t0 = Date.now();
@@ -194,6 +216,7 @@ try {
     const total = Date.now() - t0;
     const c1 = await cpu();
     const b1 = browserCpuMs();
+    if (process.env.TRACE) (results.trace ??= {})[label] = mainThreadPerMove(JSON.parse(String(await browser.stopTracing())), 60);
     const frames = await page.evaluate(() => {
       window.__recording = false;
       return window.__frames.slice(1);
@@ -214,7 +237,7 @@ try {
   await page.locator('.react-flow__controls-zoomin').click();
   for (let i = 0; i < 5; i++) await page.locator('.react-flow__controls-zoomin').click();
   await page.waitForTimeout(300);
-  results.rendered_nodes_zoomed_in = await page.locator('.react-flow__node').count();
+  results.rendered_nodes_zoomed_in = await page.locator(CARDS).count();
   await dragFrames('drag_zoomed_in');
 
   results.page_errors = errors;

@@ -7,8 +7,11 @@ them back. The fields are those the SDK's readers use (``arrow_pg``, ``mysql_arr
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from ecluse.spec.problems import pointer
 
 
 class _Fields(BaseModel):
@@ -164,3 +167,73 @@ def _secret_paths(schema: dict[str, Any], defs: dict[str, Any], prefix: str = ""
                 found.append(prefix + name)
                 break
     return found
+
+
+# The URL schemes each database type reads (the same as ``parse_connection``'s, by type).
+URL_SCHEMES: dict[str, tuple[str, ...]] = {
+    "postgres": ("postgresql", "postgres", "postgresql+psycopg"),
+    "mysql": ("mysql", "mariadb", "mysql+pymysql"),
+    "clickhouse": ("clickhouse",),
+    "mongodb": ("mongodb", "mongodb+srv"),
+}
+_WEB_URLS = {"http": ("base_url",), "s3": ("endpoint_url",), "gcs": ("endpoint_url",),
+             "azure_blob": ("endpoint_url",)}
+
+
+def _sentence(err: Any) -> str:
+    kind, msg = err.get("type", ""), str(err.get("msg", "invalid"))
+    if kind == "missing":
+        return "Required."
+    return msg[0].upper() + msg[1:] + ("" if msg.endswith(".") else ".")
+
+
+def _url_problems(kind: str, fields: dict[str, Any]) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    title = CONNECTION_TYPES[kind].model_config.get("title", kind)
+    url = fields.get("url")
+    if kind in URL_SCHEMES and isinstance(url, str) and url:
+        schemes = URL_SCHEMES[kind]
+        try:
+            parts = urlsplit(url)
+            scheme, host = parts.scheme.lower(), parts.hostname
+            parts.port  # noqa: B018  (raises on a port that is not a number)
+        except ValueError as exc:
+            out.append({"pointer": "/url", "detail": f"Not a valid URL: {exc}."})
+        else:
+            if scheme not in schemes:
+                got = f"{scheme}://" if scheme else "no scheme"
+                out.append({"pointer": "/url", "detail": f"A {title} URL starts with "
+                            f"{schemes[0]}:// ({got} given), e.g. {schemes[0]}://user:password@host/db."})
+            elif not host:
+                out.append({"pointer": "/url", "detail": "The URL has no host, e.g. "
+                            f"{schemes[0]}://user:password@host/db."})
+    for key in _WEB_URLS.get(kind, ()):
+        value = fields.get(key)
+        if isinstance(value, str) and value:
+            try:
+                parts = urlsplit(value)
+                ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+            except ValueError:
+                ok = False
+            if not ok:
+                out.append({"pointer": pointer(key), "detail": "An http:// or https:// address "
+                            "with a host, e.g. https://api.example.com."})
+    return out
+
+
+def validate_fields(kind: str, fields: dict[str, Any]) -> list[dict[str, str]]:
+    """Problems of a connection's fields against its type's schema, each with the JSON pointer
+    of its field (``/port``, ``/auth/token``) and a sentence; none for a type not described here
+    (``sqlite``, ``redis``... from a URL)."""
+    model = CONNECTION_TYPES.get(kind)
+    if model is None:
+        return []
+    problems: list[dict[str, str]] = []
+    try:
+        model.model_validate(fields)
+    except ValidationError as exc:
+        problems += [{"pointer": pointer(*err["loc"]), "detail": _sentence(err)}
+                     for err in exc.errors(include_url=False)]
+    seen = {p["pointer"] for p in problems}
+    problems += [p for p in _url_problems(kind, fields) if p["pointer"] not in seen]
+    return problems

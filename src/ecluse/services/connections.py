@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, select
 
-from ecluse.sdk.connection_types import connection_type_schemas, secret_fields
+from ecluse.sdk.connection_types import connection_type_schemas, secret_fields, validate_fields
 from ecluse.sdk.connections import Connection as EngineConnection
 from ecluse.sdk.connections import parse_connection
 from ecluse.sdk.probe import test_connection
@@ -106,10 +106,16 @@ def _parse(name: str, body: dict[str, Any]) -> EngineConnection:
                       "with a letter or digit.", errors=[{"pointer": "/name", "detail": "bad name"}])
     try:
         if "type" not in body and isinstance(body.get("url"), str):
-            return parse_connection(name, body["url"])
-        return parse_connection(name, body)
+            conn = parse_connection(name, body["url"])
+        else:
+            conn = parse_connection(name, body)
     except ValueError as exc:
         raise Invalid(str(exc), errors=[{"pointer": "/type", "detail": str(exc)}]) from exc
+    problems = validate_fields(conn.type, dict(conn.fields))
+    if problems:
+        summary = "; ".join(f"{p['pointer'][1:]}: {p['detail']}" for p in problems[:5])
+        raise Invalid(f"The connection's fields are not valid: {summary}", errors=problems)
+    return conn
 
 
 def create(platform: Platform, actor: Actor, body: dict[str, Any]) -> ConnectionView:

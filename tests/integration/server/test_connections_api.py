@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -82,3 +83,39 @@ def test_s3_and_http_connections_get_a_real_request(api: Api, s3_endpoint: str) 
         "auth": {"type": "bearer", "token": "t0ken-secret"}}).json()
     r = api.post(f"/api/v1/connections/{down['id']}/test", role="developer").json()
     assert r["ok"] is False and "t0ken-secret" not in r["message"]
+
+
+def _problems(r: Any) -> dict[str, str]:
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    return {e["pointer"]: e["detail"] for e in r.json()["errors"]}
+
+
+def test_fields_are_checked_against_the_type_schema_with_a_pointer_each(api: Api) -> None:
+    r = api.post("/api/v1/connections", json={"name": "wh", "type": "postgres",
+                                              "url": "mysql://u:pw-9@h/db", "port": "abc"})
+    problems = _problems(r)
+    assert set(problems) == {"/url", "/port"}
+    assert "postgresql://" in problems["/url"] and "integer" in problems["/port"]
+    assert "pw-9" not in r.text
+    problems = _problems(api.post("/api/v1/connections", json={
+        "name": "shop", "type": "http", "base_url": "ftp://files.example",
+        "auth": {"type": "magic"}}))
+    assert set(problems) == {"/base_url", "/auth/type"}
+    assert _problems(api.post("/api/v1/connections", json={"name": "m", "type": "mongodb"})) == {
+        "/url": "Required."}
+    assert api.get("/api/v1/connections").json()["total"] == 0  # nothing half-saved
+    # the same rules on update; the stored connection is left as it was
+    ok = api.post("/api/v1/connections", json={"name": "wh", "type": "mysql",
+                                               "url": "mysql://u:pw-9@127.0.0.1:3306/db"})
+    assert ok.status_code == 201, ok.text
+    conn = ok.json()
+    r = api.put(f"/api/v1/connections/{conn['id']}", json={"type": "mysql",
+                                                          "url": "postgresql://u@h/db"})
+    assert "mysql://" in _problems(r)["/url"]
+    r = api.put(f"/api/v1/connections/{conn['id']}", json={"type": "mysql",
+                                                          "url": conn["fields"]["url"],
+                                                          "port": 70000})
+    assert set(_problems(r)) == {"/port"}
+    assert api.get(f"/api/v1/connections/{conn['id']}").json()["fields"] == conn["fields"]
+    assert _resolver(api).get("wh")["url"] == "mysql://u:pw-9@127.0.0.1:3306/db"

@@ -1,11 +1,13 @@
-import { useCallback, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import {
   Background,
   Controls,
   ReactFlow,
   useReactFlow,
   useStore,
+  useStoreApi,
   type Edge,
+  type ReactFlowState,
   type EdgeChange,
   type NodeChange,
   type OnConnect,
@@ -22,6 +24,8 @@ import { DetailContext, ModuleNode, detailLevel, type ModuleFlowNode } from './M
 import type { DocDiff } from '../store/diff';
 import { DND_TYPE } from './Palette';
 import { MiniMap } from './MiniMap';
+import { OverviewCards } from './OverviewCards';
+import { OVERVIEW_SIZE, cardsInside, type ScreenRect } from './overviewCard';
 import { OverviewEdges } from './OverviewEdges';
 
 const nodeTypes = { module: ModuleNode };
@@ -31,6 +35,17 @@ const NO_EDGES: Edge[] = [];
 const CULL_FROM = 100;
 const compact = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
 const ORIGIN = { x: 0, y: 0 };
+const FIT = { maxZoom: 1, padding: 0.2, includeHiddenNodes: true };
+const selectionRect = (s: ReactFlowState) => s.userSelectionRect;
+
+/** Keeps the last selection box drawn on the canvas: React Flow clears it before `onSelectionEnd`. */
+function SelectionBoxTracker({ box }: { box: React.MutableRefObject<ScreenRect | null> }) {
+  const rect = useStore(selectionRect);
+  useEffect(() => {
+    if (rect) box.current = rect;
+  }, [rect, box]);
+  return null;
+}
 
 interface CanvasProps {
   /** the document's nodes without positions: stable while dragging */
@@ -52,17 +67,19 @@ interface CanvasProps {
  */
 type Measured = Map<string, { width: number; height: number }>;
 
-function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<string>, schemas: CanvasProps['schemas'], problemsByNode: Map<string, string[]>, metrics: CanvasProps['metrics'], measured: Measured, diff: DocDiff | null | undefined) {
+function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<string>, schemas: CanvasProps['schemas'], problemsByNode: Map<string, string[]>, metrics: CanvasProps['metrics'], measured: Measured, diff: DocDiff | null | undefined, overview: boolean) {
   const cache = useRef(new Map<string, { key: unknown[]; data: ModuleFlowNode['data']; value: ModuleFlowNode }>());
   return useMemo(() => {
     const next = new Map<string, { key: unknown[]; data: ModuleFlowNode['data']; value: ModuleFlowNode }>();
     const out = nodes.map((n) => {
       const entry = catalog.get(moduleKey(n));
-      const size = measured.get(n.id);
       const isSel = selected.has(n.id);
+      // zoomed out, unselected cards are drawn by OverviewCards: their React Flow nodes are hidden (not rendered)
+      const hidden = overview && !isSel;
+      const size = hidden ? OVERVIEW_SIZE : measured.get(n.id);
       const dataKey = [n.label, n.type, n.module, entry, schemas?.[n.id], problemsByNode.get(n.id) ?? EMPTY, metrics?.[n.id], diff?.nodes.get(n.id)];
       const prev = cache.current.get(n.id);
-      if (prev && prev.value.position === n.position && prev.value.selected === isSel && prev.value.measured === size && prev.key.every((k, i) => k === dataKey[i])) {
+      if (prev && prev.value.position === n.position && prev.value.selected === isSel && prev.value.hidden === hidden && prev.value.measured === size && prev.key.every((k, i) => k === dataKey[i])) {
         next.set(n.id, prev);
         return prev.value;
       }
@@ -73,6 +90,7 @@ function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<
         type: 'module',
         position: n.position ?? ORIGIN,
         selected: isSel,
+        hidden,
         data,
         ariaLabel: `${n.label || n.id} (${entry?.title ?? n.module})`,
         measured: size,
@@ -82,9 +100,9 @@ function useFlowNodes(nodes: DocNode[], catalog: Catalog, selected: ReadonlySet<
     });
     cache.current = next;
     for (const g of diff?.removed ?? [])
-      out.push({ id: `removed:${g.id}`, type: 'module', position: g.position ?? ORIGIN, selectable: false, draggable: false, connectable: false, measured: measured.get(`removed:${g.id}`), data: { node: g, entry: catalog.get(moduleKey(g)), problems: EMPTY, diff: 'removed' } });
+      out.push({ id: `removed:${g.id}`, type: 'module', position: g.position ?? ORIGIN, selectable: false, draggable: false, connectable: false, hidden: overview, measured: overview ? OVERVIEW_SIZE : measured.get(`removed:${g.id}`), data: { node: g, entry: catalog.get(moduleKey(g)), problems: EMPTY, diff: 'removed' } });
     return out;
-  }, [nodes, catalog, selected, schemas, problemsByNode, metrics, measured, diff]);
+  }, [nodes, catalog, selected, schemas, problemsByNode, metrics, measured, diff, overview]);
 }
 
 function toFlowEdges(edges: DocEdge[], nodes: DocNode[], catalog: Catalog, selectedEdges: ReadonlySet<string>, metrics: CanvasProps['metrics']): Edge[] {
@@ -137,7 +155,7 @@ export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, proble
 
   // sizes measured by React Flow: a controlled flow must hand them back (minimap, fit view, culling)
   const [measured, setMeasured] = useState<Measured>(() => new Map());
-  const nodes = useFlowNodes(doc.nodes, catalog, selected, schemas, problemsByNode, metrics, measured, diff);
+  const nodes = useFlowNodes(doc.nodes, catalog, selected, schemas, problemsByNode, metrics, measured, diff, level === 0);
   const edges = useMemo(() => toFlowEdges(doc.edges, logicalNodes, catalog, selectedEdges, metrics), [doc.edges, logicalNodes, catalog, selectedEdges, metrics]);
 
   const onNodesChange = useCallback((changes: NodeChange<ModuleFlowNode>[]) => {
@@ -185,6 +203,17 @@ export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, proble
     if (sel) st.select(st.selected, sel);
   }, []);
 
+  // zoomed out, React Flow's selection box sees only the rendered (selected) cards: select the drawn ones too
+  const selectionBox = useRef<ScreenRect | null>(null);
+  const storeApi = useStoreApi();
+  const onSelectionEnd = useCallback(() => {
+    const rect = selectionBox.current;
+    selectionBox.current = null;
+    if (!rect || detailLevel(storeApi.getState()) !== 0) return;
+    const st = useEditor.getState();
+    st.select(cardsInside(st.doc.nodes.map((n) => ({ id: n.id, position: n.position ?? ORIGIN })), rect, storeApi.getState().transform), []);
+  }, [storeApi]);
+
   const onConnect: OnConnect = useCallback((c) => {
     useEditor.getState().connect({ source: c.source, target: c.target, sourceHandle: c.sourceHandle, targetHandle: c.targetHandle });
   }, []);
@@ -226,7 +255,8 @@ export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, proble
         multiSelectionKeyCode={['Meta', 'Control', 'Shift']}
         selectionKeyCode="Shift"
         defaultViewport={initial}
-        fitViewOptions={{ maxZoom: 1, padding: 0.2 }}
+        fitViewOptions={FIT}
+        onSelectionEnd={onSelectionEnd}
         minZoom={0.05}
         proOptions={{ hideAttribution: true }}
         snapToGrid
@@ -235,6 +265,8 @@ export function Canvas({ diff, showMiniMap = true, logicalNodes, schemas, proble
         <Background gap={20} color="#dde3ea" />
         <Controls position="bottom-left" aria-label="Zoom controls" />
         {level === 0 && <OverviewEdges nodes={nodes} edges={doc.edges} />}
+        {level === 0 && <OverviewCards nodes={nodes} />}
+        {level === 0 && <SelectionBoxTracker box={selectionBox} />}
         {showMiniMap && <MiniMap nodes={nodes} />}
       </ReactFlow></DetailContext.Provider>}
       {doc.nodes.length === 0 && (

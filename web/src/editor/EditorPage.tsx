@@ -58,7 +58,7 @@ function useShortcuts() {
       else if (mod && k === 'a') st.select(st.doc.nodes.map((n) => n.id));
       else if (e.key === 'Delete' || e.key === 'Backspace') st.deleteSelection();
       else if (e.key === 'Escape') st.select([]);
-      else if (!mod && k === 'f') fitView({ duration: 200, maxZoom: 1 });
+      else if (!mod && k === 'f') fitView({ duration: 200, maxZoom: 1, includeHiddenNodes: true });
       else return;
       e.preventDefault();
     };
@@ -188,7 +188,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
     const s = useEditor.getState();
     const around = new Set(previewId ? [previewId] : []);
     for (const e of s.doc.edges) if (e.source === previewId || e.target === previewId) around.add(e.source).add(e.target);
-    const t = setTimeout(() => fitView({ nodes: around.size ? [...around].map((id) => ({ id })) : undefined, duration: 200, maxZoom: 1, padding: 0.15 }), 50);
+    const t = setTimeout(() => fitView({ nodes: around.size ? [...around].map((id) => ({ id })) : undefined, duration: 200, maxZoom: 1, padding: 0.15, includeHiddenNodes: true }), 50);
     return () => clearTimeout(t);
   }, [panels, previewId, fitView]);
 
@@ -251,14 +251,14 @@ function Editor({ pipelineId }: { pipelineId: string }) {
             aria-label="Auto-layout"
             onClick={() => {
               st.autoLayout();
-              setTimeout(() => fitView({ duration: 200, maxZoom: 1, padding: 0.04 }), 50);
+              setTimeout(() => fitView({ duration: 200, maxZoom: 1, padding: 0.04, includeHiddenNodes: true }), 50);
             }}
           >
             <AccountTreeOutlinedIcon />
           </IconButton>
         </Tooltip>
         <Tooltip title="Zoom to fit (F)">
-          <IconButton aria-label="Zoom to fit" onClick={() => fitView({ duration: 200, maxZoom: 1 })}>
+          <IconButton aria-label="Zoom to fit" onClick={() => fitView({ duration: 200, maxZoom: 1, includeHiddenNodes: true })}>
             <CenterFocusStrongOutlinedIcon />
           </IconButton>
         </Tooltip>

@@ -1,50 +1,46 @@
-import { memo, useMemo } from 'react';
-import { Position, ViewportPortal, getBezierPath } from '@xyflow/react';
+import { memo, useMemo, useRef } from 'react';
+import { ViewportPortal } from '@xyflow/react';
 import type { DocEdge } from '../api/types';
-import { kindColor } from '../theme';
 import type { ModuleFlowNode } from './ModuleNode';
+import { overviewPaths, type ColourPaths, type EdgePathCache } from './overviewPaths';
 
-/** y of port `i` of `n` on a card of height `h`: the same rule as the cards' handles and anchors. */
-const portY = (i: number, n: number, h: number) => (h * (i + 1)) / (n + 1);
+/** Same data as last time → the same array, so the memoised layer below does not even re-render. */
+function useStable(paths: ColourPaths): ColourPaths {
+  const last = useRef(paths);
+  const prev = last.current;
+  if (prev.length !== paths.length || prev.some(([c, d], i) => c !== paths[i][0] || d !== paths[i][1])) last.current = paths;
+  return last.current;
+}
+
+const Layer = memo(function Layer({ paths, live }: { paths: ColourPaths; live?: boolean }) {
+  return (
+    <g className={live ? 'live' : undefined}>
+      {paths.map(([color, d]) => (
+        <path key={color} d={d} stroke={color} />
+      ))}
+    </g>
+  );
+});
 
 /**
- * Every edge of a zoomed-out canvas as one SVG path per colour, instead of one React Flow edge (an SVG, three
- * store subscriptions and a hit-test target) per edge. At that zoom an edge is a hairline nobody clicks; the
- * real, selectable edges come back when the cards become readable.
+ * Every edge of a zoomed-out canvas as a few SVG paths (one per colour) instead of one React Flow edge (an SVG,
+ * three store subscriptions and a hit-test target) per edge. At that zoom an edge is a hairline nobody clicks;
+ * the real, selectable edges come back when the cards become readable. Edges of the selected cards are drawn
+ * apart, so dragging a card redraws its own edges, not all of them.
  */
 function OverviewEdgesView({ nodes, edges }: { nodes: ModuleFlowNode[]; edges: DocEdge[] }) {
+  const cache = useRef<EdgePathCache>(new Map());
   const paths = useMemo(() => {
-    const byId = new Map(nodes.map((n) => [n.id, n]));
-    const out = new Map<string, string[]>();
-    for (const e of edges) {
-      const s = byId.get(e.source);
-      const t = byId.get(e.target);
-      if (!s?.measured?.height || !t?.measured?.height || !s.measured.width) continue;
-      const outs = s.data.entry?.outputs ?? [];
-      const ins = t.data.entry?.inputs ?? [];
-      const i = Math.max(0, outs.findIndex((p) => p.name === (e.source_handle ?? outs[0]?.name)));
-      const j = Math.max(0, ins.findIndex((p) => p.name === (e.target_handle ?? ins[0]?.name)));
-      const [d] = getBezierPath({
-        sourceX: s.position.x + s.measured.width,
-        sourceY: s.position.y + portY(i, outs.length || 1, s.measured.height),
-        sourcePosition: Position.Right,
-        targetX: t.position.x,
-        targetY: t.position.y + portY(j, ins.length || 1, t.measured.height),
-        targetPosition: Position.Left,
-      });
-      const color = kindColor[s.data.node.type] ?? '#999';
-      const list = out.get(color);
-      if (list) list.push(d);
-      else out.set(color, [d]);
-    }
-    return [...out].map(([color, ds]) => [color, ds.join('')] as const);
+    const out = overviewPaths(nodes, edges, cache.current);
+    cache.current = out.cache;
+    return out.paths;
   }, [nodes, edges]);
+  const still = useStable(paths.still);
   return (
     <ViewportPortal>
       <svg className="ec-overview-edges" data-testid="overview-edges" aria-hidden>
-        {paths.map(([color, d]) => (
-          <path key={color} d={d} stroke={color} />
-        ))}
+        <Layer paths={still} />
+        <Layer paths={paths.live} live />
       </svg>
     </ViewportPortal>
   );

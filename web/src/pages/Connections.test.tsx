@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { ApiError } from '../api';
 import { httpBackend } from '../api/http';
 import type { Connection, ConnectionType } from '../api/types';
 import connectionTypes from '../test/fixtures/connection-types.json';
@@ -66,5 +67,27 @@ describe('ConnectionsPage', () => {
     await userEvent.click(within(dialog).getByRole('button', { name: 'Save and test' }));
     expect(save).toHaveBeenCalledWith(expect.objectContaining({ id: 'c1', type: 'postgres', fields: { host: 'db.example', user: 'etl', password: MASK } }));
     expect(await within(dialog).findByRole('status')).toHaveTextContent('Connection failed. warehouse: connection refused');
+  });
+
+  it("shows each of the server's problems on its own field", async () => {
+    const detail = 'A PostgreSQL URL starts with postgresql:// (mysql:// given), e.g. postgresql://user:password@host/db.';
+    vi.spyOn(httpBackend, 'saveConnection').mockRejectedValue(
+      new ApiError("The connection's fields are not valid", 422, [
+        { pointer: '/url', message: detail },
+        { pointer: '/port', message: 'Input should be less than or equal to 65535.' },
+      ]),
+    );
+    renderPage([]);
+    await userEvent.click(screen.getByRole('button', { name: 'New connection' }));
+    const dialog = screen.getByRole('dialog');
+    await userEvent.type(within(dialog).getByLabelText('Name', { exact: false }), 'wh');
+    await userEvent.type(within(dialog).getByLabelText('Url'), 'mysql://h/db');
+    await userEvent.click(within(dialog).getByRole('button', { name: 'Save' }));
+    const url = within(dialog).getByLabelText('Url');
+    expect(url).toHaveAttribute('aria-invalid', 'true');
+    expect(url).toHaveAccessibleDescription(detail);
+    expect(within(dialog).getByLabelText('Port')).toHaveAccessibleDescription('Input should be less than or equal to 65535.');
+    expect(within(dialog).getByLabelText('Host')).toHaveAttribute('aria-invalid', 'false');
+    expect(within(dialog).getByText(/Not saved/)).toBeInTheDocument();
   });
 });

@@ -161,8 +161,8 @@ export function ConnectionsPage() {
         <DialogContent dividers>
           {draft && (
             <Stack spacing={2}>
-              <TextField label="Name" required value={draft.name} disabled={!!draft.id} onChange={(e) => setDraft({ ...draft, name: e.target.value })} helperText={draft.id ? 'Nodes refer to the connection by this name; it cannot change.' : 'Nodes refer to the connection by this name: letters, digits, - _ .'} error={error?.problems.has('/name')} size="small" />
-              <TextField select label="Type" value={draft.type} onChange={(e) => setDraft({ ...draft, type: e.target.value, fields: {}, stored: [] })} size="small" helperText="The fields below depend on the type.">
+              <TextField label="Name" required value={draft.name} disabled={!!draft.id} onChange={(e) => setDraft({ ...draft, name: e.target.value })} helperText={error?.problems.get('/name') ?? (draft.id ? 'Nodes refer to the connection by this name; it cannot change.' : 'Nodes refer to the connection by this name: letters, digits, - _ .')} error={error?.problems.has('/name')} size="small" />
+              <TextField select label="Type" value={draft.type} onChange={(e) => setDraft({ ...draft, type: e.target.value, fields: {}, stored: [] })} size="small" error={error?.problems.has('/type')} helperText={error?.problems.get('/type') ?? 'The fields below depend on the type.'}>
                 {(types.data ?? []).map((t) => (
                   <MenuItem key={t.type} value={t.type}>
                     {t.title}

@@ -10,7 +10,13 @@ const DRAG_THRESHOLD = 1;
 const Card = memo(function Card({ n }: { n: ModuleFlowNode }) {
   const look = cardLook(n.data);
   return (
-    <g transform={`translate(${n.position.x},${n.position.y})`} opacity={look.opacity < 1 ? look.opacity : undefined} data-id={n.id} className={n.selectable === false ? 'fixed' : undefined}>
+    <g
+      transform={`translate(${n.position.x},${n.position.y})`}
+      opacity={look.opacity < 1 ? look.opacity : undefined}
+      data-id={n.id}
+      className={n.selectable === false ? 'fixed' : undefined}
+      {...(n.selectable === false ? { 'aria-hidden': true } : { tabIndex: 0, role: 'button', 'aria-label': n.ariaLabel })}
+    >
       <rect x={1} y={1} width={OVERVIEW_W - 2} height={OVERVIEW_H - 2} rx={7} fill={look.fill} stroke={look.stroke} strokeDasharray={look.dashed ? '6 4' : undefined} />
       <text x={10} y={OVERVIEW_H / 2}>
         {look.label}
@@ -66,6 +72,20 @@ function useCardDrag() {
 }
 
 /**
+ * Enter or Space on a drawn card selects it (added to the selection with Shift, Ctrl or Meta), as on a React Flow
+ * node; the card then becomes that node, which takes the focus so arrow keys move it.
+ */
+function onCardKey(ev: React.KeyboardEvent<SVGSVGElement>) {
+  const id = (ev.target as Element).closest<SVGGElement>('g[data-id]:not(.fixed)')?.dataset.id;
+  if (!id || (ev.key !== 'Enter' && ev.key !== ' ')) return;
+  ev.preventDefault();
+  const st = useEditor.getState();
+  const additive = ev.shiftKey || ev.ctrlKey || ev.metaKey;
+  st.select(additive ? new Set([...st.selected, id]) : new Set([id]), additive ? st.selectedEdges : []);
+  requestAnimationFrame(() => document.querySelector<HTMLElement>(`.react-flow__node[data-id="${CSS.escape(id)}"]`)?.focus());
+}
+
+/**
  * The zoomed-out cards that are not selected, drawn as one SVG under React Flow's nodes; their React Flow nodes
  * are hidden (not rendered). 1,000 rendered nodes cost every drag frame 1,000 store subscriptions, 1,000 paint
  * chunks under their own transforms and their hit tests; here a drag frame redraws one card and its edges.
@@ -75,7 +95,7 @@ function OverviewCardsView({ nodes }: { nodes: ModuleFlowNode[] }) {
   const onPointerDown = useCardDrag();
   return (
     <ViewportPortal>
-      <svg className="ec-overview-cards nopan" data-testid="overview-cards" aria-hidden onPointerDown={onPointerDown}>
+      <svg className="ec-overview-cards nopan" data-testid="overview-cards" role="group" aria-label="Pipeline nodes" onPointerDown={onPointerDown} onKeyDown={onCardKey}>
         {nodes.map((n) => !n.selected && <Card key={n.id} n={n} />)}
       </svg>
     </ViewportPortal>

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 import sqlalchemy as sa
 
 from tests.integration.server.conftest import Api, csv_pipeline, gated_pipeline
@@ -163,3 +164,21 @@ def test_two_instances_never_run_a_run_twice(make_api: Any, tmp_path: Path) -> N
     with a.app.state.platform.db.engine.connect() as conn:
         instances = {r[0] for r in conn.execute(sa.text("SELECT instance FROM runs"))}
     assert instances <= {a.app.state.executor.instance, b.app.state.executor.instance}
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.parametrize("increment", [10, 0])
+def test_run_workers_have_a_lower_cpu_priority(make_api: Any, tmp_path: Path,
+                                              increment: int) -> None:
+    api = make_api(worker_nice=increment)
+    gate = tmp_path / "gate"
+    gate.touch()
+    run = api.start_run(api.create_pipeline(gated_pipeline(tmp_path, gate=gate))["id"])
+    _at_gate(api, run["id"])
+    worker, server = _nice(_worker_pid(api, run["id"])), _nice(os.getpid())
+    gate.unlink()
+    assert api.wait_run(run["id"])["status"] == "succeeded"
+    assert worker == min(19, server + increment)

@@ -296,9 +296,22 @@ def restore(platform: Platform, actor: Actor, pipeline_id: str, number: int) -> 
     return update(platform, actor, pipeline_id, doc, current, message=f"restored version {number}")
 
 
+_CURRENT_DOCUMENT = (
+    select(PipelineVersion.document, PipelineVersion.version)
+    .join(Pipeline, (PipelineVersion.pipeline_id == Pipeline.id)
+          & (PipelineVersion.version == Pipeline.current_version))
+    .where(Pipeline.id == bindparam("pipeline_id", type_=String), Pipeline.deleted_at.is_(None)))
+
+
 def document_at(platform: Platform, pipeline_id: str, number: int | None = None
                 ) -> tuple[dict[str, Any], int]:
+    if number is None:  # the common case (every run start): one query
+        with platform.db.session() as s:
+            row = s.execute(_CURRENT_DOCUMENT, {"pipeline_id": pipeline_id}).first()
+        if row is None:
+            raise NotFound(f"No pipeline with id {pipeline_id!r}.")
+        return row[0], row[1]
     with platform.db.session() as s:
-        p = _live(s, pipeline_id)
-        v = _version(s, pipeline_id, number or p.current_version)
+        _live(s, pipeline_id)
+        v = _version(s, pipeline_id, number)
         return v.document, v.version

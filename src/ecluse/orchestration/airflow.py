@@ -146,7 +146,7 @@ def _scheduled_ids(platform: Platform) -> Iterator[str]:
     while True:
         items, total = pipelines.list_pipelines(platform, q=None, sort="name", limit=page,
                                                 offset=offset)
-        yield from (v.id for v in items if v.document.get("schedule"))
+        yield from (v.id for v in items if v.schedule)
         offset += page
         if offset >= total:
             return

@@ -25,6 +25,7 @@ def run_in_worker(settings_data: dict[str, Any], run_id: str, document: dict[str
     supervisor records that too."""
     os.environ.setdefault("ECLUSE_WORKER", "1")
     try:
+        lower_priority(int(settings_data.get("worker_nice") or 0))
         from ecluse.observability.logging import bind_run, configure_logging, get_logger
         from ecluse.sdk.context import CancelToken
         from ecluse.services.config import PlatformSettings
@@ -65,6 +66,13 @@ def run_in_worker(settings_data: dict[str, Any], run_id: str, document: dict[str
         join = getattr(events, "join_thread", None)
         if join is not None:
             join()
+
+
+def lower_priority(increment: int) -> None:
+    """Leave the CPU to the API process first (on a small machine, a run computing on every
+    core otherwise shares it evenly with the requests)."""
+    if increment > 0 and hasattr(os, "nice"):
+        os.nice(increment)
 
 
 def execute(platform: Platform, run_id: str, document: dict[str, Any], parameters: dict[str, Any],

@@ -49,6 +49,10 @@ class PlatformSettings(Settings):
     load_demo: bool = Field(False, description="Load the demo pipelines on start (`serve --demo`).")
     executor_enabled: bool = Field(True, description="Execute runs in this instance (false: an "
                                    "API-only instance).")
+    worker_nice: int = Field(10, ge=0, le=19, description="How much lower the CPU priority of "
+                             "the inline executor's run workers is than the server's (Unix "
+                             "nice increment): the API keeps answering while runs compute. "
+                             "0 keeps them equal.")
 
 
 def platform_settings(settings: Settings | None = None, **overrides: object) -> PlatformSettings:

@@ -6,11 +6,12 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from sqlalchemy import func, select
+from sqlalchemy import Integer, Select, String, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ecluse.services.diff import json_diff
@@ -37,6 +38,24 @@ class PipelineView:
     problems: list[Problem]
     scheduled_by: str | None = None
     """Who starts the scheduled runs: "ecluse" (the embedded scheduler) or "airflow"."""
+
+
+@dataclass
+class PipelineSummaryView:
+    """What a list shows of a pipeline: a few fields of its document, read in SQL (decoding
+    whole documents was most of a list's CPU time)."""
+
+    id: str
+    name: str
+    version: int
+    description: str | None
+    schedule: str | None
+    tags: list[str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: str | None
+    updated_by: str | None
+    scheduled_by: str | None
 
 
 def problems_of(platform: Platform, document: dict[str, Any]) -> list[Problem]:
@@ -126,25 +145,55 @@ def create(platform: Platform, actor: Actor, raw: dict[str, Any]) -> PipelineVie
     return _view(platform, p, v)
 
 
-def list_pipelines(platform: Platform, *, q: str | None, sort: str, limit: int,
-                   offset: int) -> tuple[list[PipelineView], int]:
-    desc = sort.startswith("-")
-    column = SORTS.get(sort.lstrip("-"))
-    if column is None:
-        raise Invalid(f"Cannot sort by {sort!r}; use one of {', '.join(SORTS)} (prefix - for "
-                      "descending).", errors=[{"pointer": "#/query/sort", "detail": "unknown"}])
-    with platform.db.session() as s:
-        where = [Pipeline.deleted_at.is_(None)]
-        if q:
-            where.append(Pipeline.name.ilike(f"%{q}%"))
-        total = s.scalar(select(func.count()).select_from(Pipeline).where(*where)) or 0
-        rows = s.execute(
-            select(Pipeline, PipelineVersion)
+@cache
+def _list_statement(sort: str, search: bool) -> Select[Any]:
+    """Built once per sort order (limit, offset and the search text are bound parameters):
+    building and hashing the statement cost as much CPU as running it."""
+    column = SORTS[sort.lstrip("-")]
+    where = [Pipeline.deleted_at.is_(None)]
+    if search:
+        where.append(Pipeline.name.ilike(bindparam("pattern", type_=String)))
+    document = PipelineVersion.document
+    return (select(Pipeline.id, Pipeline.name, Pipeline.current_version,
+                   document["description"].as_string(), document["schedule"].as_string(),
+                   document["tags"], Pipeline.created_at, Pipeline.updated_at,
+                   Pipeline.created_by, Pipeline.updated_by, func.count().over())
             .join(PipelineVersion, (PipelineVersion.pipeline_id == Pipeline.id)
                   & (PipelineVersion.version == Pipeline.current_version))
-            .where(*where).order_by(column.desc() if desc else column.asc(), Pipeline.id)
-            .limit(limit).offset(offset)).all()
-        return [_view(platform, p, v, check=False) for p, v in rows], total
+            .where(*where)
+            .order_by(column.desc() if sort.startswith("-") else column.asc(), Pipeline.id)
+            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+
+
+def list_pipelines(platform: Platform, *, q: str | None, sort: str, limit: int,
+                   offset: int) -> tuple[list[PipelineSummaryView], int]:
+    if sort.lstrip("-") not in SORTS:
+        raise Invalid(f"Cannot sort by {sort!r}; use one of {', '.join(SORTS)} (prefix - for "
+                      "descending).", errors=[{"pointer": "#/query/sort", "detail": "unknown"}])
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if q:
+        params["pattern"] = f"%{q}%"
+    with platform.db.session() as s:
+        rows = s.execute(_list_statement(sort, bool(q)), params).all()
+        if rows:
+            total = int(rows[0][-1])
+        elif offset:  # past the last page: the count needs its own query
+            where = [Pipeline.deleted_at.is_(None)]
+            if q:
+                where.append(Pipeline.name.ilike(f"%{q}%"))
+            total = s.scalar(select(func.count()).select_from(Pipeline).where(*where)) or 0
+        else:
+            total = 0
+    return [_summary(platform, row[:-1]) for row in rows], total
+
+
+def _summary(platform: Platform, row: Any) -> PipelineSummaryView:
+    (id_, name, version, description, schedule, tags, created_at, updated_at, created_by,
+     updated_by) = row
+    return PipelineSummaryView(id_, name, version, description, schedule,
+                               tags if isinstance(tags, list) else [], created_at, updated_at,
+                               created_by, updated_by,
+                               scheduled_by(platform, {"schedule": schedule}))
 
 
 def get(platform: Platform, pipeline_id: str) -> PipelineView:
@@ -247,9 +296,22 @@ def restore(platform: Platform, actor: Actor, pipeline_id: str, number: int) -> 
     return update(platform, actor, pipeline_id, doc, current, message=f"restored version {number}")
 
 
+_CURRENT_DOCUMENT = (
+    select(PipelineVersion.document, PipelineVersion.version)
+    .join(Pipeline, (PipelineVersion.pipeline_id == Pipeline.id)
+          & (PipelineVersion.version == Pipeline.current_version))
+    .where(Pipeline.id == bindparam("pipeline_id", type_=String), Pipeline.deleted_at.is_(None)))
+
+
 def document_at(platform: Platform, pipeline_id: str, number: int | None = None
                 ) -> tuple[dict[str, Any], int]:
+    if number is None:  # the common case (every run start): one query
+        with platform.db.session() as s:
+            row = s.execute(_CURRENT_DOCUMENT, {"pipeline_id": pipeline_id}).first()
+        if row is None:
+            raise NotFound(f"No pipeline with id {pipeline_id!r}.")
+        return row[0], row[1]
     with platform.db.session() as s:
-        p = _live(s, pipeline_id)
-        v = _version(s, pipeline_id, number or p.current_version)
+        _live(s, pipeline_id)
+        v = _version(s, pipeline_id, number)
         return v.document, v.version

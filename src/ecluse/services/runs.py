@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, Select, String, bindparam, func, select, update
 
 from ecluse.engine.build import public_value
 from ecluse.engine.plan import compile_pipeline
@@ -106,29 +107,40 @@ def get(platform: Platform, run_id: str) -> RunView:
         return view(r)
 
 
+_VIEW_COLUMNS = (Run.id, Run.pipeline_id, Run.pipeline_version, Run.status, Run.trigger,
+                 Run.parameters, Run.nodes, Run.error, Run.attempt, Run.max_attempts,
+                 Run.retry_of, Run.scheduled_for, Run.cancel_requested, Run.created_by,
+                 Run.created_at, Run.started_at, Run.finished_at)
+_FILTERS = {"pipeline_id": Run.pipeline_id, "status": Run.status, "trigger": Run.trigger}
+
+
+@cache
+def _list_statements(sort: str, filters: tuple[str, ...]) -> tuple[Select[Any], Select[Any]]:
+    """The page and the count, built once per sort order and set of filters (their values
+    are bound parameters): building and hashing statements cost as much CPU as running them."""
+    column = SORTS[sort.lstrip("-")]
+    where = [_FILTERS[f] == bindparam(f, type_=String) for f in filters]
+    page = (select(*_VIEW_COLUMNS).where(*where)
+            .order_by(column.desc() if sort.startswith("-") else column.asc(), Run.id)
+            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+    return page, select(func.count()).select_from(Run).where(*where)
+
+
 def list_runs(platform: Platform, *, pipeline_id: str | None, status: str | None,
               trigger: str | None, sort: str, limit: int, offset: int) -> tuple[list[RunView], int]:
-    desc = sort.startswith("-")
-    column = SORTS.get(sort.lstrip("-"))
-    if column is None:
+    if sort.lstrip("-") not in SORTS:
         raise Invalid(f"Cannot sort by {sort!r}; use one of {', '.join(SORTS)} (prefix - for "
                       "descending).", errors=[{"pointer": "#/query/sort", "detail": "unknown"}])
     if status is not None and status not in STATUSES:
         raise Invalid(f"Unknown status {status!r}; one of {', '.join(STATUSES)}.",
                       errors=[{"pointer": "#/query/status", "detail": "unknown"}])
-    where = []
-    if pipeline_id:
-        where.append(Run.pipeline_id == pipeline_id)
-    if status:
-        where.append(Run.status == status)
-    if trigger:
-        where.append(Run.trigger == trigger)
+    values = {k: v for k, v in (("pipeline_id", pipeline_id), ("status", status),
+                                ("trigger", trigger)) if v}
+    page, count = _list_statements(sort, tuple(values))
     with platform.db.session() as s:
-        total = s.scalar(select(func.count()).select_from(Run).where(*where)) or 0
-        rows = s.scalars(select(Run).where(*where)
-                         .order_by(column.desc() if desc else column.asc(), Run.id)
-                         .limit(limit).offset(offset))
-        return [view(r) for r in rows], total
+        total = s.scalar(count, values) or 0
+        rows = s.execute(page, {**values, "limit": limit, "offset": offset}).all()
+    return [RunView(*row) for row in rows], total
 
 
 def cancel(platform: Platform, actor: Actor, run_id: str) -> RunView:

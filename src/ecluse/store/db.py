@@ -14,6 +14,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from ecluse.store import sqlite_writers
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -26,10 +28,15 @@ def database_url(url: str | None, data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'ecluse.db').absolute()}"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, busy_timeout: float = 30.0, queue_writers: bool = True) -> Engine:
+    """``busy_timeout``: how long an SQLite write waits for another connection's (then fails
+    with "database is locked"); ``queue_writers``: the writers of this process wait for each
+    other in a queue instead (see ``sqlite_writers``)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "timeout": busy_timeout},
                                pool_size=10, max_overflow=20)
+        busy_ms = int(busy_timeout * 1000)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -37,9 +44,11 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.close()
 
+        if queue_writers:
+            sqlite_writers.queue_writers(engine)
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -76,9 +85,9 @@ def changed_rows(session: Session, statement: Any) -> int:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, **engine_options: Any) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, **engine_options)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -137,6 +137,7 @@ class Run(Base):
         UniqueConstraint("pipeline_id", "scheduled_for", name="uq_runs_schedule_slot"),
         Index("ix_runs_status_not_before", "status", "not_before"),
         Index("ix_runs_pipeline_created", "pipeline_id", "created_at"),
+        Index("ix_runs_created_at", "created_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))

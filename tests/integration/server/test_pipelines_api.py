@@ -198,3 +198,39 @@ def test_explain_shows_pushdown_and_engine_steps(api: Api, tmp_path: Path) -> No
     with duckdb.connect(str(path), read_only=True) as con:  # explain ran nothing
         assert con.execute("SELECT count(*) FROM information_schema.tables "
                            "WHERE table_name = 'summary'").fetchone() == (0,)
+
+
+def test_list_shows_the_summary_of_the_current_version(api: Api, tmp_path: Path) -> None:
+    """The list reads description, schedule and tags out of the stored documents in SQL."""
+    doc = {**csv_pipeline(tmp_path, name="nightly"), "description": "Orders, \"quoted\" é",
+           "schedule": "0 3 * * *", "tags": ["sales", "daily"]}
+    nightly = api.create_pipeline(doc)
+    api.create_pipeline(csv_pipeline(tmp_path, name="plain"))
+    r = api.put(f"/api/v1/pipelines/{nightly['id']}", headers={"If-Match": '"1"'},
+                json={**doc, "tags": ["sales"], "description": "v2"})
+    assert r.status_code == 200, r.text
+    page = api.get("/api/v1/pipelines?sort=name").json()
+    assert page["total"] == 2
+    first, second = page["items"]
+    assert {k: first[k] for k in ("name", "version", "description", "schedule", "tags",
+                                  "scheduled_by", "created_by")} == {
+        "name": "nightly", "version": 2, "description": "v2", "schedule": "0 3 * * *",
+        "tags": ["sales"], "scheduled_by": None, "created_by": "admin"}  # ECLUSE_SCHEDULER=off
+    assert (second["name"], second["description"], second["schedule"], second["tags"],
+            second["version"]) == ("plain", None, None, [], 1)
+    assert first["updated_at"] >= first["created_at"]
+    # the total comes with the page; past the last page it is still right
+    assert api.get("/api/v1/pipelines?limit=1&offset=1").json()["total"] == 2
+    past = api.get("/api/v1/pipelines?offset=5").json()
+    assert (past["items"], past["total"]) == ([], 2)
+    assert api.get("/api/v1/pipelines?q=nothing-like-this").json() == {
+        "items": [], "total": 0, "limit": 50, "offset": 0}
+
+
+def test_list_shows_who_schedules(make_api: object, tmp_path: Path) -> None:
+    api = make_api(scheduler="airflow")  # type: ignore[operator]
+    api.create_pipeline({**csv_pipeline(tmp_path), "schedule": "0 3 * * *"})
+    api.create_pipeline(csv_pipeline(tmp_path, name="unscheduled"))
+    items = api.get("/api/v1/pipelines?sort=name").json()["items"]
+    assert [(i["name"], i["scheduled_by"]) for i in items] == [("orders", "airflow"),
+                                                               ("unscheduled", None)]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 import sqlalchemy as sa
 
 from tests.integration.server.conftest import Api, csv_pipeline, gated_pipeline
@@ -163,3 +164,36 @@ def test_two_instances_never_run_a_run_twice(make_api: Any, tmp_path: Path) -> N
     with a.app.state.platform.db.engine.connect() as conn:
         instances = {r[0] for r in conn.execute(sa.text("SELECT instance FROM runs"))}
     assert instances <= {a.app.state.executor.instance, b.app.state.executor.instance}
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.parametrize("increment", [10, 0])
+def test_run_workers_have_a_lower_cpu_priority(make_api: Any, tmp_path: Path,
+                                              increment: int) -> None:
+    api = make_api(worker_nice=increment)
+    gate = tmp_path / "gate"
+    gate.touch()
+    run = api.start_run(api.create_pipeline(gated_pipeline(tmp_path, gate=gate))["id"])
+    _at_gate(api, run["id"])
+    worker, server = _nice(_worker_pid(api, run["id"])), _nice(os.getpid())
+    gate.unlink()
+    assert api.wait_run(run["id"])["status"] == "succeeded"
+    assert worker == min(19, server + increment)
+
+
+def test_run_list_pages_filters_and_sorts(make_api: Any, tmp_path: Path) -> None:
+    api = make_api(executor_enabled=False)  # the runs stay queued
+    pid = api.create_pipeline(csv_pipeline(tmp_path))["id"]
+    other = api.create_pipeline(csv_pipeline(tmp_path, name="other"))["id"]
+    started = [api.start_run(pid)["id"] for _ in range(3)] + [api.start_run(other)["id"]]
+    page = api.get(f"/api/v1/runs?pipeline_id={pid}&sort=created_at&limit=2&offset=1").json()
+    assert page["total"] == 3 and [r["id"] for r in page["items"]] == started[1:3]
+    assert page["items"][0]["status"] == "queued" and page["items"][0]["parameters"] == {}
+    newest = api.get("/api/v1/runs?limit=1").json()
+    assert newest["total"] == 4 and newest["items"][0]["id"] == started[3]
+    assert api.get("/api/v1/runs?trigger=api&status=queued").json()["total"] == 4
+    assert api.get(f"/api/v1/runs?pipeline_id={other}&trigger=schedule").json() == {
+        "items": [], "total": 0, "limit": 50, "offset": 0}

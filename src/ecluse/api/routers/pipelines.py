@@ -97,7 +97,7 @@ def list_pipelines(actor: Reader, platform: PlatformDep, limit: Limit = 50, offs
                                               "prefix - for descending")] = "-updated_at",
                    ) -> Page[PipelineSummary]:
     items, total = pipelines.list_pipelines(platform, q=q, sort=sort, limit=limit, offset=offset)
-    return Page[PipelineSummary](items=[PipelineSummary(**_summary_fields(v)) for v in items],
+    return Page[PipelineSummary](items=[PipelineSummary(**vars(v)) for v in items],
                                  total=total, limit=limit, offset=offset)
 
 

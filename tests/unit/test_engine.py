@@ -265,3 +265,16 @@ def test_plugin_module_from_entry_point(orders: Path, workdir: Path) -> None:
                 node("out", "loader", "parquet", path="t.parquet"))
     assert run_doc(doc).status == "succeeded"
     assert set(pq.read_table(workdir / "t.parquet").column("source").to_pylist()) == {"crm"}
+
+
+def test_a_failed_run_reports_the_whole_cause(orders: Path, workdir: Path) -> None:
+    """The message is the library's first line; the run's error also carries its full text
+    (for the UI's error panel) and says which library raised it."""
+    broken = pipeline(path="out.parquet")
+    broken["nodes"][1]["config"]["cast"] = {"email": "int64"}
+    error = run_doc(broken).to_dict()["error"]
+    assert error["node_id"] == "out" and error["sample_rows"] == []
+    assert error["cause"].startswith("ConversionException: ") and error["message"] in error["cause"]
+    missing = pipeline(path="out.parquet")
+    missing["nodes"][0]["config"]["path"] = str(workdir / "nope.csv")
+    assert run_doc(missing).to_dict()["error"]["cause"] is None  # our own message says it all

@@ -205,6 +205,11 @@ class RunErrorOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     message: str
     node_id: str | None = None
+    cause: str | None = Field(None, description="What the library or database said, in full "
+                              "(the message is its first line).")
+    field: str | None = Field(None, description="The config field concerned, when known.")
+    sample_rows: list[dict[str, Any]] = Field(default_factory=list, description="A few of the "
+                                              "rows the node failed on, when it knows them.")
 
 
 def _documented_as(model: type[BaseModel], *, mapping: bool = False, nullable: bool = False

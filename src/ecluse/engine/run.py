@@ -22,7 +22,7 @@ from ecluse.engine.pushdown import Pushdown, find_pushdowns
 from ecluse.engine.state import MemoryStateStore
 from ecluse.sdk.connections import ConnectionResolver, EnvConnections
 from ecluse.sdk.context import CancelToken, NodeContext, StateStore
-from ecluse.sdk.errors import NodeError, RunCancelled
+from ecluse.sdk.errors import EcluseError, NodeError, RunCancelled
 from ecluse.sdk.module import Extractor, Loader
 
 NodeStatus = Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped"]
@@ -92,7 +92,8 @@ class RunResult:
         err = None
         if self.error is not None:
             err = {"node_id": self.error.node_id, "message": self.error.reason,
-                   "field": self.error.field, "sample_rows": self.error.sample_rows}
+                   "cause": _cause(self.error), "field": self.error.field,
+                   "sample_rows": self.error.sample_rows}
         return {"run_id": self.run_id, "status": self.status, "duration_s": self.duration_s,
                 "started_at": self.started_at.isoformat(), "finished_at": self.finished_at.isoformat(),
                 "nodes": {k: m.to_dict() for k, m in self.nodes.items()}, "error": err}
@@ -150,6 +151,16 @@ class _Run:
         kind = "node_finished" if status == "succeeded" else "node_failed"
         self.emit(kind, pn.id, status=status, **{k: v for k, v in m.to_dict().items()
                                                  if k not in ("node_id", "status")})
+
+
+def _cause(error: NodeError) -> str | None:
+    """What the library said, in full, when the message is only its first line."""
+    if error.cause is None or isinstance(error.cause, EcluseError):
+        return None
+    text = str(error.cause).strip()
+    if not text or text == error.reason:
+        return None
+    return f"{type(error.cause).__name__}: {text[:2000]}"
 
 
 def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:

@@ -78,6 +78,8 @@ def test_node_failure_is_recorded_with_node_id(api: Api, tmp_path: Path) -> None
     done = api.wait_run(api.start_run(pid)["id"])
     assert done["status"] == "failed" and done["error"]["node_id"] == "src"
     assert "source is down" in done["error"]["message"]
+    # the whole message is the cause's text: no separate cause; no rows to show
+    assert done["error"]["cause"] is None and done["error"]["sample_rows"] == []
     assert api.get(f"/api/v1/runs?pipeline_id={pid}").json()["total"] == 1  # no retry policy
 
 

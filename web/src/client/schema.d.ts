@@ -1525,6 +1525,23 @@ export interface components {
                 message: string;
                 /** Node Id */
                 node_id?: string | null;
+                /**
+                 * Cause
+                 * @description What the library or database said, in full (the message is its first line).
+                 */
+                cause?: string | null;
+                /**
+                 * Field
+                 * @description The config field concerned, when known.
+                 */
+                field?: string | null;
+                /**
+                 * Sample Rows
+                 * @description A few of the rows the node failed on, when it knows them.
+                 */
+                sample_rows?: {
+                    [key: string]: unknown;
+                }[];
             } & {
                 [key: string]: unknown;
             }) | null;

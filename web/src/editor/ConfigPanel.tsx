@@ -8,17 +8,18 @@ import Stack from '@mui/material/Stack';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import TableChartOutlinedIcon from '@mui/icons-material/TableChartOutlined';
-import type { Column, DocNode, NodeRun, Problem } from '../api/types';
+import type { Column, DocNode, NodeRun, Problem, RunError } from '../api/types';
 import { useConnections } from '../api/hooks';
 import { ModuleIcon } from '../components/ModuleIcon';
 import { SchemaForm } from '../forms/SchemaForm';
 import { useEditor } from '../store/editor';
 import { useLogical } from './useEditorDerived';
+import { NodeFailure } from './NodeFailure';
 import { moduleKey } from '../store/graph';
 import { kindColor, kindGroup } from '../theme';
 
 /** The form of the selected node, generated from its module's JSON Schema. */
-export function ConfigPanel({ nodeId, schemas, problems, onPreview, metrics }: { nodeId: string; schemas?: Record<string, Column[]>; problems: Problem[]; onPreview(): void; metrics?: NodeRun }) {
+export function ConfigPanel({ nodeId, schemas, problems, onPreview, metrics, runError }: { nodeId: string; schemas?: Record<string, Column[]>; problems: Problem[]; onPreview(): void; metrics?: NodeRun; runError?: RunError | null }) {
   const navigate = useNavigate();
   // the document without positions: dragging a node does not re-render its form
   const { logical } = useLogical();
@@ -84,11 +85,7 @@ export function ConfigPanel({ nodeId, schemas, problems, onPreview, metrics }: {
       </Box>
       <Box sx={{ p: 2, overflow: 'auto', flex: 1 }}>
         <Stack spacing={2}>
-          {metrics?.status === 'failed' && (
-            <Alert severity="error" role="alert">
-              <b>This step failed in the last run.</b> {metrics.error ?? 'See the run log for the cause.'}
-            </Alert>
-          )}
+          {metrics?.status === 'failed' && <NodeFailure message={metrics.error} error={runError?.node_id === nodeId ? runError : null} />}
           {!!metrics?.rows_rejected && (
             <Alert severity="warning">
               {metrics.rows_rejected.toLocaleString()} row(s) were set aside in the last run (see the run log for where they were written).

@@ -289,7 +289,7 @@ function Editor({ pipelineId }: { pipelineId: string }) {
           {logsOpen && runId && <LogsPanel runId={runId} live={runStatus === 'running' || runStatus === 'queued'} onClose={() => setLogsOpen(false)} />}
           {previewNode && <PreviewPanel doc={queryDoc} nodeId={previewNode.id} label={previewNode.label || previewNode.id} onClose={() => setPreviewId(null)} />}
         </Box>
-        {selectedId && <ConfigPanel key={selectedId} nodeId={selectedId} schemas={schemas.data} problems={problems} metrics={run.data?.nodes?.[selectedId]} onPreview={() => setPreviewId(selectedId)} />}
+        {selectedId && <ConfigPanel key={selectedId} nodeId={selectedId} schemas={schemas.data} problems={problems} metrics={run.data?.nodes?.[selectedId]} runError={run.data?.error} onPreview={() => setPreviewId(selectedId)} />}
         {!selectedId && <SettingsPanel selectedCount={selected.size} problems={problems} />}
       </Box>
       <Snackbar open={!!notice} key={notice?.key} autoHideDuration={notice?.severity === 'warning' || notice?.severity === 'error' ? 6000 : 2500} onClose={(_, r) => r !== 'clickaway' && st.clearNotice()} anchorOrigin={{ vertical: 'bottom', horizontal: 'center' }}>

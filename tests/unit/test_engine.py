@@ -278,3 +278,20 @@ def test_a_failed_run_reports_the_whole_cause(orders: Path, workdir: Path) -> No
     missing = pipeline(path="out.parquet")
     missing["nodes"][0]["config"]["path"] = str(workdir / "nope.csv")
     assert run_doc(missing).to_dict()["error"]["cause"] is None  # our own message says it all
+
+
+def test_a_node_failing_before_it_streams_is_marked_failed(orders: Path, workdir: Path) -> None:
+    """A validator fails while the graph is built, before any row flows: its node is the one
+    marked failed (with the rows it failed on), what comes after it is skipped."""
+    doc = chain(node("src", "extractor", "csv", path="orders.csv"),
+                node("check", "transformer", "validator", on_violation="fail",
+                     rules=[{"column": "amount", "check": "range", "max": 3, "name": "small"}]),
+                node("out", "loader", "parquet", path="out.parquet"))
+    events: list[Any] = []
+    result = run_doc(doc, on_event=events.append)
+    assert result.status == "failed" and result.error is not None
+    assert result.nodes["check"].status == "failed" and "small" in (result.nodes["check"].error or "")
+    assert result.nodes["out"].status == "skipped"
+    assert any(e.kind == "node_failed" and e.node_id == "check" for e in events)
+    assert result.to_dict()["error"]["sample_rows"][0]["amount"] > 3
+    assert not (workdir / "out.parquet").exists()

@@ -213,6 +213,8 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
     _finish_modules(run, contexts, succeeded)
     close_shared(run.shared)
     for pn in plan.nodes:
+        if error is not None and error.node_id == pn.id and run.metrics[pn.id].status == "pending":
+            run.start(pn)  # it failed while its relation was built (a validator's check)
         if run.metrics[pn.id].status == "running":
             run.finish(pn, "succeeded" if succeeded else status,
                        error.reason if error and error.node_id == pn.id else None)

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/databases/bench_databases.py [--rows N] [--quick]
 
-``--quick`` leaves out the slow reference paths (multi-row INSERTs, upsert of every row).
+``--quick`` leaves out the slow reference paths (multi-row INSERTs, upsert of every row);
+``--only files`` times the DuckDB and SQLite file modules alone (no server needed).
 
 MySQL (MariaDB on 127.0.0.1) and ClickHouse (the test server) must be reachable: the test
 helpers in tests/servers.py start them when missing. Prints a Markdown table for
@@ -207,19 +208,97 @@ def bench_clickhouse(table: pa.Table, work: Path, results: list[tuple[str, float
         client.disconnect()
 
 
+def bench_files(table: pa.Table, work: Path, results: list[tuple[str, float, str]]) -> None:
+    """The database-file modules (duckdb, sqlite) against the fastest hand-written path of each:
+    DuckDB's own CREATE TABLE AS from Arrow, sqlite3's executemany in one transaction; reads
+    against DuckDB's Arrow batches and connectorx (the generic Arrow reader for SQLite)."""
+    import sqlite3
+
+    import connectorx
+    import duckdb
+
+    duck = work / "bench.duckdb"
+
+    def duck_by_hand() -> None:
+        con = duckdb.connect(str(duck))
+        con.register("t", table)
+        con.execute("CREATE OR REPLACE TABLE hand AS SELECT * FROM t")
+        con.close()
+
+    hand = timed("duckdb load: hand-written CREATE TABLE AS from Arrow", duck_by_hand, results)
+
+    def duck_loader() -> None:
+        result = load("duckdb", table, work, chunk=100_000, path=str(duck), table="via_loader",
+                      mode="replace")
+        assert result.status == "succeeded", result.error
+    t = timed("duckdb loader (replace)", duck_loader, results)
+    results[-1] = (results[-1][0], t, f"{t / hand:.2f}x hand-written")
+
+    def duck_read() -> None:
+        con = duckdb.connect(str(duck), read_only=True)
+        for _ in con.execute("SELECT * FROM hand").fetch_record_batch(100_000):
+            pass
+        con.close()
+    reference = timed("DuckDB Arrow batches (hand-written read)", duck_read, results)
+    with peak_rss() as growth:
+        t = timed("duckdb extractor", lambda: stream_rows("duckdb", work, path=str(duck),
+                                                          table="hand"), results)
+    results[-1] = (results[-1][0], t, f"{t / reference:.2f}x DuckDB; peak RSS +{growth():.0f} MB")
+
+    lite = work / "bench.sqlite"
+
+    def sqlite_by_hand() -> None:
+        con = sqlite3.connect(lite)
+        con.execute("CREATE TABLE hand (id INTEGER, name TEXT, amount DECIMAL(12,2), "
+                    "at TIMESTAMP, flag BOOLEAN)")  # the loader's own DDL
+        cols = [c.to_pylist() for c in table.columns]
+        with con:
+            con.executemany("INSERT INTO hand VALUES (?, ?, ?, ?, ?)",
+                            zip(cols[0], cols[1], map(str, cols[2]),
+                                (v.isoformat(" ") for v in cols[3]), cols[4], strict=True))
+        con.close()
+
+    hand = timed("sqlite load: hand-written sqlite3 executemany, one transaction", sqlite_by_hand,
+                 results)
+
+    def sqlite_loader() -> None:
+        result = load("sqlite", table, work, chunk=100_000, path=str(lite), table="via_loader",
+                      mode="replace")
+        assert result.status == "succeeded", result.error
+    t = timed("sqlite loader (replace)", sqlite_loader, results)
+    results[-1] = (results[-1][0], t, f"{t / hand:.2f}x hand-written")
+
+    # connectorx refuses REAL values in a DECIMAL column: it reads that one as text
+    reference = timed("connectorx arrow (generic Arrow reader; amount as text)",
+                      lambda: connectorx.read_sql(
+                          f"sqlite://{lite}", "SELECT id, name, CAST(amount AS TEXT) AS amount, "
+                          "at, flag FROM hand", return_type="arrow"), results)
+    with peak_rss() as growth:
+        t = timed("sqlite extractor", lambda: stream_rows("sqlite", work, path=str(lite),
+                                                          table="hand"), results)
+    results[-1] = (results[-1][0], t,
+                   f"{t / reference:.2f}x connectorx; peak RSS +{growth():.0f} MB")
+
+
 def main() -> None:
     import argparse
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["mysql", "clickhouse", "files"], nargs="+",
+                        default=["mysql", "clickhouse", "files"])
     args = parser.parse_args()
     rows = args.rows
     table = data(rows)
     work = Path(tempfile.mkdtemp(prefix="ecluse-bench-db-"))
     results: list[tuple[str, float, str]] = []
-    bench_mysql(table, work, results, args.quick)
-    bench_clickhouse(table, work, results)
+    if "mysql" in args.only:
+        bench_mysql(table, work, results, args.quick)
+    if "clickhouse" in args.only:
+        bench_clickhouse(table, work, results)
+    if "files" in args.only:
+        bench_files(table, work, results)
     print(f"\n| {rows:,} rows | seconds | note |\n|---|---:|---|")
     for label, seconds, note in results:
         print(f"| {label} | {seconds:.2f} | {note} |")

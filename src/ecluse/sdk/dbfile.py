@@ -183,6 +183,20 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
+def _sqlite_column(array: pa.Array) -> list[Any]:
+    """A column as the values sqlite3 binds; only types sqlite3 cannot bind as they come are
+    converted value by value (column by column: no row dicts, no type test per integer)."""
+    import pyarrow as pa
+
+    values: list[Any] = array.to_pylist()
+    t = array.type
+    if (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+            or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t) or pa.types.is_null(t)):
+        return values
+    return [_sqlite_value(v) for v in values]
+
+
 def _sqlite_load(con: Any, data: pa.RecordBatchReader, target: str, mode: LoadMode,
                  keys: Sequence[str], add_columns: bool) -> LoadCounts:
     schema = data.schema
@@ -213,9 +227,9 @@ def _sqlite_load(con: Any, data: pa.RecordBatchReader, target: str, mode: LoadMo
     marks = ", ".join("?" * len(schema.names))
     total = 0
     for batch in data:
-        rows = [tuple(_sqlite_value(v) for v in row.values()) for row in batch.to_pylist()]
-        con.executemany(f"INSERT INTO {into} ({cols}) VALUES ({marks})", rows)
-        total += len(rows)
+        columns = [_sqlite_column(c) for c in batch.columns]
+        con.executemany(f"INSERT INTO {into} ({cols}) VALUES ({marks})", zip(*columns, strict=True))
+        total += batch.num_rows
     if into == target:
         return LoadCounts(inserted=total, deleted=deleted)
     match = " AND ".join(f"{target}.{quote_identifier(k)} IS s.{quote_identifier(k)}" for k in keys)

@@ -210,6 +210,28 @@ def bench_clickhouse(table: pa.Table, work: Path, results: list[tuple[str, float
         client.disconnect()
 
 
+def _file_module(kind: str, path: Path, table: pa.Table, work: Path,
+                 results: list[tuple[str, float, str]], by_hand: tuple[str, Any],
+                 read: tuple[str, Any]) -> None:
+    """One database-file module: its loader against ``by_hand`` (a label and the hand-written
+    load of ``table`` into ``hand``), its extractor on ``hand`` against ``read``."""
+    hand = timed(*by_hand, results)
+
+    def loader() -> None:
+        result = load(kind, table, work, chunk=100_000, path=str(path), table="via_loader",
+                      mode="replace")
+        assert result.status == "succeeded", result.error
+    t = timed(f"{kind} loader (replace)", loader, results)
+    results[-1] = (results[-1][0], t, f"{t / hand:.2f}x hand-written")
+
+    reference = timed(*read, results)
+    with peak_rss() as growth:
+        t = timed(f"{kind} extractor", lambda: stream_rows(kind, work, path=str(path),
+                                                           table="hand"), results)
+    results[-1] = (results[-1][0], t,
+                   f"{t / reference:.2f}x the reference read; peak RSS +{growth():.0f} MB")
+
+
 def bench_files(table: pa.Table, work: Path, results: list[tuple[str, float, str]]) -> None:
     """The database-file modules (duckdb, sqlite) against the fastest hand-written path of each:
     DuckDB's own CREATE TABLE AS from Arrow, sqlite3's executemany in one transaction; reads
@@ -227,25 +249,15 @@ def bench_files(table: pa.Table, work: Path, results: list[tuple[str, float, str
         con.execute("CREATE OR REPLACE TABLE hand AS SELECT * FROM t")
         con.close()
 
-    hand = timed("duckdb load: hand-written CREATE TABLE AS from Arrow", duck_by_hand, results)
-
-    def duck_loader() -> None:
-        result = load("duckdb", table, work, chunk=100_000, path=str(duck), table="via_loader",
-                      mode="replace")
-        assert result.status == "succeeded", result.error
-    t = timed("duckdb loader (replace)", duck_loader, results)
-    results[-1] = (results[-1][0], t, f"{t / hand:.2f}x hand-written")
-
     def duck_read() -> None:
         con = duckdb.connect(str(duck), read_only=True)
         for _ in con.execute("SELECT * FROM hand").fetch_record_batch(100_000):
             pass
         con.close()
-    reference = timed("DuckDB Arrow batches (hand-written read)", duck_read, results)
-    with peak_rss() as growth:
-        t = timed("duckdb extractor", lambda: stream_rows("duckdb", work, path=str(duck),
-                                                          table="hand"), results)
-    results[-1] = (results[-1][0], t, f"{t / reference:.2f}x DuckDB; peak RSS +{growth():.0f} MB")
+
+    _file_module("duckdb", duck, table, work, results,
+                 ("duckdb load: hand-written CREATE TABLE AS from Arrow", duck_by_hand),
+                 ("DuckDB Arrow batches (hand-written read)", duck_read))
 
     lite = work / "bench.sqlite"
 
@@ -260,26 +272,14 @@ def bench_files(table: pa.Table, work: Path, results: list[tuple[str, float, str
                                 (v.isoformat(" ") for v in cols[3]), cols[4], strict=True))
         con.close()
 
-    hand = timed("sqlite load: hand-written sqlite3 executemany, one transaction", sqlite_by_hand,
-                 results)
+    def connectorx_read() -> None:
+        # connectorx refuses REAL values in a DECIMAL column: it reads that one as text
+        connectorx.read_sql(f"sqlite://{lite}", "SELECT id, name, CAST(amount AS TEXT) AS amount, "
+                            "at, flag FROM hand", return_type="arrow")
 
-    def sqlite_loader() -> None:
-        result = load("sqlite", table, work, chunk=100_000, path=str(lite), table="via_loader",
-                      mode="replace")
-        assert result.status == "succeeded", result.error
-    t = timed("sqlite loader (replace)", sqlite_loader, results)
-    results[-1] = (results[-1][0], t, f"{t / hand:.2f}x hand-written")
-
-    # connectorx refuses REAL values in a DECIMAL column: it reads that one as text
-    reference = timed("connectorx arrow (generic Arrow reader; amount as text)",
-                      lambda: connectorx.read_sql(
-                          f"sqlite://{lite}", "SELECT id, name, CAST(amount AS TEXT) AS amount, "
-                          "at, flag FROM hand", return_type="arrow"), results)
-    with peak_rss() as growth:
-        t = timed("sqlite extractor", lambda: stream_rows("sqlite", work, path=str(lite),
-                                                          table="hand"), results)
-    results[-1] = (results[-1][0], t,
-                   f"{t / reference:.2f}x connectorx; peak RSS +{growth():.0f} MB")
+    _file_module("sqlite", lite, table, work, results,
+                 ("sqlite load: hand-written sqlite3 executemany, one transaction", sqlite_by_hand),
+                 ("connectorx arrow (generic Arrow reader; amount as text)", connectorx_read))
 
 
 def main() -> None:

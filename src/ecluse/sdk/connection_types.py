@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from ecluse.sdk.connections import url_schemes
 from ecluse.spec.problems import pointer
 
 
@@ -169,13 +170,8 @@ def _secret_paths(schema: dict[str, Any], defs: dict[str, Any], prefix: str = ""
     return found
 
 
-# The URL schemes each database type reads (the same as ``parse_connection``'s, by type).
-URL_SCHEMES: dict[str, tuple[str, ...]] = {
-    "postgres": ("postgresql", "postgres", "postgresql+psycopg"),
-    "mysql": ("mysql", "mariadb", "mysql+pymysql"),
-    "clickhouse": ("clickhouse",),
-    "mongodb": ("mongodb", "mongodb+srv"),
-}
+# The database types whose ``url`` must use one of their own schemes.
+URL_SCHEMES = {kind: url_schemes(kind) for kind in ("postgres", "mysql", "clickhouse", "mongodb")}
 _WEB_URLS = {"http": ("base_url",), "s3": ("endpoint_url",), "gcs": ("endpoint_url",),
              "azure_blob": ("endpoint_url",)}
 

@@ -26,6 +26,11 @@ _SCHEME_TYPES = {
 }
 
 
+def url_schemes(kind: str) -> tuple[str, ...]:
+    """The URL schemes that name connections of type ``kind``, the usual spelling first."""
+    return tuple(scheme for scheme, k in _SCHEME_TYPES.items() if k == kind)
+
+
 @dataclass(frozen=True)
 class Connection:
     """A resolved connection: its name, its type and every field (secrets included)."""

@@ -146,15 +146,16 @@ def create(platform: Platform, actor: Actor, raw: dict[str, Any]) -> PipelineVie
 
 
 @cache
-def _list_statement(sort: str, search: bool) -> Select[Any]:
-    """Built once per sort order (limit, offset and the search text are bound parameters):
-    building and hashing the statement cost as much CPU as running it."""
+def _list_statements(sort: str, search: bool) -> tuple[Select[Any], Select[Any]]:
+    """The page (with the total in each row) and the count alone (for a page past the end),
+    built once per sort order: limit, offset and the search text are bound parameters, and
+    building and hashing the statements cost as much CPU as running them."""
     column = SORTS[sort.lstrip("-")]
     where = [Pipeline.deleted_at.is_(None)]
     if search:
         where.append(Pipeline.name.ilike(bindparam("pattern", type_=String)))
     document = PipelineVersion.document
-    return (select(Pipeline.id, Pipeline.name, Pipeline.current_version,
+    page = (select(Pipeline.id, Pipeline.name, Pipeline.current_version,
                    document["description"].as_string(), document["schedule"].as_string(),
                    document["tags"], Pipeline.created_at, Pipeline.updated_at,
                    Pipeline.created_by, Pipeline.updated_by, func.count().over())
@@ -163,6 +164,7 @@ def _list_statement(sort: str, search: bool) -> Select[Any]:
             .where(*where)
             .order_by(column.desc() if sort.startswith("-") else column.asc(), Pipeline.id)
             .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+    return page, select(func.count()).select_from(Pipeline).where(*where)
 
 
 def list_pipelines(platform: Platform, *, q: str | None, sort: str, limit: int,
@@ -170,18 +172,14 @@ def list_pipelines(platform: Platform, *, q: str | None, sort: str, limit: int,
     if sort.lstrip("-") not in SORTS:
         raise Invalid(f"Cannot sort by {sort!r}; use one of {', '.join(SORTS)} (prefix - for "
                       "descending).", errors=[{"pointer": "#/query/sort", "detail": "unknown"}])
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if q:
-        params["pattern"] = f"%{q}%"
+    search = {"pattern": f"%{q}%"} if q else {}
+    page, count = _list_statements(sort, bool(q))
     with platform.db.session() as s:
-        rows = s.execute(_list_statement(sort, bool(q)), params).all()
+        rows = s.execute(page, {**search, "limit": limit, "offset": offset}).all()
         if rows:
             total = int(rows[0][-1])
-        elif offset:  # past the last page: the count needs its own query
-            where = [Pipeline.deleted_at.is_(None)]
-            if q:
-                where.append(Pipeline.name.ilike(f"%{q}%"))
-            total = s.scalar(select(func.count()).select_from(Pipeline).where(*where)) or 0
+        elif offset:  # past the last page: no row carries the total
+            total = s.scalar(count, search) or 0
         else:
             total = 0
     return [_summary(platform, row[:-1]) for row in rows], total

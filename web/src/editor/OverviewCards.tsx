@@ -31,6 +31,9 @@ const Card = memo(function Card({ n }: { n: ModuleFlowNode }) {
   );
 });
 
+/** The id of the selectable drawn card an event happened in. */
+const cardIdOf = (target: EventTarget) => (target as Element).closest<SVGGElement>('g[data-id]:not(.fixed)')?.dataset.id;
+
 /**
  * Press on a drawn card: select it (added to the selection with Shift, Ctrl or Meta) and drag the selection.
  * Once selected, the card is a React Flow node again (drawn under the pointer), so this only starts drags.
@@ -39,7 +42,7 @@ function useCardDrag() {
   const { screenToFlowPosition } = useReactFlow();
   return useCallback(
     (ev: React.PointerEvent<SVGSVGElement>) => {
-      const id = ev.button === 0 ? (ev.target as Element).closest<SVGGElement>('g[data-id]:not(.fixed)')?.dataset.id : undefined;
+      const id = ev.button === 0 ? cardIdOf(ev.target) : undefined;
       if (!id) return;
       ev.preventDefault();
       const st = useEditor.getState();
@@ -76,7 +79,7 @@ function useCardDrag() {
  * node; the card then becomes that node, which takes the focus so arrow keys move it.
  */
 function onCardKey(ev: React.KeyboardEvent<SVGSVGElement>) {
-  const id = (ev.target as Element).closest<SVGGElement>('g[data-id]:not(.fixed)')?.dataset.id;
+  const id = cardIdOf(ev.target);
   if (!id || (ev.key !== 'Enter' && ev.key !== ' ')) return;
   ev.preventDefault();
   const st = useEditor.getState();

@@ -182,15 +182,16 @@ def _head(path: str, lines: int) -> bytes:
     return head[:cut] if start else head
 
 
+def _parser(fmt: str, dtype: Any) -> _Parse:
+    if dtype is pl.Date:
+        return lambda e, *, strict: e.str.to_date(fmt, strict=strict)
+    return lambda e, *, strict: e.str.to_datetime(fmt, time_unit="us", strict=strict)
+
+
 def _matching_parser(values: pl.Series) -> _Parse | None:
     """The first ISO format that parses every value (dates as Date, timestamps in µs)."""
     for fmt, dtype in _FORMATS:
-        if dtype is pl.Date:
-            def parse(e: pl.Expr, *, strict: bool, fmt: str = fmt) -> pl.Expr:
-                return e.str.to_date(fmt, strict=strict)
-        else:
-            def parse(e: pl.Expr, *, strict: bool, fmt: str = fmt) -> pl.Expr:
-                return e.str.to_datetime(fmt, time_unit="us", strict=strict)
+        parse = _parser(fmt, dtype)
         try:
             pl.select(parse(pl.lit(values), strict=True))
         except pl.exceptions.PolarsError:

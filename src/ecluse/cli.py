@@ -192,13 +192,19 @@ def preview(file: FileArg, node: Annotated[str, typer.Option("--node", help="Nod
         print(json.dumps({"columns": [{"name": f.name, "type": str(f.type)} for f in data.schema],
                           "rows": data.to_pylist()}, default=str, indent=2))
         return
-    table = Table(title=f"{node}: first {data.num_rows} row(s) (from a sample)", title_justify="left")
-    for f in data.schema:
-        table.add_column(f"{f.name}\n[dim]{f.type}[/]")
-    for row in data.to_pylist():
+    console.print(_rows_table(f"{node}: first {data.num_rows} row(s) (from a sample)",
+                              [f"{f.name}\n[dim]{f.type}[/]" for f in data.schema],
+                              data.to_pylist()))
+
+
+def _rows_table(title: str, headers: list[str], rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header)
+    for row in rows:
         table.add_row(*[Text("null", style="dim italic") if v is None else Text(str(v))
                         for v in row.values()])
-    console.print(table)
+    return table
 
 
 class _Progress:
@@ -320,7 +326,8 @@ def _summary(plan: Any, result: Any, progress: _Progress) -> None:
     table = Table(title=f"run {result.run_id[:8]}: {result.status} in {result.duration_s:.2f}s",
                   title_justify="left")
     for col in ("node", "module", "status", "rows in", "rows out", "rejected", "written", "time"):
-        table.add_column(col, justify="right" if col not in ("node", "module", "status") else "left")
+        table.add_column(col, justify="right" if col not in ("node", "module", "status") else "left",
+                         min_width=9 if col == "status" else None)
     for pn in plan.nodes:
         m = result.nodes[pn.id]
         table.add_row(pn.id, pn.node.module, m.status,
@@ -336,6 +343,9 @@ def _summary(plan: Any, result: Any, progress: _Progress) -> None:
     if result.error is not None:
         where = f"node {result.error.node_id!r}" if result.error.node_id else "the run"
         err_console.print(f"\n[bold red]error in {where}:[/] {result.error.reason}")
+        if result.error.sample_rows:
+            rows = result.error.sample_rows
+            err_console.print(_rows_table("rows it failed on", list(rows[0]), rows))
         err_console.print("[dim]Destinations were left unchanged.[/]")
 
 

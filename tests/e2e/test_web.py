@@ -1,5 +1,6 @@
 """The web UI's own checks, run by `make test`: Vitest + ESLint + tsc, then the browser smoke test
-(sign in, build csv → cleaner → aggregate → parquet by drag and drop, configure, save, run, preview)
+(sign in, build csv → cleaner → aggregate → parquet by drag and drop, configure, save, run, preview;
+then a run failing at the cleaner, inspected on that node)
 in Debian's Chromium, installed when missing. Screenshots land in test-artifacts/."""
 
 from __future__ import annotations
@@ -88,10 +89,15 @@ def test_web_end_to_end_against_the_server(web: Path, live_server: dict[str, str
                "ECLUSE_PASSWORD": live_server["password"]}
         result = subprocess.run(["node", "e2e/smoke.mjs"], cwd=web, capture_output=True, text=True,
                                 timeout=600, env=env)
-    _check(result)
-    assert "smoke: 1 passed" in result.stdout
+        _check(result)
+        assert "smoke: 1 passed" in result.stdout
+        # A run failing mid-chain: the cleaner's cast, shown on the cleaner with its rows.
+        failure = subprocess.run(["node", "e2e/failure.mjs"], cwd=web, capture_output=True,
+                                 text=True, timeout=300, env=env)
+    _check(failure)
+    assert "failure: 1 passed" in failure.stdout
     shots = ROOT / "test-artifacts"
-    for name in ("05-config-csv", "08-finished-run", "09-preview"):
+    for name in ("05-config-csv", "08-finished-run", "09-preview", "10-failed-node"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
     # The run really happened on the server: the Parquet output is on disk with every group.
     output = pq.read_table(Path(live_server["work"]) / "examples" / "demo" / "out" / "monthly")

@@ -17,9 +17,10 @@ from ecluse.engine.run import RunOptions, run_pipeline
 from ecluse.engine.state import FileStateStore
 from ecluse.sdk import Extractor, ModuleConfig, NodeContext, sql_field
 from ecluse.sdk.context import CancelToken
+from ecluse.sdk.errors import NodeError
 from ecluse.sdk.registry import Registry, default_registry
 from ecluse.spec.validate import DocumentInvalid
-from tests.helpers import chain, node, run_doc
+from tests.helpers import chain, node, preview, run_doc
 
 ORDERS = "id,email,country,amount,ts\n" + "".join(
     f"{i}, User{i % 7}@X.com ,{['fr', 'de', None][i % 3] or ''},{i * 1.5},2024-0{1 + i % 2}-15 10:00:00\n"
@@ -78,7 +79,7 @@ def test_failure_leaves_destination_unchanged(orders: Path, workdir: Path) -> No
     broken["nodes"][1]["config"]["cast"] = {"email": "int64"}  # fails while writing
     result = run_doc(broken)
     assert result.status == "failed"
-    assert result.error is not None and result.error.node_id == "out"
+    assert result.error is not None and result.error.node_id == "clean"
     assert "email" in result.error.reason or "convert" in result.error.reason.lower()
     assert (workdir / "out.parquet").read_bytes() == before
     assert not [p for p in workdir.iterdir() if p.name.startswith(".ecluse-")]
@@ -271,13 +272,42 @@ def test_a_failed_run_reports_the_whole_cause(orders: Path, workdir: Path) -> No
     """The message is the library's first line; the run's error also carries its full text
     (for the UI's error panel) and says which library raised it."""
     broken = pipeline(path="out.parquet")
-    broken["nodes"][1]["config"]["cast"] = {"email": "int64"}
+    broken["nodes"].insert(2, node("big", "transformer", "filter",
+                                   condition="CAST(email AS INTEGER) > 0"))
+    broken["edges"] = chain(*broken["nodes"])["edges"]
     error = run_doc(broken).to_dict()["error"]
-    assert error["node_id"] == "out" and error["sample_rows"] == []
+    assert error["node_id"] == "out" and error["sample_rows"] == []  # no transformer explains it
     assert error["cause"].startswith("ConversionException: ") and error["message"] in error["cause"]
     missing = pipeline(path="out.parquet")
     missing["nodes"][0]["config"]["path"] = str(workdir / "nope.csv")
     assert run_doc(missing).to_dict()["error"]["cause"] is None  # our own message says it all
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_a_failing_cast_is_put_on_its_cleaner_with_the_rows(orders: Path, workdir: Path,
+                                                            engine: str) -> None:
+    """A cast only fails when the loader executes the chain; the failure is still shown on the
+    cleaner, with the rows it cannot cast (as the cast saw them: trimmed), in runs and
+    previews alike, and the destination is not written."""
+    broken = pipeline(path="out.parquet")
+    broken["nodes"][1]["config"]["cast"] = {"email": "int64"}
+    events: list[Any] = []
+    result = run_doc(broken, engine=engine, on_event=events.append)
+    error = result.to_dict()["error"]
+    assert error["node_id"] == "clean" and error["field"] == "cast"
+    assert "'user1@x.com' is not a valid int64" in error["message"]
+    assert [r["email"] for r in error["sample_rows"]] == [f"user{i % 7}@x.com" for i in (1, 2, 3, 4, 5)]
+    assert error["cause"] and error["message"] not in error["cause"]  # the engine's own words
+    assert result.nodes["clean"].status == "failed" and result.nodes["clean"].error == error["message"]
+    assert {result.nodes[n].status for n in ("src", "agg", "out")} == {"cancelled"}
+    assert result.nodes["out"].error == "node 'clean' upstream failed"
+    assert any(e.kind == "node_failed" and e.node_id == "clean" for e in events)
+    assert not (workdir / "out.parquet").exists()
+    with pytest.raises(NodeError) as raised:
+        preview(broken, "agg", engine=engine)
+    assert raised.value.node_id == "clean" and raised.value.sample_rows
+    broken["nodes"][1]["config"]["on_cast_error"] = "null"
+    assert run_doc(broken, engine=engine).status == "succeeded"
 
 
 def test_a_node_failing_before_it_streams_is_marked_failed(orders: Path, workdir: Path) -> None:

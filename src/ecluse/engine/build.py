@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import ibis.expr.types as ir
 
@@ -99,9 +98,3 @@ def describe_exception(exc: BaseException) -> str:
     head = lines[0] if lines else type(exc).__name__
     return head if len(head) < 500 else head[:497] + "..."
 
-
-def public_value(value: Any) -> Any:
-    """Parameters and metrics as JSON-friendly values."""
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)

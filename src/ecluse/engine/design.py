@@ -14,7 +14,8 @@ from typing import Any
 import pyarrow as pa
 
 from ecluse.engine.backends import connect_backend
-from ecluse.engine.build import BuiltGraph, build_graph
+from ecluse.engine.blame import blame
+from ecluse.engine.build import BuiltGraph, as_node_error, build_graph
 from ecluse.engine.plan import Plan, PlanNode
 from ecluse.engine.run import close_shared
 from ecluse.engine.state import MemoryStateStore
@@ -117,9 +118,11 @@ def preview_node(plan: Plan, node_id: str, *, limit: int = 50, offset: int = 0,
         if port is None:
             port = "in" if isinstance(target.module, Loader) else target.module.outputs[0].name
         table = built.output(node_id, port)
-        if offset:
-            table = table.limit(limit, offset=offset)
-            return session.backend.to_arrow(table)
-        return session.backend.to_arrow(table, limit=limit)
+        try:
+            if offset:
+                return session.backend.to_arrow(table.limit(limit, offset=offset))
+            return session.backend.to_arrow(table, limit=limit)
+        except Exception as exc:
+            raise blame(plan, built, node_id, as_node_error(node_id, exc)) from exc
     finally:
         session.close()

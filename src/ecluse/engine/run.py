@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 from ecluse.engine.backends import connect_backend
 from ecluse.engine.backends.base import EngineBackend
-from ecluse.engine.build import as_node_error, build_graph, public_value
+from ecluse.engine.blame import blame
+from ecluse.engine.build import BuiltGraph, as_node_error, build_graph
 from ecluse.engine.events import RunEvent
+from ecluse.engine.jsonable import json_value, public_value
 from ecluse.engine.plan import Plan, PlanNode
 from ecluse.engine.pushdown import Pushdown, find_pushdowns
 from ecluse.engine.state import MemoryStateStore
@@ -93,7 +95,7 @@ class RunResult:
         if self.error is not None:
             err = {"node_id": self.error.node_id, "message": self.error.reason,
                    "cause": _cause(self.error), "field": self.error.field,
-                   "sample_rows": self.error.sample_rows}
+                   "sample_rows": [json_value(row) for row in self.error.sample_rows]}
         return {"run_id": self.run_id, "status": self.status, "duration_s": self.duration_s,
                 "started_at": self.started_at.isoformat(), "finished_at": self.finished_at.isoformat(),
                 "nodes": {k: m.to_dict() for k, m in self.nodes.items()}, "error": err}
@@ -196,9 +198,9 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
                 continue
             options.cancel.raise_if_cancelled()
             if pn.id in pushdowns:
-                _load(run, pn, pushdowns[pn.id].table, contexts[pn.id], pushdowns[pn.id])
+                _load(run, pn, pushdowns[pn.id].table, contexts[pn.id], pushdown=pushdowns[pn.id])
             else:
-                _load(run, pn, built.output(pn.id, "in"), contexts[pn.id])
+                _load(run, pn, built.output(pn.id, "in"), contexts[pn.id], built=built)
     except RunCancelled:
         status = "cancelled"
     except NodeError as exc:
@@ -216,7 +218,7 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
         if error is not None and error.node_id == pn.id and run.metrics[pn.id].status == "pending":
             run.start(pn)  # it failed while its relation was built (a validator's check)
         if run.metrics[pn.id].status == "running":
-            run.finish(pn, "succeeded" if succeeded else status,
+            run.finish(pn, _final_status(status, error, pn.id),
                        error.reason if error and error.node_id == pn.id else None)
         elif run.metrics[pn.id].status == "pending":
             run.metrics[pn.id].status = "skipped"
@@ -234,6 +236,13 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
     return result
 
 
+def _final_status(run_status: NodeStatus, error: NodeError | None, node_id: str) -> NodeStatus:
+    """A node still running when another node failed was stopped, not failed itself."""
+    if run_status == "failed" and error is not None and error.node_id not in ("", node_id):
+        return "cancelled"
+    return run_status
+
+
 def _pushdowns(run: _Run, factory: Callable[[PlanNode], NodeContext],
                warehouses: dict[str, Any]) -> dict[str, Pushdown]:
     try:
@@ -247,9 +256,10 @@ def _pushdowns(run: _Run, factory: Callable[[PlanNode], NodeContext],
     return found
 
 
-def _load(run: _Run, pn: PlanNode, table: Any, ctx: NodeContext,
-          pushdown: Pushdown | None = None) -> None:
-    """Run one loader; every node upstream of it is running while it writes."""
+def _load(run: _Run, pn: PlanNode, table: Any, ctx: NodeContext, *,
+          built: BuiltGraph | None = None, pushdown: Pushdown | None = None) -> None:
+    """Run one loader (on the engine's ``built`` graph, or ``pushdown`` in a warehouse); every
+    node upstream of it is running while it writes."""
     upstream = run.plan.upstream(pn.id)
     for up in upstream:
         run.start(up)
@@ -265,7 +275,12 @@ def _load(run: _Run, pn: PlanNode, table: Any, ctx: NodeContext,
             result = module.write(table, ctx)
     except Exception as exc:
         error = as_node_error(pn.id, exc)
-        run.finish(pn, "failed", error.reason)
+        if built is not None:
+            error = blame(run.plan, built, pn.id, error)
+        if error.node_id == pn.id:
+            run.finish(pn, "failed", error.reason)
+        else:
+            run.finish(pn, "cancelled", f"node {error.node_id!r} upstream failed")
         raise error from exc
     m = run.metrics[pn.id]
     m.rows_in = m.rows_out = result.rows_written

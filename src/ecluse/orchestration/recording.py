@@ -108,9 +108,13 @@ class RunRecorder:
             return
         if kind == "run_finished":
             return
-        level = str(data.pop("level", "error" if kind == "node_failed" else "info"))
+        stopped = kind == "node_failed" and data.get("status") == "cancelled"
+        level = str(data.pop("level", "warning" if stopped else
+                             "error" if kind == "node_failed" else "info"))
         message = str(data.pop("message", "")) or _MESSAGES.get(kind, kind)
-        if kind == "node_failed" and data.get("error"):
+        if stopped:
+            message = "node stopped" + (f": {data['error']}" if data.get("error") else "")
+        elif kind == "node_failed" and data.get("error"):
             message = f"node failed: {data['error']}"
         self._seq += 1
         at = dt.datetime.fromisoformat(ev["at"]) if ev.get("at") else utcnow()

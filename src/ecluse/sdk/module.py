@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from ecluse.sdk.context import NodeContext
+    from ecluse.sdk.errors import NodeError
     from ecluse.sdk.warehouse import Warehouse
 
 ModuleKind = Literal["extractor", "transformer", "loader"]
@@ -162,6 +163,16 @@ class Transformer(Module):
     @abstractmethod
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table | Mapping[str, ir.Table]:
         """Relations in, relations out: build Ibis expressions, never execute them."""
+
+    def explain_failure(self, inputs: Inputs, ctx: NodeContext) -> NodeError | None:
+        """Whether this node's rows made the run's query fail, and which rows.
+
+        Relations are lazy: a value this node cannot handle (a failing cast) only raises when a
+        loader executes the whole chain, so the error first lands on the loader. The engine then
+        asks each transformer upstream, in order; one that recognises the failure returns the
+        error naming itself, with a few of the rows (found by a bounded query), else None.
+        """
+        return None
 
 
 class Loader(Module):

@@ -3,15 +3,11 @@ a run would do where (ELT pushdown or engine, with the SQL)."""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
-import math
-import uuid
 from typing import Any
 
 from ecluse.engine.design import DesignOptions, node_schemas, preview_node
 from ecluse.engine.explain import explain as explain_plan
+from ecluse.engine.jsonable import json_value
 from ecluse.engine.plan import Plan, compile_pipeline
 from ecluse.sdk.errors import NodeError
 from ecluse.sdk.types import type_name
@@ -119,24 +115,6 @@ def _runnable_part(platform: Platform, document: dict[str, Any]
     return {**draft, "nodes": [], "edges": []}, blocked
 
 
-def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (decimal.Decimal, uuid.UUID, dt.timedelta)):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {str(k): _cell(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_cell(v) for v in value]
-    return str(value)
-
-
 def preview(platform: Platform, pipeline_id: str, node_id: str, *, limit: int,
             offset: int) -> dict[str, Any]:
     document, _ = pipelines.document_at(platform, pipeline_id)
@@ -158,7 +136,7 @@ def _preview(platform: Platform, plan: Plan, pipeline_id: str, node_id: str, *, 
                       errors=[{"pointer": f"/nodes/{exc.node_id}", "detail": exc.reason,
                                "node_id": exc.node_id}]) from exc
     columns = [{"name": f.name, "type": _type(f.type)} for f in table.schema]
-    rows = [[_cell(v) for v in row.values()] for row in table.to_pylist()]
+    rows = [[json_value(v) for v in row.values()] for row in table.to_pylist()]
     return {"node_id": node_id, "columns": columns, "rows": rows, "limit": limit, "offset": offset}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Integer, Select, String, bindparam, func, select, update
 
-from ecluse.engine.build import public_value
+from ecluse.engine.jsonable import public_value
 from ecluse.engine.plan import compile_pipeline
 from ecluse.services import pipelines
 from ecluse.services.connections import resolver

@@ -83,6 +83,31 @@ def test_node_failure_is_recorded_with_node_id(api: Api, tmp_path: Path) -> None
     assert api.get(f"/api/v1/runs?pipeline_id={pid}").json()["total"] == 1  # no retry policy
 
 
+def test_a_failing_cast_is_recorded_on_its_cleaner_with_rows(api: Api, tmp_path: Path) -> None:
+    """The rows a node failed on hold any type (here a timestamp): they are stored and served as
+    JSON; the steps the failure stopped are recorded as cancelled, in the log too."""
+    src = tmp_path / "stamps.csv"
+    src.write_text("id,at,code\n1,2024-03-31 01:30:00,A1\n2,2024-03-31 02:30:00,7\n")
+    doc = {"name": "stamps", "nodes": [
+        {"id": "src", "type": "extractor", "module": "csv", "config": {"path": str(src)}},
+        {"id": "clean", "type": "transformer", "module": "cleaner",
+         "config": {"cast": {"code": "int64"}}},
+        {"id": "out", "type": "loader", "module": "parquet",
+         "config": {"path": str(tmp_path / "out.parquet")}}],
+        "edges": [{"source": "src", "target": "clean"}, {"source": "clean", "target": "out"}]}
+    done = api.wait_run(api.start_run(api.create_pipeline(doc)["id"])["id"])
+    assert done["status"] == "failed" and done["error"]["node_id"] == "clean"
+    assert done["error"]["field"] == "cast" and done["error"]["cause"]
+    assert done["error"]["sample_rows"] == [{"id": 1, "at": "2024-03-31T01:30:00", "code": "A1"}]
+    assert done["nodes"]["clean"]["status"] == "failed"
+    assert done["nodes"]["src"]["status"] == done["nodes"]["out"]["status"] == "cancelled"
+    lines = api.get(f"/api/v1/runs/{done['id']}/logs").json()["items"]
+    assert {"level": "warning", "node_id": "out", "message": "node stopped: node 'clean' upstream "
+            "failed"}.items() <= next(ln for ln in lines if ln["node_id"] == "out"
+                                      and ln["message"].startswith("node stopped")).items()
+    assert not (tmp_path / "out.parquet").exists()
+
+
 def test_cancel_stops_the_work_and_leaves_the_destination(api: Api, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     gate.touch()

@@ -14,6 +14,7 @@ from ecluse.sdk import (
     Inputs,
     ModuleConfig,
     NodeContext,
+    NodeError,
     Transformer,
     TypeName,
     columns_field,
@@ -74,6 +75,53 @@ class Cleaner(Transformer):
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table:
         c = self.config
         t = inputs.one()
+        changes = self._text_changes(t, ctx)
+
+        def current(col: str) -> ir.Value:
+            return changes.get(col, t[col])
+
+        require_columns(t, c.cast, field="cast")
+        for col, type_name in c.cast.items():
+            target = to_ibis_type(type_name)
+            value = current(col)
+            changes[col] = value.try_cast(target) if c.on_cast_error == "null" else value.cast(target)
+        require_columns(t, c.fill_nulls, field="fill_nulls")
+        for col, fill in c.fill_nulls.items():
+            value = current(col)
+            changes[col] = value.fill_null(ibis.literal(fill).cast(value.type()))
+        if changes:
+            t = t.mutate(**changes)
+        if c.drop_nulls:
+            require_columns(t, c.drop_nulls, field="drop_nulls")
+            t = t.drop_null(c.drop_nulls)
+        if c.remove_duplicates:
+            if c.columns:
+                require_columns(t, c.columns, field="columns")
+                t = t.distinct(on=c.columns, keep="first")
+            else:
+                t = t.distinct()
+        return t
+
+    def explain_failure(self, inputs: Inputs, ctx: NodeContext) -> NodeError | None:
+        c = self.config
+        if c.on_cast_error != "fail":
+            return None
+        t = inputs.one()
+        before_cast = self._text_changes(t, ctx)
+        for col, type_name in c.cast.items():
+            value = before_cast.get(col, t[col])
+            bad = value.notnull() & value.try_cast(to_ibis_type(type_name)).isnull()
+            rows = ctx.backend.to_arrow(t.filter(bad).mutate(**{col: value}), limit=5).to_pylist()
+            if rows:
+                return NodeError(self.node_id, f"cannot cast column {col!r} to {type_name}: "
+                                 f"{rows[0][col]!r} is not a valid {type_name}; fix the values "
+                                 "upstream, or set on_cast_error to \"null\" to blank them",
+                                 field="cast", sample_rows=rows)
+        return None
+
+    def _text_changes(self, t: ir.Table, ctx: NodeContext) -> dict[str, ir.Value]:
+        """The trim, case and replace steps: what every later step (a cast) starts from."""
+        c = self.config
         schema = t.schema()
         changes: dict[str, ir.Value] = {}
 
@@ -101,27 +149,7 @@ class Cleaner(Transformer):
         _require_text(schema, [r.column for r in c.replace], "replace")
         for r in c.replace:
             changes[r.column] = current(r.column).re_replace(r.pattern, r.replacement)  # type: ignore[attr-defined]
-        require_columns(t, c.cast, field="cast")
-        for col, type_name in c.cast.items():
-            target = to_ibis_type(type_name)
-            value = current(col)
-            changes[col] = value.try_cast(target) if c.on_cast_error == "null" else value.cast(target)
-        require_columns(t, c.fill_nulls, field="fill_nulls")
-        for col, fill in c.fill_nulls.items():
-            value = current(col)
-            changes[col] = value.fill_null(ibis.literal(fill).cast(value.type()))
-        if changes:
-            t = t.mutate(**changes)
-        if c.drop_nulls:
-            require_columns(t, c.drop_nulls, field="drop_nulls")
-            t = t.drop_null(c.drop_nulls)
-        if c.remove_duplicates:
-            if c.columns:
-                require_columns(t, c.columns, field="columns")
-                t = t.distinct(on=c.columns, keep="first")
-            else:
-                t = t.distinct()
-        return t
+        return changes
 
 
 def _require_text(schema: ibis.Schema, columns: object, field: str) -> None:

@@ -1,0 +1,47 @@
+// What the scripts that drive a running server share: a pipeline created through the API, and a
+// signed-in 1280×800 page that records console errors.
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from './serve.mjs';
+import { launch } from './browser.mjs';
+
+export const artifacts = resolve(fileURLToPath(new URL('../../test-artifacts', import.meta.url)));
+
+/** Settings from the environment: API_TARGET (required), ECLUSE_USER, ECLUSE_PASSWORD. */
+export function target() {
+  const url = process.env.API_TARGET;
+  if (!url) throw new Error('set API_TARGET to a running Ecluse server');
+  return { url, user: process.env.ECLUSE_USER ?? 'admin', password: process.env.ECLUSE_PASSWORD ?? '' };
+}
+
+export async function createPipeline({ url, user, password }, document) {
+  const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: user, password }) });
+  if (!login.ok) throw new Error(`login: ${login.status} ${await login.text()}`);
+  const { access_token } = await login.json();
+  const created = await fetch(`${url}/api/v1/pipelines`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${access_token}` }, body: JSON.stringify(document) });
+  if (!created.ok) throw new Error(`create: ${created.status} ${await created.text()}`);
+  return (await created.json()).id;
+}
+
+/** The built UI served with /api forwarded to the server, a browser, and a page signed in on the pipelines list. */
+export async function signedIn(settings) {
+  mkdirSync(artifacts, { recursive: true });
+  const server = await serve(0, settings.url);
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const browser = await launch();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${base}/signin`);
+  await page.getByLabel('User name').fill(settings.user);
+  await page.getByLabel('Password').fill(settings.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Pipelines' }).waitFor();
+  const close = async () => {
+    await browser.close();
+    server.close();
+  };
+  return { page, errors, close, shot: (name) => page.screenshot({ path: `${artifacts}/${name}.png` }) };
+}

@@ -192,6 +192,8 @@ class NodeRunOut(BaseModel):
     status: Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped"]
     rows_in: int | None = None
     rows_out: int | None = None
+    rows_so_far: int | None = Field(None, description="While the node runs: the rows it has "
+                                    "streamed so far (sources that report progress).")
     rows_rejected: int | None = None
     bytes_written: int | None = None
     duration_s: float | None = None

@@ -58,6 +58,7 @@ class RunRecorder:
         self.platform, self.run_id, self.pipeline_id = platform, run_id, pipeline_id
         self.nodes: dict[str, Any] = {}
         self._pending: list[RunLog] = []
+        self._nodes_changed = False
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
         with platform.db.session() as s:  # a run taken over by another worker goes on numbering
@@ -86,10 +87,10 @@ class RunRecorder:
     def flush(self) -> None:
         with self._lock:
             self._last_flush = time.monotonic()
-            if not self._pending:
+            if not self._pending and not self._nodes_changed:
                 return
-            pending, self._pending = self._pending, []
-            nodes = dict(self.nodes)
+            pending, self._pending, self._nodes_changed = self._pending, [], False
+            nodes = {k: dict(v) for k, v in self.nodes.items()}
         with self.platform.db.session() as s:
             s.add_all(pending)
             s.execute(update(Run).where(Run.id == self.run_id).values(nodes=nodes))
@@ -98,6 +99,8 @@ class RunRecorder:
         kind = ev.get("kind", "")
         node_id = ev.get("node_id")
         data = dict(ev.get("data") or {})
+        self._nodes_changed |= bool(node_id) and kind in ("node_started", "node_finished",
+                                                          "node_failed", "node_progress")
         if node_id and kind in ("node_started", "node_finished", "node_failed"):
             entry = self.nodes.setdefault(node_id, {"node_id": node_id})
             entry.update({k: v for k, v in data.items() if k != "extra"})

@@ -114,6 +114,8 @@ def test_cancel_stops_the_work_and_leaves_the_destination(api: Api, tmp_path: Pa
     pid = api.create_pipeline(gated_pipeline(tmp_path, gate=gate))["id"]
     run = api.start_run(pid)
     _at_gate(api, run["id"])
+    source = api.get(f"/api/v1/runs/{run['id']}").json()["nodes"]["src"]
+    assert source["status"] == "running" and source["rows_so_far"] == 10  # live progress
     r = api.post(f"/api/v1/runs/{run['id']}/cancel", role="developer")
     assert r.status_code == 202 and r.json()["cancel_requested"]
     done = api.wait_run(run["id"])

@@ -52,5 +52,14 @@ export interface ColumnStats {
 /** A preview page, with "more than" paging (`total` is -1 while pages come back full) and its statistics. */
 export type Preview = Pick<S['PreviewOut'], 'columns' | 'rows' | 'offset'> & { total: number; stats: ColumnStats[] };
 
-/** Rows a node produced (what its loader wrote, or read for an extractor), for the cards and edges. */
-export const rowsOf = (m: NodeRun | undefined): number | null => m?.rows_out ?? m?.rows_in ?? null;
+/** Rows that left a node (a loader: wrote), or while it runs, those it has streamed so far; null when the
+ * engine ran the step inside one query with its neighbours and only knows the count at the ends. */
+export const rowsOut = (m: NodeRun | undefined): number | null => m?.rows_out ?? (m?.status === 'running' ? m.rows_so_far : null) ?? null;
+/** " · 1,234 rows" out of the node; " · 1,234 rows in" when only its input count is known. */
+export function rowsLabel(m: NodeRun): string {
+  const out = rowsOut(m);
+  if (out != null) return ` · ${out.toLocaleString()} rows${m.status === 'running' ? ' so far' : ''}`;
+  return m.rows_in != null ? ` · ${m.rows_in.toLocaleString()} rows in` : '';
+}
+/** The largest count a run's node moved (in or out), for run-level volumes. */
+export const rowsMoved = (m: NodeRun): number => Math.max(m.rows_out ?? 0, m.rows_in ?? 0);

@@ -1496,6 +1496,11 @@ export interface components {
                     rows_in?: number | null;
                     /** Rows Out */
                     rows_out?: number | null;
+                    /**
+                     * Rows So Far
+                     * @description While the node runs: the rows it has streamed so far (sources that report progress).
+                     */
+                    rows_so_far?: number | null;
                     /** Rows Rejected */
                     rows_rejected?: number | null;
                     /** Bytes Written */

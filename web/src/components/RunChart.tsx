@@ -1,7 +1,7 @@
 import Box from '@mui/material/Box';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
-import { rowsOf, type Run } from '../api/types';
+import { rowsMoved, type Run } from '../api/types';
 
 const W = 520;
 const H = 90;
@@ -34,7 +34,7 @@ export function RunChart({ runs }: { runs: Run[] }) {
   const recent = [...runs].filter((r) => r.started_at).sort((a, b) => Date.parse(a.started_at!) - Date.parse(b.started_at!)).slice(-30);
   if (recent.length === 0) return null;
   const durations = recent.map((r) => (r.finished_at ? Date.parse(r.finished_at) - Date.parse(r.started_at!) : 0) / 1000);
-  const rows = recent.map((r) => Object.values(r.nodes).reduce((m, n) => Math.max(m, rowsOf(n) ?? 0), 0));
+  const rows = recent.map((r) => Object.values(r.nodes).reduce((m, n) => Math.max(m, rowsMoved(n)), 0));
   const statuses = recent.map((r) => r.status);
   return (
     <Stack direction="row" spacing={4} sx={{ mb: 2, p: 2, bgcolor: 'background.paper', border: 1, borderColor: 'divider', borderRadius: 1 }}>

@@ -16,7 +16,7 @@ import {
 import '@xyflow/react/dist/style.css';
 import Box from '@mui/material/Box';
 import Typography from '@mui/material/Typography';
-import { rowsOf, type CatalogEntry, type Column, type DocEdge, type DocNode, type NodeRun } from '../api/types';
+import { rowsOut, type CatalogEntry, type Column, type DocEdge, type DocNode, type NodeRun } from '../api/types';
 import { NODE_WIDTH, useEditor } from '../store/editor';
 import { edgeId, moduleKey, sourceHandleOf, targetHandleOf, type Catalog } from '../store/graph';
 import { kindColor } from '../theme';
@@ -109,7 +109,7 @@ function toFlowEdges(edges: DocEdge[], nodes: DocNode[], catalog: Catalog, selec
   const byId = new Map(nodes.map((n) => [n.id, n]));
   return edges.map((e) => {
     const id = edgeId(e);
-    const rows = rowsOf(metrics?.[e.source]);
+    const rows = rowsOut(metrics?.[e.source]);
     const src = byId.get(e.source);
     return {
       id,

@@ -1,6 +1,6 @@
 import { createContext, memo, useContext } from 'react';
 import { Handle, Position, type Node, type NodeProps } from '@xyflow/react';
-import { rowsOf, type CatalogEntry, type Column, type DocNode, type NodeRun } from '../api/types';
+import { rowsLabel, type CatalogEntry, type Column, type DocNode, type NodeRun } from '../api/types';
 import { kindColor } from '../theme';
 import './node.css';
 
@@ -93,7 +93,7 @@ function ModuleNodeView({ data, selected }: NodeProps<ModuleFlowNode>) {
         {metrics && (
           <div className="ec-status" style={{ color: statusColor[metrics.status] }}>
             {metrics.status}
-            {rowsOf(metrics) != null && ` · ${rowsOf(metrics)!.toLocaleString()} rows`}
+            {rowsLabel(metrics)}
             {!!metrics.rows_rejected && ` · ${metrics.rows_rejected.toLocaleString()} rejected`}
             {metrics.duration_s != null && ` · ${Math.round(metrics.duration_s * 1000)} ms`}
           </div>

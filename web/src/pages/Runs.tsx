@@ -14,7 +14,7 @@ import TableRow from '@mui/material/TableRow';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { usePipelines, useRuns } from '../api/hooks';
-import { rowsOf, type Run } from '../api/types';
+import { rowsMoved, type Run } from '../api/types';
 import { StatusChip } from '../components/StatusChip';
 import { RunChart } from '../components/RunChart';
 
@@ -87,7 +87,7 @@ export function RunsPage() {
               </TableRow>
             )}
             {rows.map((r) => {
-              const rowsOut = Object.values(r.nodes).reduce((m, n) => Math.max(m, rowsOf(n) ?? 0), 0);
+              const rowsOut = Object.values(r.nodes).reduce((m, n) => Math.max(m, rowsMoved(n)), 0);
               return (
                 <TableRow key={r.id} hover>
                   <TableCell>

@@ -221,6 +221,16 @@ def bench_clickhouse(table: pa.Table, work: Path, results: list[tuple[str, float
                                          settings={"max_block_size": 65536}):
                 pass
         timed("clickhouse-driver execute_iter, rows only (no Arrow)", raw, results)
+
+        def arrow_stream() -> None:
+            for _ in client.query_arrow_stream(f"SELECT * FROM {db}.hand",
+                                               settings={"max_block_size": 65536,
+                                                         "use_numpy": True}):
+                pass
+        reference = timed("clickhouse-driver query_arrow_stream, NumPy columns (generic Arrow "
+                          "reader)", arrow_stream, results)
+        label, t, note = results[-4]
+        results[-4] = (label, t, f"{t / reference:.2f}x the Arrow reader; {note}")
     finally:
         client.execute(f"DROP DATABASE {db}")
         client.disconnect()

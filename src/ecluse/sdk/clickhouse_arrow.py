@@ -218,3 +218,171 @@ def py_values(array: Any, dtype: pa.DataType, ch_type: str) -> list[Any]:
     if pa.types.is_nested(dtype):
         return [None if v is None else json.dumps(v, default=str, ensure_ascii=False) for v in values]
     return values
+
+
+# --- inserts straight from Arrow ----------------------------------------------------------
+
+_WIRE_INTS = {"Int8": "<i1", "Int16": "<i2", "Int32": "<i4", "Int64": "<i8", "UInt8": "<u1",
+              "UInt16": "<u2", "UInt32": "<u4", "UInt64": "<u8", "Float32": "<f4",
+              "Float64": "<f8", "Bool": "<u1"}
+_UNIT_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+
+
+def insert_arrow(client: Any, query: str, data: pa.Table) -> int:
+    """``INSERT … VALUES`` of ``data`` (its columns in the query's order) in one block.
+
+    Columns whose values Arrow already holds in ClickHouse's Native layout (numbers, dates,
+    timestamps, decimals of the same scale, text; Nullable or not) are sent as bytes built from
+    Arrow's buffers with NumPy - no Python object per value. The others (LowCardinality, values
+    that need a cast or a range check, ...) go through the driver's own column writers as Python
+    values (``py_values``), exactly as a plain ``client.execute(…, columnar=True)`` would."""
+    from clickhouse_driver import defines
+    from clickhouse_driver.block import BlockInfo, ColumnOrientedBlock
+    from clickhouse_driver.columns.service import write_column
+    from clickhouse_driver.protocol import ClientPacketTypes
+    from clickhouse_driver.varint import write_varint
+    from clickhouse_driver.writer import write_binary_str, write_binary_uint8
+
+    with client.disconnect_on_error(query, None):
+        conn = client.connection
+        conn.send_query(query)
+        conn.send_external_tables(None)
+        sample = client.receive_sample_block()
+        revision = conn.server_info.used_revision
+        write_varint(ClientPacketTypes.DATA, conn.fout)
+        if revision >= defines.DBMS_MIN_REVISION_WITH_TEMPORARY_TABLES:
+            write_binary_str("", conn.fout)
+        out = conn.block_out  # the (possibly compressing) block stream: same framing as the driver's
+        if revision >= defines.DBMS_MIN_REVISION_WITH_BLOCK_INFO:
+            BlockInfo().write(out.fout)
+        write_varint(len(sample.columns_with_types), out.fout)
+        write_varint(data.num_rows, out.fout)
+        for i, (name, ch_type) in enumerate(sample.columns_with_types):
+            write_binary_str(name, out.fout)
+            write_binary_str(ch_type, out.fout)
+            if revision >= defines.DBMS_MIN_REVISION_WITH_CUSTOM_SERIALIZATION:
+                write_binary_uint8(0, out.fout)
+            column = data.column(i)
+            raw = native_column(column, ch_type)
+            if raw is not None:
+                for part in raw:
+                    out.fout.write(part)
+            else:
+                write_column(conn.context, name, ch_type, py_values(column, column.type, ch_type),
+                             out.fout)
+        out.finalize()
+        client.receive_profile_events()
+        conn.send_data(ColumnOrientedBlock())  # an empty block ends the data
+        client.receive_profile_events()
+        client.receive_end_of_insert_query()
+    return int(data.num_rows)
+
+
+def native_column(column: Any, ch_type: str) -> list[bytes] | None:
+    """An Arrow column in ClickHouse's Native format (null map, then values), or None when its
+    values need the driver's conversions (other types, casts, out-of-range values, nulls for a
+    column that is not Nullable)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ch = ch_type.strip()
+    nullable = ch.startswith("Nullable(") and ch.endswith(")")
+    base = ch[9:-1].strip() if nullable else ch
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    dtype = array.type
+    if array.null_count and not nullable:
+        return None
+    t = pa.types
+    values: Any
+    if base in _WIRE_INTS:
+        if t.is_boolean(dtype) and base in ("UInt8", "Bool"):
+            array = array.cast(pa.uint8())
+        elif dtype != arrow_type(base)[0] or base == "Bool":
+            return None
+        values = _filled(array, 0).to_numpy(zero_copy_only=False).astype(_WIRE_INTS[base], copy=False)
+    elif base in ("Date", "Date32") and t.is_date32(dtype):
+        days = _filled(array, 0).cast(pa.int32()).to_numpy(zero_copy_only=False)
+        low, high = (0, 65535) if base == "Date" else (-25567, 120529)
+        if days.size and (days.min() < low or days.max() > high):
+            return None
+        values = days.astype("<u2" if base == "Date" else "<i4")
+    elif (m := re.fullmatch(r"DateTime(64)?(?:\((.*)\))?", base)) and t.is_timestamp(dtype):
+        ticks = _filled(array, 0).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        digits = _UNIT_DIGITS[dtype.unit]
+        if m.group(1):  # DateTime64(precision[, tz]): ticks of 10^-precision s
+            precision = int((m.group(2) or "3").split(",")[0])
+            if precision < digits:
+                return None
+            values = ticks.astype("<i8") * (10 ** (precision - digits))
+        else:  # DateTime[(tz)]: whole seconds, UInt32
+            seconds = ticks // 10 ** digits  # sub-seconds dropped, as the driver does
+            if seconds.size and (seconds.min() < 0 or seconds.max() > 2**32 - 1):
+                return None
+            values = seconds.astype("<u4")
+    elif (m := re.fullmatch(r"Decimal\((\d+),\s*(\d+)\)", base)) and t.is_decimal(dtype):
+        precision, scale = int(m.group(1)), int(m.group(2))
+        if dtype.scale != scale or dtype.precision > precision or \
+                (t.is_decimal256(dtype) and precision <= 38):
+            return None
+        filled = _filled(array, pa.scalar(0, dtype))
+        width = 4 if t.is_decimal256(dtype) else 2
+        words = np.frombuffer(filled.buffers()[1], dtype="<i8")
+        words = words[filled.offset * width:(filled.offset + len(filled)) * width].reshape(-1, width)
+        if precision <= 9:
+            values = words[:, 0].astype("<i4")
+        elif precision <= 18:
+            values = np.ascontiguousarray(words[:, 0])
+        elif precision <= 38 or width == 4:
+            values = np.ascontiguousarray(words)
+        else:  # Decimal256 from a 128-bit decimal: sign-extended
+            sign = words[:, 1:2] >> 63
+            values = np.hstack([words, sign, sign])
+    elif base == "String" and (t.is_string(dtype) or t.is_large_string(dtype)
+                               or t.is_binary(dtype) or t.is_large_binary(dtype)):
+        values = _strings(pc.fill_null(array, "" if t.is_string(dtype) or t.is_large_string(dtype)
+                                      else b"") if array.null_count else array)
+    else:
+        return None
+    parts = [values.tobytes() if isinstance(values, np.ndarray) else values]
+    if nullable:
+        nulls = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=np.uint8)
+        parts.insert(0, nulls.tobytes())
+    return parts
+
+
+def _filled(array: Any, value: Any) -> Any:
+    import pyarrow.compute as pc
+
+    return pc.fill_null(array, value) if array.null_count else array
+
+
+def _strings(array: Any) -> bytes:
+    """Text as the Native format writes it: each value's length (a varint), then its bytes."""
+    import numpy as np
+    import pyarrow as pa
+
+    large = pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)
+    offsets = np.frombuffer(array.buffers()[1], dtype="<i8" if large else "<i4")
+    offsets = offsets[array.offset:array.offset + len(array) + 1].astype(np.int64)
+    data = np.frombuffer(array.buffers()[2] or b"", dtype=np.uint8)[offsets[0]:offsets[-1]]
+    lengths = np.diff(offsets)
+    if lengths.size == 0:
+        return b""
+    # varint of each length: 7 bits a byte, the high bit set on all bytes but the last
+    sizes = np.ones(len(lengths), dtype=np.int64)
+    for k in range(1, 10):
+        more = lengths >= (1 << (7 * k))
+        if not more.any():
+            break
+        sizes += more
+    if int(sizes.max()) == 1:
+        prefixes = lengths.astype(np.uint8)
+        at = offsets[:-1] - offsets[0]
+    else:
+        index = np.repeat(np.arange(len(lengths)), sizes)
+        byte = np.arange(len(index)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        prefixes = ((lengths[index] >> (7 * byte)) & 0x7F | np.where(
+            byte < sizes[index] - 1, 0x80, 0)).astype(np.uint8)
+        at = np.repeat(offsets[:-1] - offsets[0], sizes)
+    return np.insert(data, at, prefixes).tobytes()  # type: ignore[no-any-return]

@@ -185,13 +185,15 @@ class ClickhouseExtractor(Extractor):
                 elif ctx.mode == "preview" and ctx.sample_rows:
                     sql += f" LIMIT {int(ctx.sample_rows)}"
                 try:
-                    blocks = _blocks(client, sql, values)
+                    batches = _arrow_batches(client, sql, values, schema) \
+                        if all(fn is None for fn in convert) else \
+                        (_columns_to_batch(columns, schema, convert)
+                         for columns in _blocks(client, sql, values))
                 except Exception as exc:
                     raise ConfigError(f"ClickHouse rejected the query: {first_line(exc)}",
                                       field="query") from exc
                 page = 0
-                for columns in _guarded(blocks):
-                    batch = _columns_to_batch(columns, schema, convert)
+                for batch in _guarded(batches):
                     page += batch.num_rows
                     total += batch.num_rows
                     ctx.progress(total)
@@ -216,6 +218,22 @@ class ClickhouseExtractor(Extractor):
 
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
         stage_state(ctx, self.config.incremental, succeeded=succeeded)
+
+
+def _arrow_batches(client: Any, sql: str, values: dict[str, Any],
+                   schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The driver's own Arrow stream (NumPy columns: numbers, dates, timestamps and text read
+    without a Python object per value), cast to the probed schema (timestamps in seconds to
+    microseconds, time zones named). Used when every column maps to Arrow without a conversion
+    of the driver's values; the others take ``_blocks``."""
+    import pyarrow as pa
+
+    reader = client.query_arrow_stream(sql, values, settings={"use_numpy": True},
+                                       field_metadata=False)
+    for batch in reader:
+        yield pa.RecordBatch.from_arrays(
+            [col if col.type == f.type else col.cast(f.type)
+             for col, f in zip(batch.columns, schema, strict=True)], schema=schema)
 
 
 def _blocks(client: Any, sql: str, values: dict[str, Any]) -> Iterator[Any]:

@@ -22,8 +22,8 @@ from ecluse.sdk.clickhouse_arrow import (
     connect,
     ddl_type,
     first_line,
+    insert_arrow,
     open_warehouse,
-    py_values,
     qualified,
     quote,
     version,
@@ -212,9 +212,8 @@ class ClickhouseLoader(Loader):
         count = 0
 
         def flush() -> None:
-            data = pa.Table.from_batches(pending, schema=schema)
-            columns = [py_values(data.column(i), f.type, types[f.name]) for i, f in enumerate(schema)]
-            client.execute(f"INSERT INTO {staging} ({cols}) VALUES", columns, columnar=True)
+            insert_arrow(client, f"INSERT INTO {staging} ({cols}) VALUES",
+                         pa.Table.from_batches(pending, schema=schema))
 
         for batch in reader:
             ctx.cancel.raise_if_cancelled()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +217,37 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "ECLUSE_DATA_DIR": str(data), "ECLUSE_ADMIN_USERNAME": "admin",
            "ECLUSE_ADMIN_PASSWORD": "bench-password", "ECLUSE_SCHEDULER": "off"}
+    with fresh_postgres(env):
+        serve_and_measure(args, root, port, env)
+
+
+@contextlib.contextmanager
+def fresh_postgres(env: dict[str, str]) -> Iterator[None]:
+    """With ``ECLUSE_DATABASE_URL`` on PostgreSQL, the server gets a new, empty database on that
+    server, dropped afterwards: runs queued by an earlier measurement would otherwise be
+    executed during this one."""
+    url = env.get("ECLUSE_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy as sa
+
+    name = f"ecluse_load_{os.getpid()}"
+    admin = sa.create_engine(sa.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    env["ECLUSE_DATABASE_URL"] = sa.make_url(url).set(database=name).render_as_string(
+        hide_password=False)
+    try:
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def serve_and_measure(args: argparse.Namespace, root: Path, port: int,
+                      env: dict[str, str]) -> None:
     server = subprocess.Popen([sys.executable, "-m", "ecluse.cli", "serve", "--port", str(port)],
                               cwd=root, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)

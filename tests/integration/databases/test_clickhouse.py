@@ -143,3 +143,53 @@ def test_incremental_keyset_and_state(clickhouse_url: str, tmp_path: Path) -> No
     back, _ = extract("clickhouse", tmp_path, state=state, connection=CONN, table="ev",
                       incremental=inc)
     assert sorted(back.column("id").to_pylist()) == [10, 11]
+
+
+def test_arrow_inserts_write_what_the_driver_writes(clickhouse_url: str) -> None:
+    """``insert_arrow`` builds the Native layout from Arrow's buffers itself; the same Arrow table
+    sent through the driver's own column writers must read back identically, for every type it
+    covers (nulls, extremes, sliced arrays, long and non-ASCII text) and one it leaves to the
+    driver (LowCardinality)."""
+    from ecluse.sdk.clickhouse_arrow import insert_arrow, py_values
+
+    columns = ("i8 Nullable(Int8), u64 UInt64, f Nullable(Float64), ok Nullable(UInt8), "
+               "day Nullable(Date), at Nullable(DateTime('UTC')), paris DateTime('Europe/Paris'), "
+               "price Nullable(Decimal(18, 4)), wide Decimal(38, 10), s Nullable(String), "
+               "label LowCardinality(String)")
+    utc = dt.UTC
+    data = pa.table({
+        "i8": pa.array([-128, None, 127, 0], pa.int8()),
+        "u64": pa.array([0, 2**64 - 1, 1, 42], pa.uint64()),
+        "f": pa.array([1.5, None, float("-inf"), -0.0]),
+        "ok": pa.array([True, False, None, True]),
+        "day": pa.array([dt.date(1970, 1, 1), dt.date(2149, 6, 6), None, dt.date(2024, 3, 31)]),
+        "at": pa.array([dt.datetime(2024, 3, 31, 1, 59, 59, 999_999, tzinfo=utc), None,
+                        dt.datetime(1970, 1, 1, tzinfo=utc), dt.datetime(2106, 2, 7, tzinfo=utc)],
+                       pa.timestamp("us", tz="UTC")),
+        "paris": pa.array([dt.datetime(2024, 10, 27, 0, 30, tzinfo=utc)] * 4,
+                          pa.timestamp("us", tz="UTC")),
+        "price": pa.array([decimal.Decimal("-99999999999999.9999"), None, decimal.Decimal("0"),
+                           decimal.Decimal("1.5")], pa.decimal128(18, 4)),
+        "wide": pa.array([decimal.Decimal("1234567890123456789012345678.0123456789")] * 4,
+                         pa.decimal128(38, 10)),
+        "s": pa.array(["", None, "héllo 🚀 \x00", "x" * 20_000]),
+        "label": pa.array(["a", "b", "a", "c"]),
+    }).slice(0, 4)
+    client = Client.from_url(clickhouse_url + "?allow_experimental_low_cardinality_type=1")
+    try:
+        for name in ("by_arrow", "by_driver"):
+            client.execute(f"CREATE TABLE {name} (n UInt32, {columns}) ENGINE = MergeTree ORDER BY n")
+        numbered = data.add_column(0, "n", pa.array(range(4), pa.uint32()))
+        names = ", ".join(numbered.column_names)
+        assert insert_arrow(client, f"INSERT INTO by_arrow ({names}) VALUES", numbered) == 4
+        types = dict(client.execute("SELECT name, type FROM system.columns WHERE table = 'by_driver'"))
+        client.execute(f"INSERT INTO by_driver ({names}) VALUES",
+                       [py_values(numbered.column(n), numbered.schema.field(n).type, types[n])
+                        for n in numbered.column_names], columnar=True)
+        by_arrow = client.execute("SELECT * FROM by_arrow ORDER BY n")
+        assert by_arrow == client.execute("SELECT * FROM by_driver ORDER BY n")
+        assert by_arrow[1][1:4] == (None, 2**64 - 1, None) and by_arrow[2][10] == "héllo 🚀 \x00"
+    finally:
+        client.execute("DROP TABLE IF EXISTS by_arrow")
+        client.execute("DROP TABLE IF EXISTS by_driver")
+        client.disconnect()

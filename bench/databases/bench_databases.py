@@ -3,7 +3,8 @@
     .venv/bin/python bench/databases/bench_databases.py [--rows N] [--quick]
 
 ``--quick`` leaves out the slow reference paths (multi-row INSERTs, upsert of every row);
-``--only files`` times the DuckDB and SQLite file modules alone (no server needed).
+``--only files`` times the DuckDB and SQLite file modules alone (no server needed); MongoDB runs
+on the secantusdb emulator with ``--mongo-rows`` rows (default 100,000).
 
 MySQL (MariaDB on 127.0.0.1) and ClickHouse (the test server) must be reachable: the test
 helpers in tests/servers.py start them when missing. Prints a Markdown table for
@@ -236,6 +237,44 @@ def bench_clickhouse(table: pa.Table, work: Path, results: list[tuple[str, float
         client.disconnect()
 
 
+def bench_mongodb(table: pa.Table, work: Path, results: list[tuple[str, float, str]]) -> None:
+    """On the secantusdb emulator (no real mongod installs here). It writes a few thousand
+    documents a second, so ``--mongo-rows`` keeps this part short, and it slows down as its store
+    grows: each timing gets a new, empty emulator, best of two, alternating the sides."""
+    import bson
+    import pymongo
+
+    def by_hand(url: str) -> None:
+        coll = pymongo.MongoClient(url).bench.hand
+        for batch in table.to_batches(max_chunksize=5_000):
+            docs = batch.to_pylist()
+            for doc in docs:
+                doc["amount"] = bson.Decimal128(doc["amount"])
+            coll.insert_many(docs, ordered=False)
+
+    def loader(url: str) -> None:
+        os.environ["ECLUSE_CONN_BENCH_MONGODB"] = url.replace("/?", "/bench?")
+        result = load("mongodb", table, work, chunk=5_000, connection="bench-mongodb",
+                      collection="via_loader", mode="insert")
+        assert result.status == "succeeded", result.error
+        assert pymongo.MongoClient(url).bench.via_loader.count_documents({}) == table.num_rows
+
+    best: dict[str, float] = {}
+    for attempt in range(4):
+        label, fn = [("hand", by_hand), ("loader", loader)][attempt % 2]
+        url, proc = servers.start_mongodb(work / f"mongo-{attempt}")
+        try:
+            start = time.perf_counter()
+            fn(url)
+            best[label] = min(best.get(label, float("inf")), time.perf_counter() - start)
+        finally:
+            proc.terminate()  # type: ignore[attr-defined]
+    results.append(("mongodb load: hand-written pymongo insert_many (unordered, 5,000 a batch)",
+                    best["hand"], "emulator, best of 2"))
+    results.append(("mongodb loader (insert)", best["loader"],
+                    f"{best['loader'] / best['hand']:.2f}x hand-written (emulator, best of 2)"))
+
+
 def _file_module(kind: str, path: Path, table: pa.Table, work: Path,
                  results: list[tuple[str, float, str]], by_hand: tuple[str, Any],
                  read: tuple[str, Any]) -> None:
@@ -314,8 +353,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=["mysql", "clickhouse", "files"], nargs="+",
-                        default=["mysql", "clickhouse", "files"])
+    parser.add_argument("--only", choices=["mysql", "clickhouse", "files", "mongodb"], nargs="+",
+                        default=["mysql", "clickhouse", "files", "mongodb"])
+    parser.add_argument("--mongo-rows", type=int, default=100_000,
+                        help="rows for MongoDB (the emulator writes a few thousand a second)")
     args = parser.parse_args()
     rows = args.rows
     table = data(rows)
@@ -327,6 +368,8 @@ def main() -> None:
         bench_clickhouse(table, work, results)
     if "files" in args.only:
         bench_files(table, work, results)
+    if "mongodb" in args.only:
+        bench_mongodb(table.slice(0, args.mongo_rows), work, results)
     print(f"\n| {rows:,} rows | seconds | note |\n|---|---:|---|")
     for label, seconds, note in results:
         print(f"| {label} | {seconds:.2f} | {note} |")

@@ -186,31 +186,31 @@ def docs_to_batch(docs: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBat
 # --- Arrow -> documents ----------------------------------------------------------------
 
 def batch_to_docs(batch: pa.RecordBatch, *, nest_dotted: bool) -> list[dict[str, Any]]:
+    """The rows as documents. Each column is converted once, and only where BSON needs it
+    (decimals, dates, times, durations; a naive timestamp is already encoded as UTC)."""
     import pyarrow as pa
 
-    converters = []
-    for f in batch.schema:
-        t = f.type
-        conv: Any = None
-        if pa.types.is_decimal(t) or pa.types.is_date(t) or pa.types.is_time(t) \
-                or pa.types.is_duration(t) or (pa.types.is_timestamp(t) and t.tz is None):
-            conv = to_bson
-        converters.append((f.name, conv))
-    rows = batch.to_pylist()
-    docs = []
-    for row in rows:
-        doc: dict[str, Any] = {}
-        for name, conv in converters:
-            value = row[name]
-            if conv is not None and value is not None:
-                value = conv(value)
-            if nest_dotted and "." in name:
-                parts = name.split(".")
-                node = doc
-                for part in parts[:-1]:
-                    node = node.setdefault(part, {})
-                node[parts[-1]] = value
-            else:
-                doc[name] = value
-        docs.append(doc)
+    t = pa.types
+    names = batch.schema.names
+    columns = []
+    for f, column in zip(batch.schema, batch.columns, strict=True):
+        values = column.to_pylist()
+        if t.is_decimal(f.type) or t.is_date(f.type) or t.is_time(f.type) or t.is_duration(f.type):
+            values = [None if v is None else to_bson(v) for v in values]
+        columns.append(values)
+    docs = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    if nest_dotted and any("." in n for n in names):
+        return [_nested(doc) for doc in docs]
     return docs
+
+
+def _nested(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` as ``{"a": {"b": 1}}``."""
+    doc: dict[str, Any] = {}
+    for name, value in flat.items():
+        *parents, leaf = name.split(".")
+        node = doc
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return doc

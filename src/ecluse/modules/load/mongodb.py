@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -25,6 +26,7 @@ from ecluse.sdk.relational import require_columns
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    import pyarrow as pa
 
 
 class MongoLoadConfig(ModuleConfig):
@@ -96,13 +98,11 @@ class MongoLoader(Loader):
             if c.keys and c.mode != "insert":
                 target.create_index([(k, 1) for k in c.keys], unique=True)
             with pa.memory_map(str(spool)) as source:
-                for batch in ipc.open_stream(source):
-                    for start in range(0, batch.num_rows, c.batch_size):
-                        ctx.cancel.raise_if_cancelled()
-                        docs = batch_to_docs(batch.slice(start, c.batch_size),
-                                             nest_dotted=c.nest_dotted_columns)
-                        self._write(target, docs, counts, errors)
-                        ctx.progress(counts["inserted"] + counts["updated"] + counts["failed"])
+                for docs in _prepared(ipc.open_stream(source), c.batch_size,
+                                      c.nest_dotted_columns):
+                    ctx.cancel.raise_if_cancelled()
+                    self._write(target, docs, counts, errors)
+                    ctx.progress(counts["inserted"] + counts["updated"] + counts["failed"])
             ctx.metrics["documents_failed"] = counts["failed"]
             if counts["failed"]:
                 raise ConfigError(
@@ -146,3 +146,21 @@ class MongoLoader(Loader):
             errors.extend(f"#{e.get('index')}: {e.get('errmsg')}" for e in write_errors[:3])
         counts["inserted"] += int(result.get("nInserted", 0)) + int(result.get("nUpserted", 0))
         counts["updated"] += int(result.get("nMatched", 0))
+
+
+def _prepared(batches: Iterable[pa.RecordBatch], size: int,
+              nest_dotted: bool) -> Iterator[list[dict[str, Any]]]:
+    """Documents ``size`` at a time, the next part converted in a thread while the server
+    writes the current one (the wait on the socket lets it run): one part ahead, no more."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="ecluse-mongodb-docs") as pool:
+        ahead: Future[list[dict[str, Any]]] | None = None
+        for batch in batches:
+            for start in range(0, batch.num_rows, size):
+                part = pool.submit(batch_to_docs, batch.slice(start, size), nest_dotted=nest_dotted)
+                if ahead is not None:
+                    yield ahead.result()
+                ahead = part
+        if ahead is not None:
+            yield ahead.result()

@@ -103,11 +103,34 @@ def bench_mysql(table: pa.Table, work: Path, results: list[tuple[str, float, str
 
         # keyset pages need the cursor column indexed, as any real table would have it
         cur.execute("ALTER TABLE hand ADD PRIMARY KEY (id)")
-        with peak_rss() as growth:
-            timed("mysql extractor (connectorx -> Arrow, cast to the probed types)",
-                  lambda: stream_rows("mysql", work, connection="bench-mysql", table="hand"),
-                  results)
-        results[-1] = (*results[-1][:2], f"peak RSS +{growth():.0f} MB")
+
+        def connectorx() -> None:
+            import connectorx as cx
+
+            reader = cx.read_sql(f"mysql://{s['user']}@{s['host']}:{s['port']}/{db}",
+                                 "SELECT * FROM hand", return_type="arrow_stream",
+                                 batch_size=50_000)
+            for _ in reader:
+                pass
+
+        # the table scan and its reference alternate, best of two each: the first read after the
+        # load meets a colder server than the next ones
+        best: dict[str, tuple[float, float]] = {}
+        for attempt in range(4):
+            label, fn = [("extractor", lambda: stream_rows("mysql", work, connection="bench-mysql",
+                                                           table="hand")),
+                         ("connectorx", connectorx)][attempt % 2]
+            with peak_rss() as growth:
+                start = time.perf_counter()
+                fn()
+                elapsed = time.perf_counter() - start
+            if label not in best or elapsed < best[label][0]:
+                best[label] = (elapsed, growth())
+        results.append(("mysql extractor (connectorx -> Arrow, cast to the probed types)",
+                        best["extractor"][0], f"{best['extractor'][0] / best['connectorx'][0]:.2f}x "
+                        f"the Arrow reader, best of 2; peak RSS +{best['extractor'][1]:.0f} MB"))
+        results.append(("connectorx arrow_stream (generic Arrow reader)", best["connectorx"][0],
+                         f"best of 2; peak RSS +{best['connectorx'][1]:.0f} MB"))
         reads: dict[str, dict[str, Any]] = {
             "a `where` condition (connectorx in a child process)": {"where": "id >= 0"},
             "incremental, keyset pages of 100,000 (connectorx `arrow` mode)": {"incremental": {
@@ -135,19 +158,6 @@ def bench_mysql(table: pa.Table, work: Path, results: list[tuple[str, float, str
 
         with peak_rss() as growth:
             timed("DuckDB mysql scanner, ATTACH table scan (generic Arrow reader)", scanner, results)
-        results[-1] = (*results[-1][:2], f"peak RSS +{growth():.0f} MB")
-
-        def connectorx() -> None:
-            import connectorx as cx
-
-            reader = cx.read_sql(f"mysql://{s['user']}@{s['host']}:{s['port']}/{db}",
-                                 "SELECT * FROM hand", return_type="arrow_stream",
-                                 batch_size=50_000)
-            for _ in reader:
-                pass
-
-        with peak_rss() as growth:
-            timed("connectorx arrow_stream (generic Arrow reader)", connectorx, results)
         results[-1] = (*results[-1][:2], f"peak RSS +{growth():.0f} MB")
 
         def pymysql_rows() -> None:

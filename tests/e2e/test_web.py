@@ -97,7 +97,7 @@ def test_web_end_to_end_against_the_server(web: Path, live_server: dict[str, str
     _check(failure)
     assert "failure: 1 passed" in failure.stdout
     shots = ROOT / "test-artifacts"
-    for name in ("05-config-csv", "08-finished-run", "09-preview", "10-failed-node"):
+    for name in ("05-config-csv", "08-finished-run", "09-preview", "14-failed-node"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
     # The run really happened on the server: the Parquet output is on disk with every group.
     output = pq.read_table(Path(live_server["work"]) / "examples" / "demo" / "out" / "monthly")

@@ -297,6 +297,7 @@ def test_a_failing_cast_is_put_on_its_cleaner_with_the_rows(orders: Path, workdi
     assert error["node_id"] == "clean" and error["field"] == "cast"
     assert "'user1@x.com' is not a valid int64" in error["message"]
     assert [r["email"] for r in error["sample_rows"]] == [f"user{i % 7}@x.com" for i in (1, 2, 3, 4, 5)]
+    assert next(iter(error["sample_rows"][0])) == "email"  # the column that failed comes first
     assert error["cause"] and error["message"] not in error["cause"]  # the engine's own words
     assert result.nodes["clean"].status == "failed" and result.nodes["clean"].error == error["message"]
     assert {result.nodes[n].status for n in ("src", "agg", "out")} == {"cancelled"}

@@ -30,7 +30,7 @@ try {
   await failure.getByText('Cause').click();
   await failure.getByText(/ConversionException/).waitFor();
   await page.waitForTimeout(300);
-  await shot('10-failed-node');
+  await shot('14-failed-node');
   if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
   console.log(`failure: 1 passed, 0 failed (${rows} sample rows shown)`);
 } catch (e) {

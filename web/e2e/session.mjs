@@ -24,8 +24,8 @@ export async function createPipeline({ url, user, password }, document) {
   return (await created.json()).id;
 }
 
-/** The built UI served with /api forwarded to the server, a browser, and a page signed in on the pipelines list. */
-export async function signedIn(settings) {
+/** The built UI served with /api forwarded to the server, a browser, and a 1280×800 page that records console errors. */
+export async function openPage(settings) {
   mkdirSync(artifacts, { recursive: true });
   const server = await serve(0, settings.url);
   const base = `http://127.0.0.1:${server.address().port}`;
@@ -34,14 +34,21 @@ export async function signedIn(settings) {
   const errors = [];
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
   page.on('pageerror', (e) => errors.push(String(e)));
+  const close = async () => {
+    await browser.close();
+    server.close();
+  };
+  return { page, base, errors, close, shot: (name) => page.screenshot({ path: `${artifacts}/${name}.png` }) };
+}
+
+/** `openPage`, signed in and on the pipelines list. */
+export async function signedIn(settings) {
+  const opened = await openPage(settings);
+  const { page, base } = opened;
   await page.goto(`${base}/signin`);
   await page.getByLabel('User name').fill(settings.user);
   await page.getByLabel('Password').fill(settings.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Pipelines' }).waitFor();
-  const close = async () => {
-    await browser.close();
-    server.close();
-  };
-  return { page, errors, close, shot: (name) => page.screenshot({ path: `${artifacts}/${name}.png` }) };
+  return opened;
 }

@@ -2,25 +2,11 @@
 // parquet by drag and drop, configure, save, run, watch the nodes turn green, preview; screenshots go
 // to ../test-artifacts/. `API_TARGET=http://127.0.0.1:8000 ECLUSE_USER=… ECLUSE_PASSWORD=… npm run e2e`
 // (the server runs the pipeline: its working directory must hold examples/demo/orders.csv).
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { serve } from './serve.mjs';
-import { launch } from './browser.mjs';
+import { artifacts as out, openPage, target } from './session.mjs';
 
-const out = resolve(fileURLToPath(new URL('../../test-artifacts', import.meta.url)));
-mkdirSync(out, { recursive: true });
-if (!process.env.API_TARGET) throw new Error('set API_TARGET to a running Ecluse server');
-const user = process.env.ECLUSE_USER ?? 'admin';
-const password = process.env.ECLUSE_PASSWORD ?? '';
-const server = await serve(0);
-const base = `http://127.0.0.1:${server.address().port}`;
-const browser = await launch();
-const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-const errors = [];
-page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-page.on('pageerror', (e) => errors.push(String(e)));
-const shot = (name) => page.screenshot({ path: `${out}/${name}.png` });
+const settings = target();
+const { user, password } = settings;
+const { page, base, errors, close, shot } = await openPage(settings);
 const step = (s) => console.log(`• ${s}`);
 
 try {
@@ -199,6 +185,5 @@ try {
   console.log('smoke: 0 passed, 1 failed');
   process.exitCode = 1;
 } finally {
-  await browser.close();
-  server.close();
+  await close();
 }

@@ -98,7 +98,8 @@ def test_a_failing_cast_is_recorded_on_its_cleaner_with_rows(api: Api, tmp_path:
     done = api.wait_run(api.start_run(api.create_pipeline(doc)["id"])["id"])
     assert done["status"] == "failed" and done["error"]["node_id"] == "clean"
     assert done["error"]["field"] == "cast" and done["error"]["cause"]
-    assert done["error"]["sample_rows"] == [{"id": 1, "at": "2024-03-31T01:30:00", "code": "A1"}]
+    assert done["error"]["sample_rows"] == [{"code": "A1", "id": 1, "at": "2024-03-31T01:30:00"}]
+    assert list(done["error"]["sample_rows"][0]) == ["code", "id", "at"]
     assert done["nodes"]["clean"]["status"] == "failed"
     assert done["nodes"]["src"]["status"] == done["nodes"]["out"]["status"] == "cancelled"
     lines = api.get(f"/api/v1/runs/{done['id']}/logs").json()["items"]

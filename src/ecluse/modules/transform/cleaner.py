@@ -111,7 +111,8 @@ class Cleaner(Transformer):
         for col, type_name in c.cast.items():
             value = before_cast.get(col, t[col])
             bad = value.notnull() & value.try_cast(to_ibis_type(type_name)).isnull()
-            rows = ctx.backend.to_arrow(t.filter(bad).mutate(**{col: value}), limit=5).to_pylist()
+            found = t.filter(bad).mutate(**{col: value}).relocate(col)  # the culprit first
+            rows = ctx.backend.to_arrow(found, limit=5).to_pylist()
             if rows:
                 return NodeError(self.node_id, f"cannot cast column {col!r} to {type_name}: "
                                  f"{rows[0][col]!r} is not a valid {type_name}; fix the values "

@@ -311,6 +311,20 @@ def test_a_failing_cast_is_put_on_its_cleaner_with_the_rows(orders: Path, workdi
     assert run_doc(broken, engine=engine).status == "succeeded"
 
 
+def test_a_failing_cast_feeding_two_steps_is_explained_too(orders: Path, workdir: Path) -> None:
+    """A step feeding several others is materialised once, while the graph is built: the cast
+    fails there, and the cleaner still says which rows."""
+    doc = chain(node("src", "extractor", "csv", path="orders.csv"),
+                node("clean", "transformer", "cleaner", trim=True, cast={"email": "int64"}),
+                node("a", "loader", "parquet", path="a.parquet"))
+    doc["nodes"].append(node("b", "loader", "csv", path="b.csv"))
+    doc["edges"].append({"source": "clean", "target": "b"})
+    error = run_doc(doc).to_dict()["error"]
+    assert error["node_id"] == "clean" and error["field"] == "cast"
+    assert error["sample_rows"][0]["email"] == "User1@X.com"  # trimmed, as the cast saw it
+    assert not (workdir / "a.parquet").exists() and not (workdir / "b.csv").exists()
+
+
 def test_a_node_failing_before_it_streams_is_marked_failed(orders: Path, workdir: Path) -> None:
     """A validator fails while the graph is built, before any row flows: its node is the one
     marked failed (with the rows it failed on), what comes after it is skipped."""

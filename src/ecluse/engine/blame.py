@@ -1,16 +1,21 @@
 """Put an execution failure on the node that caused it.
 
 Relations are lazy, so a bad value in a transformer only raises when the query that reads it
-runs - inside a loader's write or a preview. Each transformer upstream is asked, in execution
-order, whether its rows explain the failure (``Transformer.explain_failure``).
+runs: inside a loader's write, a preview, or while a step feeding several others is
+materialised. Each transformer upstream is asked, in execution order, whether its rows explain
+the failure (``Transformer.explain_failure``).
 """
 
 from __future__ import annotations
 
-from ecluse.engine.build import BuiltGraph
+from typing import TYPE_CHECKING
+
 from ecluse.engine.plan import Plan
 from ecluse.sdk.errors import EcluseError, NodeError
 from ecluse.sdk.module import Inputs, Transformer
+
+if TYPE_CHECKING:
+    from ecluse.engine.build import BuiltGraph
 
 
 def blame(plan: Plan, built: BuiltGraph, node_id: str, error: NodeError) -> NodeError:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import ibis.expr.types as ir
 
 from ecluse.engine.backends.base import EngineBackend
+from ecluse.engine.blame import blame
 from ecluse.engine.plan import Plan, PlanNode
 from ecluse.sdk.context import NodeContext
 from ecluse.sdk.errors import ConfigError, EcluseError, NodeError
@@ -42,6 +43,8 @@ def build_graph(plan: Plan, nodes: list[PlanNode], backend: EngineBackend,
             _build_node(pn, built, backend, ctx, materialize_fanout)
         except Exception as exc:
             error = as_node_error(pn.id, exc)
+            if materialize_fanout:  # a run: the relation may have been executed (a fan-out)
+                error = blame(plan, built, pn.id, error)
             if stop_on_error:
                 raise error from exc
             built.errors[pn.id] = error

@@ -142,6 +142,12 @@ def _unwrap(ch: str) -> tuple[str, bool]:
         ch = m.group(2)
 
 
+def as_text(value: Any) -> str:
+    """The conversion of UUID and Enum values: their text, which the server's ``toString``
+    gives identically, so a reader may select ``toString(column)`` instead."""
+    return str(value)
+
+
 def arrow_type(ch: str) -> tuple[pa.DataType, Callable[[Any], Any] | None]:
     """The Arrow type of a ClickHouse type, and a conversion of the driver's values if needed."""
     import pyarrow as pa
@@ -172,7 +178,9 @@ def arrow_type(ch: str) -> tuple[pa.DataType, Callable[[Any], Any] | None]:
         if conv is None:
             return pa.list_(inner), None
         return pa.list_(inner), lambda v: [None if x is None else conv(x) for x in v]
-    return pa.string(), str  # UUID, Enum, IPv4/6, Map, Tuple...: their text
+    if base == "UUID" or base.startswith(("Enum8(", "Enum16(")):
+        return pa.string(), as_text
+    return pa.string(), str  # IPv4/6, Map, Tuple...: their text as Python writes it
 
 
 def ddl_type(dtype: pa.DataType, server: tuple[int, int], *, nullable: bool = True) -> str:

@@ -193,3 +193,26 @@ def test_arrow_inserts_write_what_the_driver_writes(clickhouse_url: str) -> None
         client.execute("DROP TABLE IF EXISTS by_arrow")
         client.execute("DROP TABLE IF EXISTS by_driver")
         client.disconnect()
+
+
+def test_uuid_and_enum_columns_read_as_their_text(clickhouse_url: str, tmp_path: Path) -> None:
+    """UUIDs and Enums are selected as ``toString`` so the fast Arrow stream reads them; the
+    values are what the driver's own conversion gives (an Array of Enums keeps that path)."""
+    sql(clickhouse_url, """CREATE TABLE ue (id UInt32, u UUID, maybe Nullable(UUID),
+        kind Enum8('a' = 1, 'b b' = 2), tags Array(Enum8('x' = 1, 'y' = 2)))
+        ENGINE = MergeTree ORDER BY id""")
+    uuid = "61f0c404-5cb3-11e7-907b-a6006ad3dba0"
+    sql(clickhouse_url, f"INSERT INTO ue SELECT 1, toUUID('{uuid}'), NULL, 'b b', ['x', 'y']")
+    sql(clickhouse_url, "INSERT INTO ue SELECT 2, toUUID('00000000-0000-0000-0000-000000000000'), "
+        f"toUUID('{uuid}'), 'a', []")
+    fast, _ = extract("clickhouse", tmp_path, connection=CONN, table="ue",
+                      columns=["id", "u", "maybe", "kind"])
+    slow, _ = extract("clickhouse", tmp_path, connection=CONN, table="ue")
+    assert fast.schema.field("u").type == pa.string()
+    rows = fast.sort_by("id").to_pylist()
+    assert rows == slow.select(["id", "u", "maybe", "kind"]).sort_by("id").to_pylist()
+    assert rows == [
+        {"id": 1, "u": "61f0c404-5cb3-11e7-907b-a6006ad3dba0", "maybe": None, "kind": "b b"},
+        {"id": 2, "u": "00000000-0000-0000-0000-000000000000",
+         "maybe": "61f0c404-5cb3-11e7-907b-a6006ad3dba0", "kind": "a"}]
+    assert slow.sort_by("id").column("tags").to_pylist() == [["x", "y"], []]

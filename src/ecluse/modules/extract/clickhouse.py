@@ -19,6 +19,7 @@ from ecluse.sdk import (
     sql_field,
 )
 from ecluse.sdk.clickhouse_arrow import (
+    as_text,
     connect,
     connect_params,
     first_line,
@@ -164,7 +165,8 @@ class ClickhouseExtractor(Extractor):
             while True:
                 ctx.cancel.raise_if_cancelled()
                 base, values = self._base_sql(ctx, start)
-                sql = f"SELECT * FROM ({base})"
+                arrow = all(fn is None or fn is as_text for fn in convert)
+                sql = f"SELECT {_select_list(schema, convert) if arrow else '*'} FROM ({base})"
                 paged = inc is not None and ctx.mode == "run"
                 if paged:
                     assert inc is not None
@@ -185,8 +187,7 @@ class ClickhouseExtractor(Extractor):
                 elif ctx.mode == "preview" and ctx.sample_rows:
                     sql += f" LIMIT {int(ctx.sample_rows)}"
                 try:
-                    batches = _arrow_batches(client, sql, values, schema) \
-                        if all(fn is None for fn in convert) else \
+                    batches = _arrow_batches(client, sql, values, schema) if arrow else \
                         (_columns_to_batch(columns, schema, convert)
                          for columns in _blocks(client, sql, values))
                 except Exception as exc:
@@ -220,12 +221,20 @@ class ClickhouseExtractor(Extractor):
         stage_state(ctx, self.config.incremental, succeeded=succeeded)
 
 
+def _select_list(schema: pa.Schema, convert: list[Callable[[Any], Any] | None]) -> str:
+    """Every column, UUIDs and Enums as their text (``toString``): the Arrow stream reads them
+    without a Python object per value."""
+    return ", ".join(f"toString({quote(f.name)}) AS {quote(f.name)}" if fn is as_text
+                     else quote(f.name) for f, fn in zip(schema, convert, strict=True))
+
+
 def _arrow_batches(client: Any, sql: str, values: dict[str, Any],
                    schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """The driver's own Arrow stream (NumPy columns: numbers, dates, timestamps and text read
     without a Python object per value), cast to the probed schema (timestamps in seconds to
     microseconds, time zones named). Used when every column maps to Arrow without a conversion
-    of the driver's values; the others take ``_blocks``."""
+    of the driver's values, or reads as text in SQL (``_select_list``); the others take
+    ``_blocks``."""
     import pyarrow as pa
 
     reader = client.query_arrow_stream(sql, values, settings={"use_numpy": True},

@@ -2,17 +2,17 @@
 // cannot work (email → int64). The cast only fails when the loader runs the query; the failure must
 // still show on the cleaner, with the engine's cause and the rows it failed on, and the other steps
 // as stopped. `API_TARGET=… ECLUSE_USER=… ECLUSE_PASSWORD=… node e2e/failure.mjs`
-import { readFileSync } from 'node:fs';
-import { createPipeline, signedIn, target } from './session.mjs';
+import { check, createPipeline, demoPipeline, signedIn, target } from './session.mjs';
 
 const settings = target();
-const demo = JSON.parse(readFileSync(new URL('../src/test/fixtures/orders_pipeline.json', import.meta.url), 'utf8'));
+const demo = demoPipeline();
 const clean = demo.nodes.find((n) => n.id === 'clean');
 clean.config.cast = { ...clean.config.cast, email: 'int64' };
 const name = `Failing cast (${Date.now()})`;
 await createPipeline(settings, { ...demo, name });
-const { page, errors, close, shot } = await signedIn(settings);
-try {
+const session = await signedIn(settings);
+const { page, shot } = session;
+await check('failure', session, async () => {
   await page.getByRole('button', { name, exact: true }).click();
   await page.getByTestId('node-clean').waitFor();
   await page.getByRole('button', { name: 'Run', exact: true }).click();
@@ -31,13 +31,5 @@ try {
   await failure.getByText(/ConversionException/).waitFor();
   await page.waitForTimeout(300);
   await shot('14-failed-node');
-  if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
-  console.log(`failure: 1 passed, 0 failed (${rows} sample rows shown)`);
-} catch (e) {
-  await shot('failure-e2e-failure').catch(() => {});
-  console.error(e, errors);
-  console.log('failure: 0 passed, 1 failed');
-  process.exitCode = 1;
-} finally {
-  await close();
-}
+  return `(${rows} sample rows shown)`;
+});

@@ -1,6 +1,6 @@
 // What the scripts that drive a running server share: a pipeline created through the API, and a
 // signed-in 1280×800 page that records console errors.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from './serve.mjs';
@@ -51,4 +51,27 @@ export async function signedIn(settings) {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Pipelines' }).waitFor();
   return opened;
+}
+
+/** The demo pipeline's document (the web tests' fixture). */
+export const demoPipeline = () => JSON.parse(readFileSync(new URL('../src/test/fixtures/orders_pipeline.json', import.meta.url), 'utf8'));
+
+/**
+ * Runs a script's steps on an opened page: it passes when they finish with no console error
+ * (what they return is printed after the verdict); on a failure, a screenshot `<name>-failure`.
+ * The verdict line is what `make test` reads. Closes the browser either way.
+ */
+export async function check(name, { errors, shot, close }, steps) {
+  try {
+    const detail = await steps();
+    if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
+    console.log(`${name}: 1 passed, 0 failed${detail ? ` ${detail}` : ''}`);
+  } catch (e) {
+    await shot(`${name}-failure`).catch(() => {});
+    console.error(e, errors);
+    console.log(`${name}: 0 passed, 1 failed`);
+    process.exitCode = 1;
+  } finally {
+    await close();
+  }
 }

@@ -2,14 +2,15 @@
 // parquet by drag and drop, configure, save, run, watch the nodes turn green, preview; screenshots go
 // to ../test-artifacts/. `API_TARGET=http://127.0.0.1:8000 ECLUSE_USER=… ECLUSE_PASSWORD=… npm run e2e`
 // (the server runs the pipeline: its working directory must hold examples/demo/orders.csv).
-import { artifacts as out, openPage, target } from './session.mjs';
+import { artifacts as out, check, openPage, target } from './session.mjs';
 
 const settings = target();
 const { user, password } = settings;
-const { page, base, errors, close, shot } = await openPage(settings);
+const session = await openPage(settings);
+const { page, base, shot } = session;
 const step = (s) => console.log(`• ${s}`);
 
-try {
+await check('smoke', session, async () => {
   step('sign in');
   await page.goto(`${base}/signin`);
   await page.getByLabel('User name').fill(user);
@@ -177,13 +178,5 @@ try {
   await dialog.waitFor({ state: 'hidden' });
   await shot('13-connections');
 
-  if (errors.length) throw new Error(`console errors:\n${errors.join('\n')}`);
-  console.log(`smoke: 1 passed, 0 failed — screenshots in ${out}`);
-} catch (e) {
-  await shot('failure').catch(() => {});
-  console.error(e);
-  console.log('smoke: 0 passed, 1 failed');
-  process.exitCode = 1;
-} finally {
-  await close();
-}
+  return `— screenshots in ${out}`;
+});

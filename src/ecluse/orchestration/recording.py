@@ -99,13 +99,13 @@ class RunRecorder:
         kind = ev.get("kind", "")
         node_id = ev.get("node_id")
         data = dict(ev.get("data") or {})
-        self._nodes_changed |= bool(node_id) and kind in ("node_started", "node_finished",
-                                                          "node_failed", "node_progress")
         if node_id and kind in ("node_started", "node_finished", "node_failed"):
+            self._nodes_changed = True
             entry = self.nodes.setdefault(node_id, {"node_id": node_id})
             entry.update({k: v for k, v in data.items() if k != "extra"})
             entry["status"] = data.get("status", "running")
         elif node_id and kind == "node_progress":
+            self._nodes_changed = True
             self.nodes.setdefault(node_id, {"node_id": node_id, "status": "running"})[
                 "rows_so_far"] = data.get("rows")
             return

@@ -28,10 +28,6 @@ class WriterQueue:
         """Past this, go on without the queue (SQLite's busy handler decides): a safety net,
         never reached unless a transaction is left open."""
 
-    @property
-    def holder(self) -> Any:
-        return self._holder
-
     def acquire(self, conn: Any) -> None:
         dbapi_conn, me = _raw(conn), threading.get_ident()
         with self._cond:

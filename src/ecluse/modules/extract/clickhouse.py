@@ -160,13 +160,14 @@ class ClickhouseExtractor(Extractor):
                 position: tuple[Any, Any, bool]) -> Iterator[pa.RecordBatch]:
         inc = self.config.incremental
         total, start = 0, position[0]
+        arrow = all(fn is None or fn is as_text for fn in convert)
+        columns = _select_list(schema, convert) if arrow else "*"
         unhook = ctx.cancel.on_cancel(lambda: _cancel(client))
         try:
             while True:
                 ctx.cancel.raise_if_cancelled()
                 base, values = self._base_sql(ctx, start)
-                arrow = all(fn is None or fn is as_text for fn in convert)
-                sql = f"SELECT {_select_list(schema, convert) if arrow else '*'} FROM ({base})"
+                sql = f"SELECT {columns} FROM ({base})"
                 paged = inc is not None and ctx.mode == "run"
                 if paged:
                     assert inc is not None

@@ -3,6 +3,7 @@
     python bench/handwritten.py duckdb  CSV OUT.parquet [--memory-limit 2GB]
     python bench/handwritten.py polars  CSV OUT.parquet
     python bench/handwritten.py pandas  CSV OUT.parquet
+    python bench/handwritten.py pandas-object CSV OUT.parquet   (text as Python objects)
     python bench/handwritten.py dlt     CSV OUT.parquet   (run with the dlt venv's python)
 
 The work is exactly the Ecluse pipeline's (bench/generate_orders.py ``pipeline``), in the same
@@ -78,9 +79,17 @@ def run_polars(csv: str, out: str) -> None:
     lf.sink_parquet(out)
 
 
-def run_pandas(csv: str, out: str) -> None:
+def run_pandas(csv: str, out: str, object_strings: bool = False) -> None:
+    """``object_strings``: text as Python objects, the default before pandas 3 (pandas 3 keeps
+    text in Arrow arrays), which is what most pandas code in use was written against."""
+    import warnings
+
     import pandas as pd
 
+    if object_strings:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the option is deprecated, and still works in 3.x
+            pd.set_option("future.infer_string", False)
     df = pd.read_csv(csv, keep_default_na=False, na_values=[""])
     for c in TEXT:
         df[c] = df[c].str.strip(" ")
@@ -122,7 +131,7 @@ def run_dlt(csv: str, out: str, work: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("tool", choices=["duckdb", "polars", "pandas", "dlt"])
+    ap.add_argument("tool", choices=["duckdb", "polars", "pandas", "pandas-object", "dlt"])
     ap.add_argument("csv")
     ap.add_argument("out")
     ap.add_argument("--memory-limit")
@@ -134,8 +143,8 @@ def main() -> None:
         run_duckdb(args.csv, args.out, args.memory_limit, str(Path(args.work) / "spill"))
     elif args.tool == "polars":
         run_polars(args.csv, args.out)
-    elif args.tool == "pandas":
-        run_pandas(args.csv, args.out)
+    elif args.tool in ("pandas", "pandas-object"):
+        run_pandas(args.csv, args.out, object_strings=args.tool == "pandas-object")
     else:
         run_dlt(args.csv, args.out, args.work)
     sys.exit(0)

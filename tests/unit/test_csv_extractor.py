@@ -177,13 +177,13 @@ def test_polars_names_the_column_when_a_late_row_breaks_the_sampled_format(workd
     assert "at" in result.error.reason and "15/01/2024 10h" in result.error.reason
 
 
-def test_polars_trim_removes_spaces_only_like_sql_trim(workdir: Path) -> None:
-    (workdir / "in.csv").write_text('name\n"  a b  "\n"\ttab\t"\n')
+def test_trim_removes_spaces_only_on_every_engine(workdir: Path) -> None:
+    (workdir / "in.csv").write_text('name\n"  a b  "\n"\ttab\t"\n"\u3000wide \u00a0"\n" "\n')
     doc = chain(node("src", "extractor", "csv", path="in.csv"),
                 node("clean", "transformer", "cleaner", trim=True),
                 node("out", "loader", "parquet", path="out.parquet"))
     outputs = {e: preview(doc, "clean", engine=e).column("name").to_pylist() for e in ENGINES}
-    assert outputs["polars"] == outputs["duckdb"] == ["a b", "\ttab\t"]
+    assert outputs["polars"] == outputs["duckdb"] == ["a b", "\ttab\t", "\u3000wide \u00a0", ""]
 
 
 def test_polars_other_date_formats_still_inferred(workdir: Path) -> None:

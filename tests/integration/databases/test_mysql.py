@@ -208,6 +208,22 @@ def test_connectorx_and_pymysql_paths_agree(mysql_url: str, tmp_path: Path) -> N
     assert back.sort_by("id").to_pylist() == fast.sort_by("id").to_pylist()
 
 
+def test_decimal_expressions_read_exactly(mysql_url: str, tmp_path: Path) -> None:
+    """Computed DECIMALs come back as the (p, s) the server declares, every digit kept: the
+    rescale from connectorx's (38, 10) drops only zeros."""
+    sql(mysql_url, "CREATE TABLE dx (id INT PRIMARY KEY, v DECIMAL(12, 3))",
+        "INSERT INTO dx VALUES (1, 999999999.999), (2, -999999999.999), (3, 0.001), (4, NULL)")
+    query = ("SELECT id, v * 1000 AS big, v / 7 AS ratio, -v AS neg, SUM(v) OVER () AS total, "
+             "CAST(v AS DECIMAL(14, 1)) AS rounded, v + 0.5 AS shifted FROM dx")
+    got, run = extract("mysql", tmp_path, connection=CONN, query=query)
+    assert run.nodes["src"].extra["reader"] == "connectorx-process"
+    expected = sql(mysql_url, query + " ORDER BY id")
+    names = got.column_names
+    assert [tuple(r[n] for n in names) for r in got.sort_by("id").to_pylist()] == expected
+    assert got.schema.field("ratio").type.scale == 7 and expected[0][2] == decimal.Decimal(
+        "142857142.8570000")
+
+
 def test_cancel_kills_the_running_query(mysql_url: str, tmp_path: Path) -> None:
     import threading
 

@@ -20,7 +20,8 @@ from ecluse.sdk import (
     columns_field,
     to_ibis_type,
 )
-from ecluse.sdk.relational import is_text, require_columns, trim_spaces
+from ecluse.sdk.relational import is_text, require_columns
+from ecluse.sdk.trim import trim_spaces
 
 Scalar = str | int | float | bool
 

@@ -66,12 +66,13 @@ def best_alternating(sides: dict[str, Callable[[int], T]], rounds: int = 2) -> d
     for attempt in range(rounds * len(labels)):
         label = labels[attempt % len(labels)]
         got = sides[label](attempt)
+        print(f"  {label}, attempt {attempt // len(labels) + 1}: {got[0]:.2f} s", flush=True)
         best[label] = min(best[label], got) if label in best else got
     return best
 
 
 def bench_mysql(table: pa.Table, work: Path, results: list[tuple[str, float, str]],
-                quick: bool) -> None:
+                quick: bool, rounds: int = 2) -> None:
     import duckdb
     import pymysql
     import pymysql.cursors
@@ -142,12 +143,12 @@ def bench_mysql(table: pa.Table, work: Path, results: list[tuple[str, float, str
         best = best_alternating({
             "extractor": scan(lambda: stream_rows("mysql", work, connection="bench-mysql",
                                                   table="hand")),
-            "connectorx": scan(connectorx)})
+            "connectorx": scan(connectorx)}, rounds)
         results.append(("mysql extractor (connectorx -> Arrow, cast to the probed types)",
                         best["extractor"][0], f"{best['extractor'][0] / best['connectorx'][0]:.2f}x "
-                        f"the Arrow reader, best of 2; peak RSS +{best['extractor'][1]:.0f} MB"))
+                        f"the Arrow reader, best of {rounds}; peak RSS +{best['extractor'][1]:.0f} MB"))
         results.append(("connectorx arrow_stream (generic Arrow reader)", best["connectorx"][0],
-                         f"best of 2; peak RSS +{best['connectorx'][1]:.0f} MB"))
+                         f"best of {rounds}; peak RSS +{best['connectorx'][1]:.0f} MB"))
         reads: dict[str, dict[str, Any]] = {
             "a `where` condition (connectorx in a child process)": {"where": "id >= 0"},
             "incremental, keyset pages of 100,000 (connectorx `arrow` mode)": {"incremental": {
@@ -387,13 +388,15 @@ def main() -> None:
                         default=["mysql", "clickhouse", "files", "mongodb"])
     parser.add_argument("--mongo-rows", type=int, default=100_000,
                         help="rows for MongoDB (the emulator writes a few thousand a second)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="timings per side where two readers alternate (the best is kept)")
     args = parser.parse_args()
     rows = args.rows
     table = data(rows)
     work = Path(tempfile.mkdtemp(prefix="ecluse-bench-db-"))
     results: list[tuple[str, float, str]] = []
     if "mysql" in args.only:
-        bench_mysql(table, work, results, args.quick)
+        bench_mysql(table, work, results, args.quick, args.rounds)
     if "clickhouse" in args.only:
         bench_clickhouse(table, work, results)
     if "files" in args.only:

@@ -9,8 +9,8 @@ or be pushed down into a warehouse):
 - SQL databases: ``TRIM(x)``, which removes spaces only on PostgreSQL, MySQL, ClickHouse,
   SQLite and Spark;
 - DuckDB: its one-argument ``TRIM`` also removes other Unicode spaces (U+3000, U+00A0...) and
-  copies every value, so the ends are tested first and only values that need it are trimmed,
-  of spaces: half the CPU on text where few values carry spaces;
+  copies every value, so only values that start or end with a space are trimmed, of spaces
+  only: half the CPU on text where few values carry spaces;
 - Polars: ``strip_chars(" ")`` (``sdk/polars_trim``, loaded with the Polars engine).
 """
 

@@ -103,3 +103,25 @@ def test_garbage_is_collected_again_once_the_command_has_loaded(tmp_path: Path) 
         assert started["enabled"] and started["frozen"] > 100_000, args
         assert started["collections"] < plain["collections"] / 2, (args, plain, started)
         assert plain["frozen"] == 0
+
+
+def test_a_file_to_file_run_on_duckdb_never_loads_pyarrow(tmp_path: Path) -> None:
+    """DuckDB scans and writes the files itself: PyArrow and NumPy (0.13 s of start-up) load
+    only when rows cross into Python."""
+    (tmp_path / "in.csv").write_text("a,b\n1, x \n2,y\n")
+    doc = tmp_path / "p.json"
+    doc.write_text(json.dumps({"name": "p", "nodes": [
+        {"id": "src", "type": "extractor", "module": "csv", "config": {"path": "in.csv"}},
+        {"id": "clean", "type": "transformer", "module": "cleaner", "config": {"trim": True}},
+        {"id": "out", "type": "loader", "module": "parquet", "config": {"path": "out.parquet"}}],
+        "edges": [{"source": "src", "target": "clean"}, {"source": "clean", "target": "out"}]}))
+    probe = ("import sys; from ecluse.cli import app\n"
+             "try: app()\nexcept SystemExit as e: code = e.code\n"
+             "print(code, 'pyarrow' in sys.modules, 'numpy' in sys.modules, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", probe, "run", str(doc)], capture_output=True,
+                         text=True, cwd=tmp_path, check=True)
+    assert out.stderr.split()[-3:] == ["0", "False", "False"], out.stderr
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "out.parquet").to_pylist() == [{"a": 1, "b": "x"},
+                                                                   {"a": 2, "b": "y"}]

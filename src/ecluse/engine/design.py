@@ -9,9 +9,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from ecluse.engine.backends import connect_backend
 from ecluse.engine.blame import blame
@@ -24,6 +22,9 @@ from ecluse.sdk.context import CancelToken, Mode, NodeContext, StateStore
 from ecluse.sdk.errors import NodeError
 from ecluse.sdk.module import Loader
 from ecluse.sdk.types import type_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEFAULT_SAMPLE_ROWS = 10_000
 

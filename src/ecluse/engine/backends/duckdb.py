@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from ibis.backends.sql.datatypes import DuckDBType
 
 from ecluse.engine.backends.base import EngineBackend, sql_identifier, sql_literal
@@ -25,6 +23,7 @@ from ecluse.sdk.types import to_ibis_type
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
     from ibis.backends import BaseBackend
 
 _NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "utf8-sig": "utf-8",
@@ -59,7 +58,19 @@ class DuckDBBackend(EngineBackend):
     def _view(self, select_sql: str) -> ir.Table:
         name = self.fresh_name("scan")
         self.raw.execute(f"CREATE OR REPLACE TEMP VIEW {sql_identifier(name)} AS {select_sql}")
-        return self.con.table(name)
+        return self._table(name)
+
+    def _table(self, name: str) -> ir.Table:
+        """``con.table(name)`` without Ibis's schema query, which reads the description through
+        PyArrow: a run of file sources and file loaders then never imports PyArrow (70 ms)."""
+        import ibis.expr.operations as ops
+        import ibis.expr.schema as sch
+
+        described = self.raw.execute(f"DESCRIBE {sql_identifier(name)}").fetchall()
+        schema = sch.Schema({column: DuckDBType.from_string(dtype, nullable=null == "YES")
+                             for column, dtype, null, *_ in described})
+        return ops.DatabaseTable(name, schema=schema, source=self.con,  # type: ignore[no-any-return]
+                                 namespace=ops.Namespace()).to_expr()
 
     def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,
                  reject_dir: str | None = None) -> tuple[ir.Table, _DuckDBRejects]:
@@ -114,17 +125,19 @@ class DuckDBBackend(EngineBackend):
             raise ConfigError(f"cannot read JSON: {_first_line(exc)}", field="path") from exc
 
     def from_arrow(self, data: pa.Table | pa.RecordBatchReader, *, name: str) -> ir.Table:
+        import pyarrow as pa
+
         view = self.fresh_name(name)
         if isinstance(data, pa.RecordBatchReader):
             self.streams_registered += 1
         self.raw.register(view, data)
-        return self.con.table(view)
+        return self._table(view)
 
     def materialize(self, table: ir.Table) -> ir.Table:
         name = self.fresh_name("cache")
         sql = executable_sql(self.con, table)
         self.raw.execute(f"CREATE TEMP TABLE {sql_identifier(name)} AS {sql}")
-        return self.con.table(name)
+        return self._table(name)
 
     def write_files(self, table: ir.Table, request: FileWrite) -> int:
         options = [f"FORMAT {request.format}"]
@@ -153,6 +166,8 @@ class DuckDBBackend(EngineBackend):
         return int(result[0]) if result else 0
 
     def to_batches(self, table: ir.Table, *, batch_size: int = 100_000) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
         reader = self.raw.execute(self.conformed_sql(table)).fetch_record_batch(batch_size)
         schema = table.schema().to_pyarrow()
         if reader.schema.equals(schema):
@@ -162,6 +177,8 @@ class DuckDBBackend(EngineBackend):
 
     # Ibis's own ``to_pyarrow`` imports pandas for its type converter: 0.3 s of every preview.
     def to_arrow(self, table: ir.Table, *, limit: int | None = None) -> pa.Table:
+        import pyarrow as pa
+
         limited = table.limit(limit) if limit is not None else table
         result = self.raw.execute(self.conformed_sql(limited)).fetch_arrow_table()
         schema = table.schema().to_pyarrow()
@@ -194,6 +211,8 @@ class DuckDBBackend(EngineBackend):
 
 def _null_columns_typed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """DuckDB hands a column of bare NULLs to Arrow as int32; the relation says ``null``."""
+    import pyarrow as pa
+
     arrays = [pa.nulls(batch.num_rows) if field.type == pa.null() else batch.column(i)
               for i, field in enumerate(schema)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -229,6 +248,8 @@ class _DuckDBRejects:
             out = Path(self.reject_dir)
             out.mkdir(parents=True, exist_ok=True)
             path = str(out / "rejected_rows.csv")
+            import pyarrow.csv as pacsv
+
             pacsv.write_csv(rejected, path)
         sample = [json.loads(json.dumps(r, default=str)) for r in rejected.slice(0, 5).to_pylist()]
         return ScanReport(rows_rejected=rejected.num_rows, rejected_path=path, rejected_sample=sample)

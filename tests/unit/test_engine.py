@@ -17,7 +17,7 @@ from ecluse.engine.run import RunOptions, run_pipeline
 from ecluse.engine.state import FileStateStore
 from ecluse.sdk import Extractor, ModuleConfig, NodeContext, sql_field
 from ecluse.sdk.context import CancelToken
-from ecluse.sdk.errors import NodeError
+from ecluse.sdk.errors import ConfigError, NodeError
 from ecluse.sdk.registry import Registry, default_registry
 from ecluse.spec.validate import DocumentInvalid
 from tests.helpers import chain, node, preview, run_doc
@@ -163,13 +163,17 @@ class _Stream(Extractor):
     class Config(ModuleConfig):
         rows: int = Field(5, description="rows")
         query: str = sql_field("unused SQL carrying parameters", default="SELECT 1")
+        broken: bool = Field(False, description="fail after the first batch")
 
     def read(self, ctx: NodeContext) -> ir.Table:
         rows = self.config.rows  # type: ignore[attr-defined]
+        broken = self.config.broken  # type: ignore[attr-defined]
 
         def batches() -> Any:
             _Stream.reads.append(rows)
             yield pa.record_batch({"x": list(range(rows))})
+            if broken:
+                raise ConfigError("the source broke after its first batch", field="rows")
 
         reader = pa.RecordBatchReader.from_batches(pa.schema({"x": pa.int64()}), batches())
         ctx.set_state({"seen": rows, "param": ctx.parameters.get("n")})
@@ -197,6 +201,24 @@ def test_stream_fan_out_is_materialised_once_and_state_commits(workdir: Path) ->
     assert pq.read_table(workdir / "a.parquet").num_rows == 5
     assert pq.read_table(workdir / "b.parquet").num_rows == 5
     assert store.get("fan", "s") == {"seen": 5, "param": 7}
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_a_stream_failing_mid_run_names_its_extractor(workdir: Path, engine: str) -> None:
+    """The engine reads a stream inside the loader's query; the failure is still the
+    extractor's, with its own message, and the loader writes nothing."""
+    doc = chain(node("s", "extractor", "test_stream", broken=True),
+                node("c", "transformer", "cleaner", trim=True),
+                node("out", "loader", "parquet", path="x.parquet"), engine=engine)
+    plan = compile_pipeline(doc, _registry(), parameters=None)
+    result = run_pipeline(plan, RunOptions(data_dir=workdir / "d"))
+    assert result.status == "failed" and result.error is not None
+    assert (result.error.node_id, result.error.field) == ("s", "rows")
+    assert result.error.reason == "the source broke after its first batch"
+    assert result.nodes["s"].status == "failed"
+    # DuckDB reads the stream in the loader's query, which stops; Polars reads it at once
+    assert result.nodes["out"].status == {"duckdb": "cancelled", "polars": "skipped"}[engine]
+    assert not (workdir / "x.parquet").exists()
 
 
 def test_state_is_not_saved_when_the_run_fails(workdir: Path) -> None:

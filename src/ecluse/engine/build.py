@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 import ibis.expr.types as ir
 
-from ecluse.engine.backends.base import EngineBackend
-from ecluse.engine.blame import blame
+from ecluse.engine.backends.base import EngineBackend, WatchedStream
+from ecluse.engine.blame import as_node_error, blame
 from ecluse.engine.plan import Plan, PlanNode
 from ecluse.sdk.context import NodeContext
-from ecluse.sdk.errors import ConfigError, EcluseError, NodeError
+from ecluse.sdk.errors import EcluseError, NodeError
 from ecluse.sdk.module import Extractor, Inputs, Loader, Transformer
 
 
@@ -21,6 +21,8 @@ class BuiltGraph:
     """(node id, output port) -> relation; a loader's entry is its input, under port 'in'."""
     errors: dict[str, NodeError] = field(default_factory=dict)
     contexts: dict[str, NodeContext] = field(default_factory=dict)
+    streams: list[WatchedStream] = field(default_factory=list)
+    """The one-shot streams the extractors bound, each with its node."""
 
     def output(self, node_id: str, port: str = "out") -> ir.Table:
         return self.outputs[(node_id, port)]
@@ -57,9 +59,13 @@ def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: No
     inputs = {port: [built.outputs[src] for src in sources] for port, sources in pn.inputs.items()}
     one_shot = False
     if isinstance(module, Extractor):
-        streams_before = backend.streams_registered
+        streams_before = len(backend.streams)
         table = module.read(ctx)
-        one_shot = backend.streams_registered > streams_before
+        bound = backend.streams[streams_before:]
+        for stream in bound:
+            stream.node_id = pn.id
+        built.streams.extend(bound)
+        one_shot = bool(bound)
         if ctx.sample_rows is not None:
             table = table.limit(ctx.sample_rows)
         results: Mapping[str, ir.Table] = {"out": table}
@@ -81,23 +87,3 @@ def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: No
         if materialize_fanout and pn.consumers > 1 and costly:
             table = backend.materialize(table)
         built.outputs[(pn.id, port)] = table
-
-
-def as_node_error(node_id: str, exc: BaseException) -> NodeError:
-    if isinstance(exc, NodeError):
-        return exc
-    field_name = exc.field if isinstance(exc, ConfigError) else None
-    return NodeError(node_id, describe_exception(exc), cause=exc, field=field_name)
-
-
-def describe_exception(exc: BaseException) -> str:
-    """One readable sentence for an exception from a module, Ibis or an engine."""
-    text = str(exc).strip()
-    if isinstance(exc, EcluseError):
-        return text
-    if hasattr(exc, "errors") and callable(exc.errors):  # pydantic ValidationError
-        return text.splitlines()[0]
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(("LINE", "  "))]
-    head = lines[0] if lines else type(exc).__name__
-    return head if len(head) < 500 else head[:497] + "..."
-

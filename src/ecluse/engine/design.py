@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ecluse.engine.backends import connect_backend
-from ecluse.engine.blame import blame
-from ecluse.engine.build import BuiltGraph, as_node_error, build_graph
+from ecluse.engine.blame import as_node_error, blame
+from ecluse.engine.build import BuiltGraph, build_graph
 from ecluse.engine.plan import Plan, PlanNode
 from ecluse.engine.run import close_shared
 from ecluse.engine.state import MemoryStateStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecluse.engine.build import describe_exception
+from ecluse.engine.blame import describe_exception
 from ecluse.engine.design import DesignOptions, DesignSession
 from ecluse.engine.plan import Plan
 from ecluse.engine.pushdown import find_pushdowns

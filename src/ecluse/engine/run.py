@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from ecluse.engine.backends import connect_backend
 from ecluse.engine.backends.base import EngineBackend
-from ecluse.engine.blame import blame
-from ecluse.engine.build import BuiltGraph, as_node_error, build_graph
+from ecluse.engine.blame import as_node_error, blame
+from ecluse.engine.build import BuiltGraph, build_graph
 from ecluse.engine.events import RunEvent
 from ecluse.engine.jsonable import json_value, public_value
 from ecluse.engine.plan import Plan, PlanNode

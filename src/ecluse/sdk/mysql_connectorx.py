@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.mysql_arrow import quote as quote_ident
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def stream(params: dict[str, Any], sql: str, schema: pa.Schema, batch_size: int
     for batch in reader:
         if not batch.num_rows:
             continue
-        columns = [_cast(col, f.type) for col, f in zip(batch.columns, schema, strict=True)]
+        columns = [_cast(col, f) for col, f in zip(batch.columns, schema, strict=True)]
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
@@ -88,7 +89,7 @@ def read_bounded(params: dict[str, Any], sql: str, schema: pa.Schema) -> pa.Reco
 
     table = cx.read_sql(url(params), sql, return_type="arrow", pre_execution_query=[_TIME_ZONE])
     batch = table.combine_chunks().to_batches()
-    columns = ([_cast(col, f.type) for col, f in zip(batch[0].columns, schema, strict=True)]
+    columns = ([_cast(col, f) for col, f in zip(batch[0].columns, schema, strict=True)]
                if batch else [pa.array([], f.type) for f in schema])
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
@@ -142,7 +143,7 @@ def stream_in_child(params: dict[str, Any], sql: str, schema: pa.Schema, batch_s
         broken: Exception | None = None
         try:
             for batch in pa.ipc.open_stream(proc.stdout):
-                columns = [_cast(col, f.type) for col, f in zip(batch.columns, schema, strict=True)]
+                columns = [_cast(col, f) for col, f in zip(batch.columns, schema, strict=True)]
                 yield pa.RecordBatch.from_arrays(columns, schema=schema)
         except (pa.ArrowInvalid, OSError) as exc:  # the stream stopped short: the child failed
             broken = exc
@@ -161,16 +162,22 @@ def stream_in_child(params: dict[str, Any], sql: str, schema: pa.Schema, batch_s
                 pipe.close()
 
 
-def _cast(column: pa.Array, to: pa.DataType) -> pa.Array:
+def _cast(column: pa.Array, field: pa.Field) -> pa.Array:
     import pyarrow as pa
 
+    to = field.type
     if column.type == to:
         return column
     if pa.types.is_duration(to):  # microseconds
         return column.cast(pa.int64()).cast(to)
-    if pa.types.is_decimal(to) and pa.types.is_decimal(column.type) and to.scale <= column.type.scale:
-        # connectorx reads every DECIMAL as (38, 10); the server's values fit the (p, s) it
-        # declared for the column, so only zero digits are dropped: the checked rescale would
-        # cost 2.4 times the CPU (0.1 s per 5M values) to find nothing.
-        return column.cast(to, safe=False)
-    return column.cast(to)
+    try:
+        return column.cast(to)
+    except pa.ArrowInvalid as exc:
+        if not pa.types.is_decimal(to):
+            raise
+        # MariaDB declares ROUND(x, <a column>) with x's precision: ROUND(99.99, 0) = 100.00
+        # does not fit the DECIMAL(4, 2) it declared
+        raise ConfigError(
+            f"column {field.name!r}: the server declared it DECIMAL({to.precision}, {to.scale}) "
+            f"but sent a value that does not fit ({exc}); CAST the expression to a wider "
+            "DECIMAL in the query", field="query") from exc

@@ -16,8 +16,6 @@ or be pushed down into a warehouse):
 
 from __future__ import annotations
 
-from typing import Any
-
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import sqlglot.expressions as sge
@@ -28,18 +26,23 @@ class TrimSpaces(ops.StringUnary):  # type: ignore[misc]
     """Surrounding U+0020 spaces removed."""
 
 
-def _visit_trim_spaces(self: SQLGlotCompiler, op: TrimSpaces, *, arg: sge.Expression) -> Any:
+def _visit_trim_spaces(self: SQLGlotCompiler, op: TrimSpaces, *, arg: sge.Expression
+                       ) -> sge.Expression:
     if self.dialect.__name__ != "DuckDB":
-        return self.f.trim(arg)
+        return self.f.trim(arg)  # type: ignore[no-any-return]
     space = sge.convert(" ")
+    if not isinstance(arg, sge.Column):  # the CASE names its argument four times
+        return self.f.trim(arg, space)  # type: ignore[no-any-return]
     edged = sge.or_(self.f.starts_with(arg, space), self.f.suffix(arg, space))
-    return self.if_(edged, self.f.trim(arg, space), arg)
+    return self.if_(edged, self.f.trim(arg, space), arg)  # type: ignore[no-any-return]
 
 
 SQLGlotCompiler.visit_TrimSpaces = _visit_trim_spaces  # every SQL compiler inherits it
 
 
 def trim_spaces(value: ir.StringValue, engine: str) -> ir.StringValue:
+    """``value`` without surrounding spaces, on the engine named (the Polars engine needs its
+    translation rule loaded)."""
     if engine == "polars":
         import ecluse.sdk.polars_trim  # noqa: F401  (its translation rule)
     return TrimSpaces(value).to_expr()  # type: ignore[no-any-return]

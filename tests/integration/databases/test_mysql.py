@@ -224,6 +224,20 @@ def test_decimal_expressions_read_exactly(mysql_url: str, tmp_path: Path) -> Non
         "142857142.8570000")
 
 
+def test_a_decimal_wider_than_the_server_declared_fails_on_the_extractor(
+        mysql_url: str, tmp_path: Path) -> None:
+    """MariaDB declares ROUND(x, <a column>) with x's precision, though ROUND(99.99, 0) is
+    100.00: the run fails on the extractor, naming the column and the fix, and writes nothing."""
+    sql(mysql_url, "CREATE TABLE rd (f DECIMAL(4, 2), n INT)", "INSERT INTO rd VALUES (99.99, 0)")
+    _, run = extract("mysql", tmp_path, connection=CONN, expect_ok=False,
+                     query="SELECT ROUND(f, n) AS r FROM rd")
+    assert run.status == "failed" and run.error is not None
+    assert (run.error.node_id, run.error.field) == ("src", "query")
+    assert "column 'r'" in run.error.reason and "CAST the expression" in run.error.reason
+    assert run.nodes["out"].status == "cancelled"
+    assert not (tmp_path / "back.parquet").exists()
+
+
 def test_cancel_kills_the_running_query(mysql_url: str, tmp_path: Path) -> None:
     import threading
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import codecs
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,14 @@ if TYPE_CHECKING:
 _UTF8_NAMES = {"utf-8", "utf8", "utf-8-sig", "utf8-sig"}
 
 
+@dataclass
+class WatchedStream:
+    """A one-shot Arrow stream bound into the engine, and the error it raised, if any."""
+
+    node_id: str | None = None
+    failure: BaseException | None = None
+
+
 class EngineBackend(ABC):
     name: Any
     con: BaseBackend
@@ -32,8 +41,25 @@ class EngineBackend(ABC):
         self._names = itertools.count()
         self.last_scan_rows: list[int] | None = None
         """Rows each source scan read during the last write, when the engine can tell."""
-        self.streams_registered = 0
-        """How many one-shot Arrow streams were bound (the engine materialises those it fans out)."""
+        self.streams: list[WatchedStream] = []
+        """The one-shot Arrow streams bound so far (the engine materialises those it fans out)."""
+
+    def watch(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+        """``reader``, bound as a one-shot stream whose failure is kept. An engine that reads
+        a stream lazily reads it inside whichever query uses it, and reports a module's error
+        in producing batches as its own query's failure: the kept error names the source."""
+        import pyarrow as pa
+
+        watched = WatchedStream()
+        self.streams.append(watched)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            except BaseException as exc:
+                watched.failure = exc
+                raise
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
     def fresh_name(self, prefix: str) -> str:
         return f"_ecluse_{prefix}_{next(self._names)}"

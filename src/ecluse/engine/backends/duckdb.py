@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import ibis
+import ibis.expr.operations as ops
+import ibis.expr.schema as sch
 import ibis.expr.types as ir
 from ibis.backends.sql.datatypes import DuckDBType
 
@@ -63,9 +65,6 @@ class DuckDBBackend(EngineBackend):
     def _table(self, name: str) -> ir.Table:
         """``con.table(name)`` without Ibis's schema query, which reads the description through
         PyArrow: a run of file sources and file loaders then never imports PyArrow (70 ms)."""
-        import ibis.expr.operations as ops
-        import ibis.expr.schema as sch
-
         described = self.raw.execute(f"DESCRIBE {sql_identifier(name)}").fetchall()
         schema = sch.Schema({column: DuckDBType.from_string(dtype, nullable=null == "YES")
                              for column, dtype, null, *_ in described})
@@ -129,7 +128,7 @@ class DuckDBBackend(EngineBackend):
 
         view = self.fresh_name(name)
         if isinstance(data, pa.RecordBatchReader):
-            self.streams_registered += 1
+            data = self.watch(data)
         self.raw.register(view, data)
         return self._table(view)
 
@@ -245,11 +244,11 @@ class _DuckDBRejects:
             return ScanReport()
         path = None
         if self.reject_dir is not None:
+            import pyarrow.csv as pacsv
+
             out = Path(self.reject_dir)
             out.mkdir(parents=True, exist_ok=True)
             path = str(out / "rejected_rows.csv")
-            import pyarrow.csv as pacsv
-
             pacsv.write_csv(rejected, path)
         sample = [json.loads(json.dumps(r, default=str)) for r in rejected.slice(0, 5).to_pylist()]
         return ScanReport(rows_rejected=rejected.num_rows, rejected_path=path, rejected_sample=sample)

@@ -11,7 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ECLUSE_", env_file=".env", extra="ignore")
+    # an empty variable (`ECLUSE_THREADS=`) means "not set", as the docs say of each setting
+    model_config = SettingsConfigDict(env_prefix="ECLUSE_", env_file=".env", extra="ignore",
+                                      env_ignore_empty=True)
 
     data_dir: Path = Field(Path(".ecluse"), description="Where Ecluse keeps its data.")
     engine: Literal["duckdb", "polars", "pyspark"] = Field(

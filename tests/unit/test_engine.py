@@ -221,6 +221,28 @@ def test_a_stream_failing_mid_run_names_its_extractor(workdir: Path, engine: str
     assert not (workdir / "x.parquet").exists()
 
 
+def test_a_stream_the_engine_stops_reading_early_has_not_failed(workdir: Path) -> None:
+    """A LIMIT stops DuckDB reading a stream, which closes it (GeneratorExit): that is not a
+    failure to blame on its extractor later."""
+    import gc
+
+    from ecluse.engine.backends.duckdb import DuckDBBackend
+
+    backend = DuckDBBackend(work_dir=workdir)
+
+    def batches() -> Any:
+        for i in range(1000):
+            yield pa.record_batch({"x": list(range(i * 10, i * 10 + 10))})
+
+    table = backend.from_arrow(pa.RecordBatchReader.from_batches(
+        pa.schema({"x": pa.int64()}), batches()), name="s")
+    assert backend.to_arrow(table, limit=1).num_rows == 1
+    backend.close()
+    del table
+    gc.collect()
+    assert [s.failure for s in backend.streams] == [None]
+
+
 def test_state_is_not_saved_when_the_run_fails(workdir: Path) -> None:
     doc = chain(node("s", "extractor", "test_stream"),
                 node("out", "loader", "parquet", path="x.parquet", mode="error_if_exists"),

@@ -56,7 +56,7 @@ class EngineBackend(ABC):
         def batches() -> Iterator[pa.RecordBatch]:
             try:
                 yield from reader
-            except BaseException as exc:
+            except Exception as exc:  # not GeneratorExit: a query may stop reading early
                 watched.failure = exc
                 raise
         return pa.RecordBatchReader.from_batches(reader.schema, batches())

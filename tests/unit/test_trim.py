@@ -9,8 +9,8 @@ from ecluse.sdk.trim import trim_spaces
 
 def _sql(dialect: str) -> str:
     t = ibis.table({"x": "string"}, name="t")
-    inner = trim_spaces(t.x, "duckdb").lower()
-    return str(ibis.to_sql(t.select(y=trim_spaces(inner, "duckdb")), dialect=dialect))
+    inner = trim_spaces(t.x).lower()
+    return str(ibis.to_sql(t.select(y=trim_spaces(inner)), dialect=dialect))
 
 
 def test_duckdb_tests_a_column_s_ends_and_trims_an_expression_once() -> None:

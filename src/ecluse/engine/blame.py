@@ -62,4 +62,3 @@ def describe_exception(exc: BaseException) -> str:
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(("LINE", "  "))]
     head = lines[0] if lines else type(exc).__name__
     return head if len(head) < 500 else head[:497] + "..."
-

@@ -11,7 +11,7 @@ or be pushed down into a warehouse):
 - DuckDB: its one-argument ``TRIM`` also removes other Unicode spaces (U+3000, U+00A0...) and
   copies every value, so only values that start or end with a space are trimmed, of spaces
   only: half the CPU on text where few values carry spaces;
-- Polars: ``strip_chars(" ")`` (``sdk/polars_trim``, loaded with the Polars engine).
+- Polars: ``strip_chars(" ")`` (``sdk/polars_trim``, which the Polars engine loads).
 """
 
 from __future__ import annotations
@@ -40,9 +40,5 @@ def _visit_trim_spaces(self: SQLGlotCompiler, op: TrimSpaces, *, arg: sge.Expres
 SQLGlotCompiler.visit_TrimSpaces = _visit_trim_spaces  # every SQL compiler inherits it
 
 
-def trim_spaces(value: ir.StringValue, engine: str) -> ir.StringValue:
-    """``value`` without surrounding spaces, on the engine named (the Polars engine needs its
-    translation rule loaded)."""
-    if engine == "polars":
-        import ecluse.sdk.polars_trim  # noqa: F401  (its translation rule)
+def trim_spaces(value: ir.StringValue) -> ir.StringValue:
     return TrimSpaces(value).to_expr()  # type: ignore[no-any-return]

@@ -13,6 +13,7 @@ import ibis.expr.types as ir
 import polars as pl
 import pyarrow as pa
 
+import ecluse.sdk.polars_trim  # noqa: F401  (the cleaner's trim, translated for Polars)
 from ecluse.engine.backends.base import EngineBackend
 from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport

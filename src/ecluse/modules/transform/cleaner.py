@@ -76,7 +76,7 @@ class Cleaner(Transformer):
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table:
         c = self.config
         t = inputs.one()
-        changes = self._text_changes(t, ctx)
+        changes = self._text_changes(t)
 
         def current(col: str) -> ir.Value:
             return changes.get(col, t[col])
@@ -108,7 +108,7 @@ class Cleaner(Transformer):
         if c.on_cast_error != "fail":
             return None
         t = inputs.one()
-        before_cast = self._text_changes(t, ctx)
+        before_cast = self._text_changes(t)
         for col, type_name in c.cast.items():
             value = before_cast.get(col, t[col])
             bad = value.notnull() & value.try_cast(to_ibis_type(type_name)).isnull()
@@ -121,7 +121,7 @@ class Cleaner(Transformer):
                                  field="cast", sample_rows=rows)
         return None
 
-    def _text_changes(self, t: ir.Table, ctx: NodeContext) -> dict[str, ir.Value]:
+    def _text_changes(self, t: ir.Table) -> dict[str, ir.Value]:
         """The trim, case and replace steps: what every later step (a cast) starts from."""
         c = self.config
         schema = t.schema()
@@ -136,7 +136,7 @@ class Cleaner(Transformer):
                 require_columns(t, c.trim, field="trim")
                 _require_text(schema, c.trim, "trim")
             for col in trim_cols:
-                changes[col] = trim_spaces(current(col), ctx.backend.name)  # type: ignore[arg-type]
+                changes[col] = trim_spaces(current(col))  # type: ignore[arg-type]
         require_columns(t, c.case, field="case")
         _require_text(schema, c.case, "case")
         for col, mode in c.case.items():

@@ -125,11 +125,15 @@ MESSY = ("Nom;Ville;Montant;Code\n"
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_spreadsheet_export_reads_without_any_setting(workdir: Path, engine: str) -> None:
+@pytest.mark.parametrize("settings", [{}, {"delimiter": ";", "encoding": "latin-1", "decimal": ","}],
+                         ids=["detected", "set"])
+def test_a_spreadsheet_export_reads_without_any_setting(workdir: Path, engine: str,
+                                                        settings: dict[str, str]) -> None:
     """Semicolons, latin-1, decimal commas, thousands grouped with a space or a dot, a broken
-    row: the numbers come out as numbers with nothing but the path configured."""
+    row: the numbers come out as numbers with nothing but the path configured, and the same
+    when the settings are given."""
     (workdir / "in.csv").write_bytes(MESSY.encode("latin-1"))
-    doc = csv_doc(path="in.csv", on_error="skip")
+    doc = csv_doc(path="in.csv", on_error="skip", **settings)
     assert dict(schemas(doc, engine=engine)["src"] or [])["Montant"] == "float64"
     result = run_doc(doc, engine=engine)
     assert result.status == "succeeded", result.error
@@ -152,6 +156,43 @@ def test_number_style_is_guessed_from_the_sample(tmp_path: Path, text: str, deci
     path.write_text(text)
     delimiter = sniff_delimiter(str(path))
     assert sniff_numbers(str(path), "utf-8", delimiter) == NumberStyle(decimal, grouped)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "grouped"), [
+    ("a;b\n1.234;x\n12;y\n", ("a",)),          # the user said comma: 1.234 is 1234
+    ("a;b\n1 234 567;x\n-1.000,5;y\n", ("a",)),
+    ("a;b\n1.5;x\n1.234;y\n", ()),              # 1.5 is no number of a decimal-comma file
+    ("a;b\n10.0.0.1;x\n", ()),
+])
+def test_a_decimal_comma_given_by_the_user_still_finds_grouped_columns(
+        tmp_path: Path, text: str, grouped: tuple[str, ...]) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    assert sniff_numbers(str(path), "utf-8", ";", decimal=",") == NumberStyle(",", grouped)
+
+
+def test_a_line_ending_with_a_separator_counts_in_the_sample(tmp_path: Path) -> None:
+    """DuckDB reads ``1;oops;`` under a two-column header as a full row: its text keeps the
+    column from being converted to numbers."""
+    path = tmp_path / "in.csv"
+    path.write_text("a;b\n1 234,5;x\noops;y;\n")
+    assert sniff_numbers(str(path), "utf-8", ";") == NumberStyle(",", ())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_value_past_the_sample_that_is_no_number_fails_on_the_extractor(
+        workdir: Path, engine: str) -> None:
+    """The sample decides that a column holds grouped numbers; a later value that is not one
+    fails the run on the extractor, naming the column and the value."""
+    lines = [f"{i};1.{i:03d},25" for i in range(1, 400)]
+    (workdir / "in.csv").write_text("id;amount\n" + "\n".join([*lines, "400;10.0.0.1"]) + "\n")
+    result = run_doc(csv_doc(path="in.csv"), engine=engine)
+    assert result.status == "failed"
+    assert result.error is not None and result.error.node_id == "src"
+    assert result.error.field == "columns"
+    assert "'amount'" in result.error.reason and "'10.0.0.1' is not a number" in result.error.reason
+    assert result.error.sample_rows == [{"amount": "10.0.0.1", "id": 400}]
+    assert not (workdir / "out.parquet").exists()
 
 
 @pytest.mark.parametrize("engine", ENGINES)

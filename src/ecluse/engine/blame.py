@@ -3,8 +3,8 @@
 Relations are lazy, so a bad value in a transformer, or an extractor's failure while it streams
 rows, only raises when the query that reads it runs: inside a loader's write, a preview, or
 while a step feeding several others is materialised. A stream that failed names its extractor;
-otherwise each transformer upstream is asked, in execution order, whether its rows explain the
-failure (``Transformer.explain_failure``).
+otherwise each extractor and transformer upstream is asked, in execution order, whether its rows
+explain the failure (``explain_failure``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ecluse.engine.plan import Plan
 from ecluse.sdk.errors import ConfigError, EcluseError, NodeError
-from ecluse.sdk.module import Inputs, Transformer
+from ecluse.sdk.module import Extractor, Inputs, Transformer
 
 if TYPE_CHECKING:
     from ecluse.engine.build import BuiltGraph
@@ -31,12 +31,17 @@ def blame(plan: Plan, built: BuiltGraph, node_id: str, error: NodeError) -> Node
     if isinstance(error.cause, EcluseError) or error.cause is None:
         return error  # a module's own, deliberate error already names its node
     for pn in upstream:
-        if not isinstance(pn.module, Transformer) or pn.id not in built.contexts:
+        if pn.id not in built.contexts:
             continue
         try:
-            inputs = Inputs({port: [built.outputs[src] for src in sources]
-                             for port, sources in pn.inputs.items()})
-            found = pn.module.explain_failure(inputs, built.contexts[pn.id])
+            if isinstance(pn.module, Extractor):
+                found = pn.module.explain_failure(built.contexts[pn.id])
+            elif isinstance(pn.module, Transformer):
+                inputs = Inputs({port: [built.outputs[src] for src in sources]
+                                 for port, sources in pn.inputs.items()})
+                found = pn.module.explain_failure(inputs, built.contexts[pn.id])
+            else:
+                continue
         except Exception:  # noqa: S112 - an input read once (a stream) cannot be checked: keep the error
             continue
         if found is not None:

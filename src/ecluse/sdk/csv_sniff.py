@@ -14,7 +14,9 @@ _SAMPLE_LINES = 200
 GROUP_SEPARATORS = "[ .\u00a0\u202f]"
 """Between groups of thousands: a space (also non-breaking, narrow) or a dot. A character
 class with the characters themselves, so every engine's regular expressions read it."""
-_COMMA_NUMBER = re.compile(rf"[+-]?\d{{1,3}}(?:{GROUP_SEPARATORS}\d{{3}})+,\d+|[+-]?\d+,\d+")
+GROUPED_NUMBER = rf"^\s*[+-]?\d{{1,3}}(?:{GROUP_SEPARATORS}\d{{3}})+(?:,\d+)?\s*$"
+"""A whole value grouped by thousands, with or without decimals (``-1.234.567,5``)."""
+_GROUPED_NUMBER = re.compile(GROUPED_NUMBER)
 _PLAIN_COMMA_NUMBER = re.compile(r"[+-]?\d+,\d+")
 _DOT_NUMBER = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -68,28 +70,36 @@ class NumberStyle:
     parses those, so they are read as text and converted after."""
 
 
-def sniff_numbers(path: str, encoding: str, delimiter: str, *, header: bool = True) -> NumberStyle:
+def sniff_numbers(path: str, encoding: str, delimiter: str, *, header: bool = True,
+                  decimal: Literal[".", ","] | None = None) -> NumberStyle:
     """A decimal comma (``12,50``, as spreadsheets write numbers in most of Europe) or a
     decimal point. A comma can only be a decimal mark in a file not separated by commas, and
     the guess needs a column of such numbers and no number with a decimal point anywhere in
-    the sample."""
-    if delimiter == ",":
+    the sample. ``decimal``: the mark the user chose; then only the columns that group
+    thousands are looked for (with a decimal comma, ``1.234`` is then a grouped integer)."""
+    if decimal == "." or (decimal is None and delimiter == ","):
         return NumberStyle(".")
     rows = list(csv.reader(_lines(path, encoding), delimiter=delimiter))
     names, rows = (rows[0], rows[1:]) if header and rows else ([], rows)
     comma, grouped, text = False, set[int](), set[int]()
     for row in rows:
+        if names and len(row) == len(names) + 1 and not row[-1]:
+            row = row[:-1]  # a line ending with a separator: DuckDB reads it as a full row
         if names and len(row) != len(names):
             continue  # a broken row says nothing reliable about the columns
         for i, value in enumerate(v.strip() for v in row):
-            if _DOT_NUMBER.fullmatch(value):
-                return NumberStyle(".")
-            if _COMMA_NUMBER.fullmatch(value):
+            if _PLAIN_COMMA_NUMBER.fullmatch(value):
                 comma = True
-                if not _PLAIN_COMMA_NUMBER.fullmatch(value):
-                    grouped.add(i)
+            elif _GROUPED_NUMBER.fullmatch(value) and (decimal or "," in value):
+                # without a comma, 1.234 is a grouped integer only where the user said so
+                comma = comma or "," in value
+                grouped.add(i)
+            elif _DOT_NUMBER.fullmatch(value):
+                if decimal is None:
+                    return NumberStyle(".")
+                text.add(i)
             elif value and not _INTEGER.fullmatch(value):
                 text.add(i)
-    if not comma:
+    if not (comma or decimal):
         return NumberStyle(".")
     return NumberStyle(",", tuple(names[i] for i in sorted(grouped - text) if i < len(names)))

@@ -154,6 +154,11 @@ class Extractor(Module):
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
         """Called after the run with its outcome (write quarantine files, stage state)."""
 
+    def explain_failure(self, ctx: NodeContext) -> NodeError | None:
+        """Whether a value this source converts after reading made the run's query fail (see
+        :meth:`Transformer.explain_failure`); the engine asks extractors first."""
+        return None
+
 
 class Transformer(Module):
     kind: ClassVar[ModuleKind] = "transformer"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 from typing import ClassVar, Literal
 
 import ibis.expr.types as ir
@@ -12,11 +13,13 @@ from ecluse.sdk import Extractor, ModuleConfig, NodeContext, TypeName, path_fiel
 from ecluse.sdk.backend import ScanHandle
 from ecluse.sdk.csv_sniff import (
     GROUP_SEPARATORS,
+    GROUPED_NUMBER,
     NumberStyle,
     detect_encoding,
     sniff_delimiter,
     sniff_numbers,
 )
+from ecluse.sdk.errors import NodeError
 from ecluse.sdk.files import CsvReadOptions, expand_paths
 
 
@@ -31,7 +34,8 @@ class CsvConfig(ModuleConfig):
     quote: str | None = Field('"', max_length=1, description="Quote character.")
     decimal: Literal[".", ","] | None = Field(
         None, description="Decimal separator of numbers; detected from the file when empty (a "
-        "comma when numbers such as 12,50 appear in a file not separated by commas).",
+        "comma when numbers such as 12,50 appear in a file not separated by commas). With a "
+        "comma, numbers grouping thousands (1 234,50 or 1.234,50) are read as numbers too.",
         json_schema_extra={"x-null-label": "Detect from the file"})
     null_values: list[str] = Field(default_factory=list,
                                    description="Texts read as missing values, e.g. `NA`, `-`.")
@@ -69,11 +73,12 @@ class CsvExtractor(Extractor):
     def read(self, ctx: NodeContext) -> ir.Table:
         c = self.config
         paths = expand_paths(c.path, base_dir=ctx.base_dir)
-        encoding, delimiter, numbers = c.encoding, c.delimiter, NumberStyle(c.decimal or ".")
-        if c.decimal is None:  # what the reader would sniff anyway, sniffed once, here
+        encoding, delimiter, numbers = c.encoding, c.delimiter, NumberStyle(".")
+        if c.decimal != ".":  # what the reader would sniff anyway, sniffed once, here
             encoding = encoding or detect_encoding(paths[0])
             delimiter = delimiter or sniff_delimiter(paths[0], encoding)
-            numbers = sniff_numbers(paths[0], encoding, delimiter, header=c.header)
+            numbers = sniff_numbers(paths[0], encoding, delimiter, header=c.header,
+                                    decimal=c.decimal)
         options = CsvReadOptions(delimiter=delimiter, encoding=encoding, header=c.header,
                                  quote=c.quote, decimal=numbers.decimal, null_values=tuple(c.null_values),
                                  columns=dict(c.columns), on_error=c.on_error, skip_rows=c.skip_rows)
@@ -81,15 +86,33 @@ class CsvExtractor(Extractor):
         table, handle = ctx.backend.scan_csv(paths, options, reject_dir=reject_dir)
         ctx.scratch["rejects"] = handle
         ctx.metrics["files"] = len(paths)
-        return self._grouped_numbers(table, numbers.grouped)
+        return self._grouped_numbers(table, numbers.grouped, ctx)
 
-    def _grouped_numbers(self, table: ir.Table, columns: tuple[str, ...]) -> ir.Table:
+    def _grouped_numbers(self, table: ir.Table, columns: tuple[str, ...],
+                         ctx: NodeContext) -> ir.Table:
         """``1 234,50`` → 1234.5 for the columns the reader had to leave as text."""
         schema = table.schema()
-        changes = {name: table[name].re_replace(GROUP_SEPARATORS, "").replace(",", ".")
-                   .cast("float64") for name in columns
-                   if name in schema and schema[name].is_string() and name not in self.config.columns}
-        return table.mutate(**changes) if changes else table
+        grouped = [name for name in columns if name in schema and schema[name].is_string()
+                   and name not in self.config.columns]
+        ctx.scratch["grouped"] = (table, grouped)  # what explain_failure looks into
+        if not grouped:
+            return table
+        return table.mutate(**{name: _number(table[name]).cast("float64") for name in grouped})
+
+    def explain_failure(self, ctx: NodeContext) -> NodeError | None:
+        """A value of a column converted after reading that is not a number."""
+        table, grouped = ctx.scratch.get("grouped", (None, []))
+        for name in grouped:
+            value = table[name]
+            bad = value.notnull() & _number(value).try_cast("float64").isnull()
+            rows = ctx.backend.to_arrow(table.filter(bad).relocate(name), limit=5).to_pylist()
+            if rows:
+                return NodeError(
+                    self.node_id, f"column {name!r} holds numbers written with thousands "
+                    f"separators (1 234,50), but {rows[0][name]!r} is not a number; fix the "
+                    f"value, or read the column as text with columns: {json.dumps({name: 'string'})}",
+                    field="columns", sample_rows=rows)
+        return None
 
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
         handle: ScanHandle | None = ctx.scratch.get("rejects")
@@ -103,3 +126,10 @@ class CsvExtractor(Extractor):
             ctx.log(f"{report.rows_rejected} malformed row(s) "
                     f"{'quarantined' if report.rejected_path else 'skipped'}",
                     level="warning", path=report.rejected_path, sample=report.rejected_sample)
+
+
+def _number(text: ir.StringValue) -> ir.StringValue:
+    """A number of a decimal-comma file as text a cast reads: ``1 234,50`` → ``1234.50``. Only
+    a value grouped by thousands loses its separators, so ``10.0.0.1`` stays no number."""
+    grouped = text.re_search(GROUPED_NUMBER)
+    return grouped.ifelse(text.re_replace(GROUP_SEPARATORS, ""), text).replace(",", ".")

@@ -346,7 +346,11 @@ def _summary(plan: Any, result: Any, progress: _Progress) -> None:
         if result.error.sample_rows:
             rows = result.error.sample_rows
             err_console.print(_rows_table("rows it failed on", list(rows[0]), rows))
-        err_console.print("[dim]Destinations were left unchanged.[/]")
+        written = [pn.id for pn in plan.nodes
+                   if pn.node.type == "loader" and result.nodes[pn.id].status == "succeeded"]
+        err_console.print("[dim]Destinations were left unchanged.[/]" if not written else
+                          f"[dim]Written before the failure: {', '.join(written)}; the other "
+                          "destinations were left unchanged.[/]")
 
 
 def _num(value: int | None) -> str:

@@ -94,6 +94,24 @@ def test_run_success_and_failure(workdir: Path) -> None:
     assert "error in node" in result.output and "left unchanged" in result.output
 
 
+def test_a_failure_after_a_loader_finished_says_which_destination_was_written(
+        workdir: Path) -> None:
+    (workdir / "in.csv").write_text("id,email\n1,a@x.com\n")
+    doc = {"name": "two", "version": "1.0.0", "nodes": [
+        node("src", "extractor", "csv", path="in.csv"),
+        node("a", "loader", "parquet", path="a.parquet"),
+        node("clean", "transformer", "cleaner", cast={"email": "int64"}),
+        node("b", "loader", "parquet", path="b.parquet")],
+        "edges": [{"source": "src", "target": "a"}, {"source": "src", "target": "clean"},
+                  {"source": "clean", "target": "b"}]}
+    (workdir / "p.json").write_text(json.dumps(doc))
+    result = runner.invoke(app, ["run", str(workdir / "p.json")])
+    assert result.exit_code == 1
+    assert (workdir / "a.parquet").exists() and not (workdir / "b.parquet").exists()
+    assert "Written before the failure: a; the other destinations were left unchanged." in \
+        " ".join(result.output.split())
+
+
 def test_bad_param_syntax(workdir: Path) -> None:
     result = runner.invoke(app, ["run", str(write_pipeline(workdir)), "--param", "oops"])
     assert result.exit_code == 1 and "key=value" in result.output

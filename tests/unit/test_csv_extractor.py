@@ -35,12 +35,13 @@ def test_encodings(workdir: Path, engine: str, encoding: str) -> None:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_delimiter_detected_and_explicit_types_and_nulls(workdir: Path, engine: str) -> None:
-    (workdir / "in.csv").write_text("id|code|amount\n1|007|NA\n2|-|4.5\n")
+    (workdir / "in.csv").write_text("id|code|amount|city\n1|007|NA|Lyon\n2|-|4.5|\n")
     doc = csv_doc(path="in.csv", null_values=["NA", "-"], columns={"code": "string"})
     cols = dict(schemas(doc, engine=engine)["src"] or [])
-    assert cols == {"id": "int64", "code": "string", "amount": "float64"}
+    assert cols == {"id": "int64", "code": "string", "amount": "float64", "city": "string"}
     rows = preview(doc, "src", engine=engine).to_pylist()
-    assert rows == [{"id": 1, "code": "007", "amount": None}, {"id": 2, "code": None, "amount": 4.5}]
+    assert rows == [{"id": 1, "code": "007", "amount": None, "city": "Lyon"},
+                    {"id": 2, "code": None, "amount": 4.5, "city": None}]  # empty stays missing
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -86,6 +87,37 @@ def test_on_error_quarantine_writes_side_file(workdir: Path) -> None:
     assert "2,b" in content and "3,c,2.5,extra" in content
     assert result.nodes["out"].rows_out == 2
     assert src.rows_out == 2
+
+
+FOOTER = "id,name,amount\n1,a,10\n2,b,20\n3,c,30\nTOTAL,,,60\n"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_total_line_with_a_field_too_many_is_a_broken_row_not_the_header(
+        workdir: Path, engine: str) -> None:
+    """DuckDB's sniffer, left to guess how many lines to skip, took such a footer for the
+    header: the run succeeded with 0 rows."""
+    (workdir / "in.csv").write_text(FOOTER)
+    result = run_doc(csv_doc(path="in.csv"), engine=engine)
+    assert result.status == "failed"
+    assert not (workdir / "out.parquet").exists()
+    if engine == "duckdb":
+        assert result.error is not None and result.error.node_id == "src"
+        assert "line 5" in result.error.reason and "TOTAL,,,60" in result.error.reason
+    skipped = run_doc(csv_doc(path="in.csv", on_error="skip"), engine=engine)
+    assert skipped.status == "succeeded", skipped.error
+    assert pq.read_table(workdir / "out.parquet").to_pylist() == [
+        {"id": 1, "name": "a", "amount": 10}, {"id": 2, "name": "b", "amount": 20},
+        {"id": 3, "name": "c", "amount": 30}]
+
+
+def test_a_line_over_the_readers_limit_is_named_with_its_size(workdir: Path) -> None:
+    (workdir / "in.csv").write_text("id,txt\n1,a\n2," + "x" * 2_500_000 + "\n3,c\n")
+    result = run_doc(csv_doc(path="in.csv"))
+    assert result.status == "failed"
+    assert result.error is not None and result.error.node_id == "src"
+    assert "in.csv: a line is 2,500,003 bytes long" in result.error.reason
+    assert "'2,xxx" in result.error.reason
 
 
 def test_quarantine_on_polars_is_refused_clearly(workdir: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,10 +88,12 @@ class DuckDBBackend(EngineBackend):
             args.append(f"quote = {sql_literal(options.quote)}")
         if options.decimal == ",":
             args.append("decimal_separator = ','")
-        if options.null_values:
-            args.append(f"nullstr = [{', '.join(sql_literal(v) for v in options.null_values)}]")
-        if options.skip_rows:
-            args.append(f"skip = {int(options.skip_rows)}")
+        if options.null_values:  # an empty field stays missing, as without the option
+            nulls = dict.fromkeys(("", *options.null_values))
+            args.append(f"nullstr = [{', '.join(sql_literal(v) for v in nulls)}]")
+        # always given: left to guess, DuckDB's sniffer takes a footer with one field too
+        # many (TOTAL,,,60) for the header and skips every line above it
+        args.append(f"skip = {int(options.skip_rows)}")
         if options.columns:
             types = ", ".join(f"{sql_literal(col)}: {sql_literal(_duck_type(t))}"
                               for col, t in options.columns.items())
@@ -265,18 +268,21 @@ def first_malformed_line(paths: Sequence[str], delimiter: str, encoding: str, qu
             reader = csv.reader(f, delimiter=delimiter, quotechar=quote or '"',
                                 quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE)
             expected = None
-            for row in reader:
-                if reader.line_num > max_lines:
-                    break
-                if not row:
-                    continue
-                if expected is None:
-                    expected = len(row)
-                elif len(row) != expected:
-                    shown = delimiter.join(row)
-                    shown = shown if len(shown) <= 120 else shown[:117] + "..."
-                    return (f"{Path(path).name} line {reader.line_num + skip_rows} has {len(row)} "
-                            f"field(s) where the header has {expected}: {shown!r}")
+            try:
+                for row in reader:
+                    if reader.line_num > max_lines:
+                        break
+                    if not row:
+                        continue
+                    if expected is None:
+                        expected = len(row)
+                    elif len(row) != expected:
+                        shown = delimiter.join(row)
+                        shown = shown if len(shown) <= 120 else shown[:117] + "..."
+                        return (f"{Path(path).name} line {reader.line_num + skip_rows} has "
+                                f"{len(row)} field(s) where the header has {expected}: {shown!r}")
+            except csv.Error:  # a field over Python's limit: the engine's own words tell more
+                return None
     return None
 
 
@@ -304,4 +310,12 @@ def _duck_type(name: str) -> str:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
+    too_long = re.search(r"Original Line: (.{0,40}).*?Maximum line size of (\d+) bytes exceeded\. "
+                         r"Actual Size:\s*(\d+)", text, re.DOTALL)
+    if too_long:  # DuckDB's line number there counts from its last sniffed buffer: not shown
+        start, limit, size = too_long.group(1), int(too_long.group(2)), int(too_long.group(3))
+        file = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
+        return (f"{Path(file.group(1)).name + ': ' if file else ''}a line is {size:,} bytes long, "
+                f"more than the reader's limit of {limit:,} bytes; it starts with {start + '...'!r} "
+                "(a quote left open makes one line of the rest of the file)")
     return text.splitlines()[0] if text else type(exc).__name__

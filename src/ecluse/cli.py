@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -45,7 +46,7 @@ ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="A par
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -65,7 +66,7 @@ def _registry() -> Any:
 
     registry = default_registry()
     for problem in registry.load_errors:
-        err_console.print(f"[yellow]warning:[/] {problem}")
+        err_console.print(f"[yellow]warning:[/] {escape(str(problem))}")
     return registry
 
 
@@ -81,14 +82,15 @@ def _parse_params(values: list[str] | None) -> dict[str, str]:
 
 def _print_problems(problems: list[Problem], source: Path) -> None:
     errors = [p for p in problems if p.severity == "error"]
-    table = Table(title=f"{len(errors)} problem(s) in {source}" if errors else
-                  f"warnings for {source}", title_justify="left", show_lines=False)
+    table = Table(title=f"{len(errors)} problem(s) in {escape(str(source))}" if errors else
+                  f"warnings for {escape(str(source))}", title_justify="left", show_lines=False)
     table.add_column("where", style="cyan", no_wrap=True)
     table.add_column("node", style="magenta")
     table.add_column("problem")
     for p in problems:
         style = "red" if p.severity == "error" else "yellow"
-        table.add_row(p.pointer or "/", p.node_id or p.edge or "", Text(p.message, style=style))
+        table.add_row(Text(p.pointer or "/"), Text(p.node_id or p.edge or ""),
+                      Text(p.message, style=style))
     err_console.print(table)
 
 
@@ -141,7 +143,7 @@ def validate(file: FileArg, as_json: JsonOpt = False,
     if errors:
         raise typer.Exit(1)
     if not as_json:
-        console.print(f"[green]✔[/] {file} is valid.")
+        console.print(f"[green]✔[/] {escape(str(file))} is valid.")
 
 
 @app.command()
@@ -160,12 +162,12 @@ def schema(file: FileArg, as_json: JsonOpt = False, engine: EngineOpt = None,
         if as_json:
             failed |= s.error is not None
             continue
-        title = f"[bold]{pn.id}[/] [dim]({pn.node.type} {pn.node.module})[/]"
+        title = f"[bold]{escape(pn.id)}[/] [dim]({pn.node.type} {escape(pn.node.module)})[/]"
         if s.error is not None:
             failed = True
-            console.print(f"{title}\n  [red]error:[/] {s.error.reason}")
+            console.print(f"{title}\n  [red]error:[/] {escape(s.error.reason)}")
             continue
-        cols = ", ".join(f"{n} [cyan]{t}[/]" for n, t in s.columns or [])
+        cols = ", ".join(f"{escape(n)} [cyan]{t}[/]" for n, t in s.columns or [])
         console.print(f"{title}\n  {cols}")
     if failed:
         raise typer.Exit(1)
@@ -192,8 +194,8 @@ def preview(file: FileArg, node: Annotated[str, typer.Option("--node", help="Nod
         print(json.dumps({"columns": [{"name": f.name, "type": str(f.type)} for f in data.schema],
                           "rows": data.to_pylist()}, default=str, indent=2))
         return
-    console.print(_rows_table(f"{node}: first {data.num_rows} row(s) (from a sample)",
-                              [f"{f.name}\n[dim]{f.type}[/]" for f in data.schema],
+    console.print(_rows_table(f"{escape(node)}: first {data.num_rows} row(s) (from a sample)",
+                              [f"{escape(f.name)}\n[dim]{f.type}[/]" for f in data.schema],
                               data.to_pylist()))
 
 
@@ -245,7 +247,7 @@ class _Progress:
                 rows = s["rows"]
                 rate = f"{rows / elapsed:,.0f}" if rows and elapsed else ""
                 status = s["status"] + (" …" if s["status"] == "running" else "")
-                table.add_row(pn.id, f"{pn.node.module}", Text(status, style=styles.get(
+                table.add_row(Text(pn.id), Text(pn.node.module), Text(status, style=styles.get(
                     s["status"], "dim")), f"{rows:,}" if rows is not None else "", rate,
                     f"{elapsed:.1f}s" if elapsed is not None else "")
             logs = [Text(line, style="yellow") for line in self.logs[-5:]]
@@ -303,7 +305,8 @@ def _explain(plan: Any, as_json: bool) -> None:
     for step in steps:
         where = (f"pushed down into {step['warehouse']}" if step["mode"] == "pushdown"
                  else f"run by the {step['engine']} engine")
-        console.print(f"[bold]{step['loader']}[/]: nodes {', '.join(step['nodes'])} {where}")
+        console.print(f"[bold]{escape(step['loader'])}[/]: nodes "
+                      f"{escape(', '.join(step['nodes']))} {escape(where)}")
         console.print(Syntax(step["sql"], "sql", word_wrap=True))
 
 
@@ -330,26 +333,26 @@ def _summary(plan: Any, result: Any, progress: _Progress) -> None:
                          min_width=9 if col == "status" else None)
     for pn in plan.nodes:
         m = result.nodes[pn.id]
-        table.add_row(pn.id, pn.node.module, m.status,
+        table.add_row(Text(pn.id), Text(pn.node.module), m.status,
                       _num(m.rows_in), _num(m.rows_out), _num(m.rows_rejected),
                       _bytes(m.bytes_written), f"{m.duration_s:.2f}s" if m.duration_s else "")
     console.print(table)
     for line in progress.logs:
-        console.print(f"[yellow]{line}[/]")
+        console.print(f"[yellow]{escape(line)}[/]")
     for m in result.nodes.values():
         if m.extra.get("rejected_path"):
-            console.print(f"[yellow]{m.node_id}: {m.rows_rejected} rejected row(s) written to "
-                          f"{m.extra['rejected_path']}[/]")
+            console.print(f"[yellow]{escape(m.node_id)}: {m.rows_rejected} rejected row(s) "
+                          f"written to {escape(str(m.extra['rejected_path']))}[/]")
     if result.error is not None:
         where = f"node {result.error.node_id!r}" if result.error.node_id else "the run"
-        err_console.print(f"\n[bold red]error in {where}:[/] {result.error.reason}")
+        err_console.print(f"\n[bold red]error in {escape(where)}:[/] {escape(result.error.reason)}")
         if result.error.sample_rows:
             rows = result.error.sample_rows
-            err_console.print(_rows_table("rows it failed on", list(rows[0]), rows))
+            err_console.print(_rows_table("rows it failed on", [escape(c) for c in rows[0]], rows))
         written = [pn.id for pn in plan.nodes
                    if pn.node.type == "loader" and result.nodes[pn.id].status == "succeeded"]
         err_console.print("[dim]Destinations were left unchanged.[/]" if not written else
-                          f"[dim]Written before the failure: {', '.join(written)}; the other "
+                          f"[dim]Written before the failure: {escape(', '.join(written))}; the other "
                           "destinations were left unchanged.[/]")
 
 

@@ -112,6 +112,20 @@ def test_a_failure_after_a_loader_finished_says_which_destination_was_written(
         " ".join(result.output.split())
 
 
+def test_brackets_in_names_and_messages_are_printed_as_they_are(workdir: Path) -> None:
+    """Rich reads ``[...]`` as markup: a column named ``[/b]`` crashed schema and preview."""
+    (workdir / "in.csv").write_text("id,[/b],[x]\n1,2,3\n")
+    doc = chain(node("src", "extractor", "csv", path="in.csv"),
+                node("clean", "transformer", "cleaner", cast={"[x]": "date"}),
+                node("out", "loader", "parquet", path="out.parquet"))
+    (workdir / "p.json").write_text(json.dumps(doc))
+    for command in (["schema"], ["preview", "--node", "src"]):
+        result = runner.invoke(app, [*command, str(workdir / "p.json")])
+        assert "[/b]" in result.output and "[x]" in result.output, result.output
+    result = runner.invoke(app, ["run", str(workdir / "p.json")])
+    assert result.exit_code == 1 and "cannot cast column '[x]'" in result.output, result.output
+
+
 def test_bad_param_syntax(workdir: Path) -> None:
     result = runner.invoke(app, ["run", str(write_pipeline(workdir)), "--param", "oops"])
     assert result.exit_code == 1 and "key=value" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
@@ -103,6 +104,26 @@ def test_partitioned_overwrite_append_and_error_if_exists(orders: Path, workdir:
     result = run_doc(doc, engine=engine)
     assert result.status == "failed" and result.error is not None
     assert "already exists" in result.error.reason
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_text_formats_partition_too(orders: Path, workdir: Path, engine: str, fmt: str) -> None:
+    """DuckDB's JSON writer has no PARTITION_BY: the engine writes those lines itself."""
+    doc = pipeline()
+    doc["nodes"][3] = node("out", "loader", fmt, path="lake", partition_by=["country"])
+    result = run_doc(doc, engine=engine)
+    assert result.status == "succeeded", result.error
+    assert sorted(p.name for p in (workdir / "lake").iterdir()) == [
+        "country=XX", "country=de", "country=fr"]
+    [part] = (workdir / "lake" / "country=fr").iterdir()
+    lines = part.read_text().splitlines()
+    if fmt == "json":
+        rows = [json.loads(line) for line in lines]
+        assert [set(r) for r in rows] == [{"month", "total", "n", "customers"}] * 2  # no key
+        assert {r["n"] for r in rows} == {10}
+    else:
+        assert len(lines) == 3 and lines[0] == "month,total,n,customers"
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "polars"])

@@ -148,14 +148,16 @@ class DuckDBBackend(EngineBackend):
                         f"HEADER {str(request.csv_header).lower()}"]
         if request.compression:
             options.append(f"COMPRESSION {sql_literal(request.compression)}")
+        sql = self.conformed_sql(table)
         if request.partition_by:
             cols = ", ".join(sql_identifier(c) for c in request.partition_by)
             options += [f"PARTITION_BY ({cols})", "OVERWRITE_OR_IGNORE true"]
             target = request.directory
+            if request.format == "json":
+                sql, options = _json_lines_as_text(sql, table.columns, request, options)
         else:
             suffix = {"csv": ".csv", "parquet": ".parquet", "json": ".jsonl"}[request.format]
             target = request.directory / (request.single_file_name or f"part-0{suffix}")
-        sql = self.conformed_sql(table)
         profile = self.work_dir / f"{self.fresh_name('profile')}.json"
         self.raw.execute("PRAGMA enable_profiling = 'json'")
         self.raw.execute(f"PRAGMA profiling_output = {sql_literal(str(profile))}")
@@ -306,6 +308,18 @@ def _scan_cardinalities(profile: Path) -> list[int] | None:
 
 def _duck_type(name: str) -> str:
     return str(DuckDBType.from_ibis(to_ibis_type(name)).sql("duckdb"))
+
+
+def _json_lines_as_text(sql: str, columns: Sequence[str], request: FileWrite,
+                        options: list[str]) -> tuple[str, list[str]]:
+    """DuckDB's JSON writer cannot partition, but its CSV writer can: each row becomes one
+    ``to_json`` text field (what DuckDB's own JSON COPY writes), the only field of its line."""
+    fields = ", ".join(f"{sql_identifier(c)} := {sql_identifier(c)}" for c in columns
+                       if c not in request.partition_by)
+    keys = ", ".join(sql_identifier(c) for c in request.partition_by)
+    text = f"SELECT to_json(struct_pack({fields})) AS _ecluse_json, {keys} FROM ({sql})"
+    return text, [*(o for o in options if o != "FORMAT json"), "FORMAT csv", "HEADER false",
+                  "QUOTE ''", "ESCAPE ''", "DELIMITER '\n'", "FILE_EXTENSION 'jsonl'"]
 
 
 def _first_line(exc: BaseException) -> str:

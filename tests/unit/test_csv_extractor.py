@@ -120,6 +120,18 @@ def test_a_line_over_the_readers_limit_is_named_with_its_size(workdir: Path) -> 
     assert "'2,xxx" in result.error.reason
 
 
+def test_a_quote_never_closed_is_named_where_it_opens(workdir: Path) -> None:
+    """The rows past such a quote are one field: no on_error setting can help, and the
+    message says so, with the line the quote opens on (not the broken row before it)."""
+    (workdir / "in.csv").write_text('id,name,amount\n1,a,10\n2,b,20,EXTRA\n4,"open,5\n5,e,50\n')
+    result = run_doc(csv_doc(path="in.csv", on_error="skip"))
+    assert result.status == "failed" and result.error is not None
+    assert "in.csv line 4 opens a quote (\") that is never closed" in result.error.reason
+    assert "no on_error setting" in result.error.reason
+    result = run_doc(csv_doc(path="in.csv"))
+    assert result.error is not None and "in.csv line 3 has 4 field(s)" in result.error.reason
+
+
 def test_quarantine_on_polars_is_refused_clearly(workdir: Path) -> None:
     _broken(workdir)
     result = run_doc(csv_doc(path="in.csv", on_error="quarantine"), engine="polars")

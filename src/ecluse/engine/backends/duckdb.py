@@ -105,9 +105,13 @@ class DuckDBBackend(EngineBackend):
         try:
             table = self._view(f"SELECT * FROM read_csv({', '.join(args)})")
         except Exception as exc:
-            bad = first_malformed_line(paths, delimiter, native, options.quote, options.skip_rows)
+            bad = first_malformed_line(paths, delimiter, native, options.quote, options.skip_rows,
+                                       rows_set_aside=options.on_error != "fail")
             reason = bad or _first_line(exc)
-            if bad and options.on_error == "fail":
+            if bad and "never closed" in bad:
+                reason += ("; no on_error setting can set it aside: close the quote, or set "
+                           "quote to empty when the file quotes nothing")
+            elif bad and options.on_error == "fail":
                 reason += "; set on_error to 'skip' or 'quarantine' to set such rows aside"
             raise ConfigError(f"cannot read CSV: {reason}", field="path") from exc
         return table, rejects
@@ -260,19 +264,22 @@ class _DuckDBRejects:
 
 
 def first_malformed_line(paths: Sequence[str], delimiter: str, encoding: str, quote: str | None,
-                         skip_rows: int = 0, max_lines: int = 1_000_000) -> str | None:
-    """Find the first row whose field count differs from the header's, to say where a file
-    is broken when the engine's own message cannot."""
+                         skip_rows: int = 0, max_lines: int = 1_000_000, *,
+                         rows_set_aside: bool = False) -> str | None:
+    """Find the first row whose field count differs from the header's, or a quote never
+    closed, to say where a file is broken when the engine's own message cannot.
+    ``rows_set_aside``: such rows are skipped or quarantined, so look past them for a quote."""
     for path in paths:
         with Path(path).open(encoding=encoding.replace("-", "_"), errors="replace", newline="") as f:
             for _ in range(skip_rows):
                 f.readline()
             reader = csv.reader(f, delimiter=delimiter, quotechar=quote or '"',
                                 quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE)
-            expected = None
+            expected, ended, first = None, 0, None
             try:
                 for row in reader:
-                    if reader.line_num > max_lines:
+                    start, ended = ended + 1 + skip_rows, reader.line_num
+                    if ended > max_lines:
                         break
                     if not row:
                         continue
@@ -280,11 +287,23 @@ def first_malformed_line(paths: Sequence[str], delimiter: str, encoding: str, qu
                         expected = len(row)
                     elif len(row) != expected:
                         shown = delimiter.join(row)
-                        shown = shown if len(shown) <= 120 else shown[:117] + "..."
-                        return (f"{Path(path).name} line {reader.line_num + skip_rows} has "
-                                f"{len(row)} field(s) where the header has {expected}: {shown!r}")
+                        if quote and "\n" in shown and not f.read(1):  # read to the end
+                            return (f"{Path(path).name} line {start} opens a quote ({quote}) that "
+                                    f"is never closed: {_shown(shown.splitlines()[0])}")
+                        first = first or (f"{Path(path).name} line {start} has {len(row)} "
+                                          f"field(s) where the header has {expected}: "
+                                          f"{_shown(shown)}")
+                        if not rows_set_aside:
+                            return first
             except csv.Error:  # a field over Python's limit: the engine's own words tell more
                 return None
+            if first:
+                return first
+    return None
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 120 else text[:117] + "...")
     return None
 
 

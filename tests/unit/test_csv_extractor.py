@@ -132,6 +132,32 @@ def test_a_quote_never_closed_is_named_where_it_opens(workdir: Path) -> None:
     assert result.error is not None and "in.csv line 3 has 4 field(s)" in result.error.reason
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_typed_column_missing_from_the_file_is_named_with_a_suggestion(
+        workdir: Path, engine: str) -> None:
+    (workdir / "in.csv").write_text("id;day\n1;2024-01-02\n")
+    doc = csv_doc(path="in.csv", columns={"dayy": "date"})
+    result = run_doc(doc, engine=engine)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.node_id == "src" and result.error.field == "columns"
+    assert "no column 'dayy'. Did you mean 'day'?" in result.error.reason
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_empty_files_are_left_out_and_an_empty_source_is_an_error(
+        workdir: Path, engine: str) -> None:
+    (workdir / "in").mkdir()
+    (workdir / "in" / "a.csv").write_text("id,name\n1,x\n")
+    (workdir / "in" / "b.csv").write_text("")
+    result = run_doc(csv_doc(path="in/*.csv"), engine=engine)
+    assert result.status == "succeeded", result.error
+    assert pq.read_table(workdir / "out.parquet").to_pylist() == [{"id": 1, "name": "x"}]
+    (workdir / "in" / "a.csv").write_text("")
+    result = run_doc(csv_doc(path="in/*.csv"), engine=engine)
+    assert result.status == "failed" and result.error is not None
+    assert "every file matching 'in/*.csv' is empty" in result.error.reason
+
+
 def test_quarantine_on_polars_is_refused_clearly(workdir: Path) -> None:
     _broken(workdir)
     result = run_doc(csv_doc(path="in.csv", on_error="quarantine"), engine="polars")

@@ -62,6 +62,14 @@ def sniff_delimiter(path: str, encoding: str = "utf-8") -> str:
     return best
 
 
+def header_names(path: str, encoding: str, delimiter: str, *, skip_rows: int = 0) -> list[str]:
+    """The column names on a file's header line."""
+    with Path(path).open(encoding=encoding, errors="replace", newline="") as f:
+        for _ in range(skip_rows):
+            f.readline()
+        return [name.strip() for name in next(csv.reader([f.readline()], delimiter=delimiter))]
+
+
 @dataclass(frozen=True)
 class NumberStyle:
     decimal: Literal[".", ","]

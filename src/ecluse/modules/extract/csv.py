@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import ibis.expr.types as ir
@@ -16,11 +18,13 @@ from ecluse.sdk.csv_sniff import (
     GROUPED_NUMBER,
     NumberStyle,
     detect_encoding,
+    header_names,
     sniff_delimiter,
     sniff_numbers,
 )
-from ecluse.sdk.errors import NodeError
+from ecluse.sdk.errors import ConfigError, NodeError
 from ecluse.sdk.files import CsvReadOptions, expand_paths
+from ecluse.sdk.suggest import did_you_mean
 
 
 class CsvConfig(ModuleConfig):
@@ -72,13 +76,16 @@ class CsvExtractor(Extractor):
 
     def read(self, ctx: NodeContext) -> ir.Table:
         c = self.config
-        paths = expand_paths(c.path, base_dir=ctx.base_dir)
+        paths = self._non_empty(expand_paths(c.path, base_dir=ctx.base_dir), ctx)
         encoding, delimiter, numbers = c.encoding, c.delimiter, NumberStyle(".")
-        if c.decimal != ".":  # what the reader would sniff anyway, sniffed once, here
+        if c.decimal != "." or (c.columns and c.header):  # sniffed once, here, for the reader
             encoding = encoding or detect_encoding(paths[0])
             delimiter = delimiter or sniff_delimiter(paths[0], encoding)
-            numbers = sniff_numbers(paths[0], encoding, delimiter, header=c.header,
-                                    decimal=c.decimal)
+            if c.decimal != ".":
+                numbers = sniff_numbers(paths[0], encoding, delimiter, header=c.header,
+                                        decimal=c.decimal)
+            if c.columns and c.header:
+                self._check_typed_columns(paths, encoding, delimiter)
         options = CsvReadOptions(delimiter=delimiter, encoding=encoding, header=c.header,
                                  quote=c.quote, decimal=numbers.decimal, null_values=tuple(c.null_values),
                                  columns=dict(c.columns), on_error=c.on_error, skip_rows=c.skip_rows)
@@ -87,6 +94,28 @@ class CsvExtractor(Extractor):
         ctx.scratch["rejects"] = handle
         ctx.metrics["files"] = len(paths)
         return self._grouped_numbers(table, numbers.grouped, ctx)
+
+    def _non_empty(self, paths: list[str], ctx: NodeContext) -> list[str]:
+        """An empty file has no header and no rows: readers would invent a column for it."""
+        kept = [p for p in paths if os.path.getsize(p) > 0] if "://" not in paths[0] else paths
+        if not kept:
+            raise ConfigError(f"{'every file matching ' if len(paths) > 1 else ''}"
+                              f"{self.config.path!r} is empty", field="path")
+        if len(kept) < len(paths):
+            empty = [Path(p).name for p in paths if p not in kept]
+            ctx.log(f"{len(empty)} empty file(s) left out: {', '.join(empty[:5])}",
+                    level="warning")
+        return kept
+
+    def _check_typed_columns(self, paths: list[str], encoding: str, delimiter: str) -> None:
+        if "://" in paths[0]:
+            return
+        names = {n for p in paths for n in header_names(p, encoding, delimiter,
+                                                         skip_rows=self.config.skip_rows)}
+        for name in self.config.columns:
+            if name not in names:
+                raise ConfigError(f"columns: the file has no column {name!r}."
+                                  f"{did_you_mean(name, names)}", field="columns")
 
     def _grouped_numbers(self, table: ir.Table, columns: tuple[str, ...],
                          ctx: NodeContext) -> ir.Table:

@@ -158,6 +158,19 @@ def test_empty_files_are_left_out_and_an_empty_source_is_an_error(
     assert "every file matching 'in/*.csv' is empty" in result.error.reason
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_repeated_and_missing_column_names_are_the_same_on_every_engine(
+        workdir: Path, engine: str) -> None:
+    (workdir / "dup.csv").write_text("id,name,name,name\n1,a,b,c\n")
+    (workdir / "bare.csv").write_text("1,a\n2,b\n")
+    doc = csv_doc(path="dup.csv", columns={"name_2": "string"})
+    assert [n for n, _ in schemas(doc, engine=engine)["src"] or []] == [
+        "id", "name", "name_1", "name_2"]
+    doc = csv_doc(path="bare.csv", header=False, columns={"column1": "string"})
+    assert preview(doc, "src", engine=engine).to_pylist() == [
+        {"column0": 1, "column1": "a"}, {"column0": 2, "column1": "b"}]
+
+
 def test_quarantine_on_polars_is_refused_clearly(workdir: Path) -> None:
     _broken(workdir)
     result = run_doc(csv_doc(path="in.csv", on_error="quarantine"), engine="polars")

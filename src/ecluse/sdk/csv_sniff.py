@@ -63,11 +63,20 @@ def sniff_delimiter(path: str, encoding: str = "utf-8") -> str:
 
 
 def header_names(path: str, encoding: str, delimiter: str, *, skip_rows: int = 0) -> list[str]:
-    """The column names on a file's header line."""
+    """The column names on a file's header line, a repeated name numbered as the engines
+    read it (``name``, ``name_1``, ``name_2``)."""
     with Path(path).open(encoding=encoding, errors="replace", newline="") as f:
         for _ in range(skip_rows):
             f.readline()
-        return [name.strip() for name in next(csv.reader([f.readline()], delimiter=delimiter))]
+        names = [name.strip() for name in next(csv.reader([f.readline()], delimiter=delimiter))]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            seen[name] += 1
+            names[i] = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 0
+    return names
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ class PolarsBackend(EngineBackend):
             "separator": delimiter, "has_header": options.header, "quote_char": options.quote,
             "null_values": list(options.null_values) or None,
             "decimal_comma": options.decimal == ",", "ignore_errors": options.on_error == "skip",
-            "skip_rows": 0 if options.on_error == "skip" else options.skip_rows}
+            "skip_rows": 0 if options.on_error == "skip" else options.skip_rows,
+            "with_column_names": _duckdb_names if options.header else _duckdb_positions}
         try:
             dates = _date_columns(files[0], read, overrides)
             strings: dict[str, pl.DataType] = {col: pl.String() for col in dates or {}}
@@ -213,6 +214,18 @@ def _count_written(request: FileWrite) -> int:
         return int(pl.scan_csv(files, separator=request.csv_delimiter, has_header=request.csv_header,
                                infer_schema=False).select(pl.len()).collect().item())
     return int(pl.scan_ndjson(files).select(pl.len()).collect().item())
+
+
+def _duckdb_names(names: list[str]) -> list[str]:
+    """Column names as DuckDB gives them, so that a pipeline reads the same columns on both
+    engines: ``name_1`` for a second ``name`` (Polars: ``name_duplicated_0``)."""
+    return [re.sub(r"^(.*)_duplicated_(\d+)$", lambda m: f"{m[1]}_{int(m[2]) + 1}", name)
+            for name in names]
+
+
+def _duckdb_positions(names: list[str]) -> list[str]:
+    """``column0``... for a file without a header, as DuckDB names them (Polars: ``column_0``)."""
+    return [f"column{i}" for i in range(len(names))]
 
 
 def _looks_like_json_lines(path: str) -> bool:

@@ -127,6 +127,17 @@ def test_text_formats_partition_too(orders: Path, workdir: Path, engine: str, fm
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_json_lines_hold_no_infinity_or_nan(workdir: Path, engine: str) -> None:
+    (workdir / "in.csv").write_text("id,x\n1,1.5\n2,inf\n3,-inf\n4,nan\n")
+    doc = chain(node("src", "extractor", "csv", path="in.csv", columns={"x": "float64"}),
+                node("out", "loader", "json", path="out.jsonl"))
+    assert run_doc(doc, engine=engine).status == "succeeded"
+    rows = [json.loads(line) for line in (workdir / "out.jsonl").read_text().splitlines()]
+    assert rows == [{"id": 1, "x": 1.5}, {"id": 2, "x": None}, {"id": 3, "x": None},
+                    {"id": 4, "x": None}]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
 def test_csv_and_json_loaders_and_json_extractor(orders: Path, workdir: Path, engine: str) -> None:
     doc = pipeline(path="report.csv")
     doc["nodes"][3] = node("out", "loader", "csv", path="report.csv", delimiter=";")

@@ -152,7 +152,7 @@ class DuckDBBackend(EngineBackend):
                         f"HEADER {str(request.csv_header).lower()}"]
         if request.compression:
             options.append(f"COMPRESSION {sql_literal(request.compression)}")
-        sql = self.conformed_sql(table)
+        sql = self.conformed_sql(_finite_floats(table) if request.format == "json" else table)
         if request.partition_by:
             cols = ", ".join(sql_identifier(c) for c in request.partition_by)
             options += [f"PARTITION_BY ({cols})", "OVERWRITE_OR_IGNORE true"]
@@ -327,6 +327,13 @@ def _scan_cardinalities(profile: Path) -> list[int] | None:
 
 def _duck_type(name: str) -> str:
     return str(DuckDBType.from_ibis(to_ibis_type(name)).sql("duckdb"))
+
+
+def _finite_floats(table: ir.Table) -> ir.Table:
+    """JSON has no Infinity or NaN (DuckDB's writer emits them bare): null, as Polars writes."""
+    floats = [name for name, dtype in table.schema().items() if dtype.is_floating()]
+    return table.mutate(**{name: (table[name].isinf() | table[name].isnan()).ifelse(
+        ibis.null(), table[name]) for name in floats}) if floats else table
 
 
 def _json_lines_as_text(sql: str, columns: Sequence[str], request: FileWrite,

@@ -53,6 +53,8 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 def load_document(path: Path) -> Any:
     if not path.exists():
         _fail(f"{path} does not exist")
+    if path.is_dir():
+        _fail(f"{path} is a folder; give the pipeline's JSON file")
     try:
         return json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:

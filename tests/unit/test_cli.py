@@ -126,6 +126,14 @@ def test_brackets_in_names_and_messages_are_printed_as_they_are(workdir: Path) -
     assert result.exit_code == 1 and "cannot cast column '[x]'" in result.output, result.output
 
 
+def test_a_folder_or_an_unknown_engine_is_refused_in_one_sentence(workdir: Path) -> None:
+    result = runner.invoke(app, ["validate", str(workdir)])
+    assert result.exit_code == 1 and "is a folder" in " ".join(result.output.split())
+    result = runner.invoke(app, ["schema", str(write_pipeline(workdir)), "--engine", "spark"])
+    assert result.exit_code == 1 and "Unknown engine 'spark'" in " ".join(result.output.split())
+    assert "does not run" not in result.output
+
+
 def test_bad_param_syntax(workdir: Path) -> None:
     result = runner.invoke(app, ["run", str(write_pipeline(workdir)), "--param", "oops"])
     assert result.exit_code == 1 and "key=value" in result.output

@@ -181,6 +181,14 @@ def test_engine_not_supported_by_module() -> None:
     assert problems and "polars" in problems[0].message and problems[0].node_id == "clean"
 
 
+def test_an_unknown_engine_is_one_problem_not_one_per_node() -> None:
+    found = errors(VALID, engine="polar")
+    assert [p.code for p in found] == ["unknown_engine"]
+    assert "Unknown engine 'polar'" in found[0].message and "Did you mean 'polars'?" in found[0].message
+    in_document = errors(mutate(lambda d: d.update(engine="duckd")))
+    assert [p.pointer for p in in_document] == ["/engine"]
+
+
 def test_not_an_object() -> None:
     assert errors([1, 2])[0].code == "not_an_object"
 

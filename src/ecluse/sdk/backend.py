@@ -7,7 +7,7 @@ Modules stay engine-agnostic: they describe *what* to read or write, and the bac
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport
 
 EngineName = Literal["duckdb", "polars", "pyspark"]
+ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 
 
 class Backend(Protocol):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ecluse.sdk.backend import EngineName
 from ecluse.sdk.module import ModuleKind
 
 
@@ -64,7 +65,7 @@ class Pipeline(_Model):
     name: str = Field(min_length=1, max_length=200)
     version: str = "1.0.0"
     description: str | None = None
-    engine: Literal["duckdb", "polars", "pyspark"] | None = None
+    engine: EngineName | None = None
     parameters: dict[str, Parameter] = Field(default_factory=dict)
     nodes: list[Node] = Field(default_factory=list)
     edges: list[Edge] = Field(default_factory=list)

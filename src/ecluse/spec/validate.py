@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import ValidationError
 
+from ecluse.sdk.backend import ENGINES
 from ecluse.sdk.config import fields_with_widget
 from ecluse.sdk.connections import ConnectionResolver
 from ecluse.sdk.module import Module
@@ -76,6 +77,10 @@ def validate_document(raw: Any, registry: Registry, *,
     problems += _structure(raw)
     nodes = _nodes(raw, registry, problems)
     params = _parameters(raw, problems)
+    if engine is not None and engine not in ENGINES:
+        problems.append(Problem("", f"Unknown engine {engine!r}: engines are "
+                                f"{', '.join(ENGINES)}.{did_you_mean(engine, ENGINES)}",
+                                "unknown_engine"))
     problems += _modules(nodes, registry, raw.get("engine") if engine is None else engine,
                          params, connections)
     problems += _graph(raw, nodes)
@@ -210,7 +215,7 @@ def _modules(nodes: list[_RawNode], registry: Registry, engine: Any, params: dic
             problems.append(Problem(pointer(*base), f"Node {node.id!r}: 'config' must be an object.",
                                     "config_not_object", node_id=node.id))
             continue
-        if engine_name not in module.engines:
+        if engine_name in ENGINES and engine_name not in module.engines:  # else said once
             problems.append(Problem(pointer("nodes", node.index, "module"),
                                     f"Node {node.id!r}: the {module.name!r} {module.kind} does not run "
                                     f"on the {engine_name} engine (it supports "

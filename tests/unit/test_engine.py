@@ -137,6 +137,17 @@ def test_json_lines_hold_no_infinity_or_nan(workdir: Path, engine: str) -> None:
                     {"id": 4, "x": None}]
 
 
+def test_append_to_a_single_file_is_refused_before_the_first_run(
+        orders: Path, workdir: Path) -> None:
+    """It could be written once, then every later run failed: a scheduled pipeline broke on
+    its second day."""
+    result = run_doc(pipeline(path="report.parquet", mode="append"))
+    assert result.status == "failed" and result.error is not None
+    assert result.error.node_id == "out" and result.error.field == "path"
+    assert "give a folder such as 'report'" in result.error.reason
+    assert not (workdir / "report.parquet").exists()
+
+
 @pytest.mark.parametrize("engine", ["duckdb", "polars"])
 def test_csv_and_json_loaders_and_json_extractor(orders: Path, workdir: Path, engine: str) -> None:
     doc = pipeline(path="report.csv")

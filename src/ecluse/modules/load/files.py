@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import ClassVar, Literal
 
 import ibis.expr.types as ir
 from pydantic import Field
 
 from ecluse.sdk import Loader, LoadResult, ModuleConfig, NodeContext, columns_field, path_field
+from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.files import FileFormat, FileWrite, directory_size, staged_output
 from ecluse.sdk.relational import require_columns
 
@@ -29,7 +31,13 @@ class FileLoader(Loader):
     config: FileLoaderConfig
 
     def check(self, table: ir.Table, ctx: NodeContext) -> None:
-        require_columns(table, self.config.partition_by, field="partition_by")
+        c = self.config
+        require_columns(table, c.partition_by, field="partition_by")
+        if c.mode == "append" and PurePath(c.path).suffix and not c.partition_by:
+            folder = PurePath(c.path).with_suffix("")
+            raise ConfigError(f"mode 'append' adds a file to a folder at each run, but {c.path!r} "
+                              f"names one file, which the next run could not add to; give a "
+                              f"folder such as {str(folder)!r}", field="path")
 
     def file_request(self, staging_dir: object) -> dict[str, object]:
         """Format options of this loader, merged into the write request."""

@@ -13,7 +13,12 @@ import ibis.expr.types as ir
 import polars as pl
 import pyarrow as pa
 
-import ecluse.sdk.polars_trim  # noqa: F401  (the cleaner's trim, translated for Polars)
+# Translations for Polars, registered on import: text casts as DuckDB reads them, array maps
+# (the cleaner's title case), DuckDB's replacement syntax (\1), the cleaner's trim.
+import ecluse.sdk.polars_casts
+import ecluse.sdk.polars_lists
+import ecluse.sdk.polars_regex
+import ecluse.sdk.polars_trim  # noqa: F401
 from ecluse.engine.backends.base import EngineBackend
 from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport

@@ -130,12 +130,43 @@ def _text_parser(op: ops.Cast | ops.TryCast) -> _Parse | None:
     return None
 
 
-def _unread_fails(target: str, pair: pl.Series) -> pl.Series:
-    text, value = pair.struct.field("text"), pair.struct.field("value")
-    unread = text.filter(text.is_not_null() & value.is_null())
-    if len(unread):
-        raise pl.exceptions.InvalidOperationError(f"cannot cast {unread[0]!r} to {target}")
-    return value
+# The canonical texts most data holds, read by Polars' own parser (~40x faster than the
+# grammar above); the grammar reads what they leave.
+_NATIVE: dict[str, tuple[str, Callable[[pl.Expr], pl.Expr]]] = {
+    "date": (r"^\d{4}-\d{2}-\d{2}$", lambda t: t.str.to_date("%Y-%m-%d", strict=False)),
+    # seconds up to 59: Polars reads 60 as a leap second, DuckDB as no time
+    "timestamp": (r"^\d{4}-\d{2}-\d{2}[ T](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?$",
+                  lambda t: t.str.replace("T", " ", literal=True).str.to_datetime(
+                      "%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)),
+}
+
+
+def _read(parse: _Parse, to: dt.DataType, fail_as: str | None, text: pl.Series) -> pl.Series:
+    """``text`` read as ``to``: canonical values natively, the others by ``parse``; an unread
+    value fails when ``fail_as`` names the type, else is null."""
+    frame = text.to_frame("t")
+    kind = "timestamp" if to.is_timestamp() and to.timezone is None else str(to)
+    if kind in _NATIVE:
+        pattern, native = _NATIVE[kind]
+        value = frame.select(pl.when(pl.col("t").str.contains(pattern)).then(
+            native(pl.col("t")).cast(_polars_type(to)))).to_series()
+        missed = value.is_null() & text.is_not_null()
+        if missed.any():
+            rest = frame.filter(missed).select(parse(pl.col("t"))).to_series()
+            value = value.scatter(missed.arg_true(), rest)
+    else:
+        value = frame.select(parse(pl.col("t"))).to_series()
+    if fail_as is not None:
+        unread = text.filter(text.is_not_null() & value.is_null())
+        if len(unread):
+            raise pl.exceptions.InvalidOperationError(f"cannot cast {unread[0]!r} to {fail_as}")
+    return value.alias(text.name)
+
+
+def _read_text(op: ops.Cast | ops.TryCast, parse: _Parse, *, strict: bool, **kw: Any) -> pl.Expr:
+    read = partial(_read, parse, op.to, str(op.to) if strict else None)
+    return translate(op.arg, **kw).map_batches(read, is_elementwise=True,  # type: ignore[no-any-return]
+                                               return_dtype=_polars_type(op.to))
 
 
 @translate.register(ops.Cast)  # type: ignore[untyped-decorator]
@@ -143,10 +174,7 @@ def _cast(op: ops.Cast, **kw: Any) -> pl.Expr:
     parse = _text_parser(op)
     if parse is None:
         return cast(op, **kw)  # type: ignore[no-any-return]
-    text = translate(op.arg, **kw)
-    pair = pl.struct(text.alias("text"), parse(text).alias("value"))
-    return pair.map_batches(partial(_unread_fails, str(op.to)), is_elementwise=True,
-                            return_dtype=_polars_type(op.to))
+    return _read_text(op, parse, strict=True, **kw)
 
 
 @translate.register(ops.TryCast)  # type: ignore[untyped-decorator]
@@ -154,4 +182,4 @@ def _try_cast(op: ops.TryCast, **kw: Any) -> pl.Expr:
     parse = _text_parser(op)
     if parse is None:
         return try_cast(op, **kw)  # type: ignore[no-any-return]
-    return parse(translate(op.arg, **kw))
+    return _read_text(op, parse, strict=False, **kw)

@@ -171,6 +171,19 @@ def test_repeated_and_missing_column_names_are_the_same_on_every_engine(
         {"column0": 1, "column1": "a"}, {"column0": 2, "column1": "b"}]
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_value_its_type_cannot_hold_fails_on_the_extractor_naming_it(
+        workdir: Path, engine: str) -> None:
+    (workdir / "in.csv").write_text("id,amount\n1,12.5\n2,abc\n")
+    result = run_doc(csv_doc(path="in.csv", columns={"amount": "decimal(12,2)"}), engine=engine)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.node_id == "src", result.error
+    assert "column 'amount' cannot hold 'abc' (read as decimal" in result.error.reason
+    assert "on_error" in result.error.reason
+    if engine == "duckdb":
+        assert "in.csv line 3: " in result.error.reason and "'2,abc'" in result.error.reason
+
+
 def test_quarantine_on_polars_is_refused_clearly(workdir: Path) -> None:
     _broken(workdir)
     result = run_doc(csv_doc(path="in.csv", on_error="quarantine"), engine="polars")

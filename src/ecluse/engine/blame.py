@@ -35,7 +35,7 @@ def blame(plan: Plan, built: BuiltGraph, node_id: str, error: NodeError) -> Node
             continue
         try:
             if isinstance(pn.module, Extractor):
-                found = pn.module.explain_failure(built.contexts[pn.id])
+                found = pn.module.explain_failure(built.contexts[pn.id], error.cause)
             elif isinstance(pn.module, Transformer):
                 inputs = Inputs({port: [built.outputs[src] for src in sources]
                                  for port, sources in pn.inputs.items()})

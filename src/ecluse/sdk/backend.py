@@ -30,6 +30,12 @@ class Backend(Protocol):
         """A lazy relation over CSV files, and a handle to what the scan rejected."""
         ...
 
+    def describe_read_error(self, exc: BaseException) -> str | None:
+        """A file reader's failure while a query ran (a value its column's type cannot hold, a
+        broken row past the sample), in one sentence naming the file and line where the engine
+        tells them, the column and the value; None when ``exc`` is no such failure."""
+        ...
+
     def scan_parquet(self, paths: Sequence[str], *, hive_partitioning: bool) -> ir.Table: ...
 
     def scan_json(self, paths: Sequence[str], *, lines: bool | None) -> ir.Table:

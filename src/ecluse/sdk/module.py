@@ -154,9 +154,10 @@ class Extractor(Module):
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
         """Called after the run with its outcome (write quarantine files, stage state)."""
 
-    def explain_failure(self, ctx: NodeContext) -> NodeError | None:
-        """Whether a value this source converts after reading made the run's query fail (see
-        :meth:`Transformer.explain_failure`); the engine asks extractors first."""
+    def explain_failure(self, ctx: NodeContext, cause: BaseException) -> NodeError | None:
+        """Whether this source's rows made the run's query fail (``cause``, the engine's
+        error): a reader's failure past its sample, a value it converts after reading (see
+        :meth:`Transformer.explain_failure`). The engine asks extractors first."""
         return None
 
 

@@ -89,6 +89,9 @@ class EngineBackend(ABC):
     def scan_csv(self, paths: Sequence[str], options: CsvReadOptions, *,
                  reject_dir: str | None = None) -> tuple[ir.Table, ScanHandle]: ...
 
+    def describe_read_error(self, exc: BaseException) -> str | None:
+        return None
+
     @abstractmethod
     def scan_parquet(self, paths: Sequence[str], *, hive_partitioning: bool) -> ir.Table: ...
 

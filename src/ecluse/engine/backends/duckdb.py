@@ -199,6 +199,21 @@ class DuckDBBackend(EngineBackend):
         row = self.raw.execute(f"SELECT count(*) FROM ({executable_sql(self.con, table)})").fetchone()
         return int(row[0]) if row else 0
 
+    def describe_read_error(self, exc: BaseException) -> str | None:
+        text = str(exc)
+        found = re.search(r"CSV Error on Line: (\d+)\s*\nOriginal Line: (.*?)\n(.*?)\n", text)
+        if not found:
+            return None
+        line, original, reason = found.groups()
+        converting = re.match(r'Error when converting column "(.+)"\. Could not convert string '
+                              r'"(.*)" to \'(.+)\'', reason)
+        if converting:
+            column, value, type_name = converting.groups()
+            reason = f"column {column!r} cannot hold {value!r} (read as {type_name.lower()})"
+        file = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
+        where = f"{Path(file.group(1)).name} line {line}" if file else f"line {line}"
+        return f"{where}: {reason}: {_shown(original)}"
+
     def conformed_sql(self, table: ir.Table) -> str:
         """The relation's SQL with every column cast to the type its schema promises (DuckDB
         may return a narrower type, e.g. DATE for a month truncation of a TIMESTAMP)."""

@@ -96,6 +96,13 @@ class PolarsBackend(EngineBackend):
             out.append(str(target))
         return out, dropped
 
+    def describe_read_error(self, exc: BaseException) -> str | None:
+        found = re.search(r"could not parse `(.*?)` as dtype `(.+?)` at column '(.+?)'", str(exc))
+        if not found:
+            return None
+        value, type_name, column = found.groups()
+        return f"column {column!r} cannot hold {value!r} (read as {type_name})"
+
     def scan_parquet(self, paths: Sequence[str], *, hive_partitioning: bool) -> ir.Table:
         return self._register(pl.scan_parquet(list(paths), hive_partitioning=hive_partitioning,
                                               missing_columns="insert"), "scan")

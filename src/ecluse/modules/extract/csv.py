@@ -128,8 +128,15 @@ class CsvExtractor(Extractor):
             return table
         return table.mutate(**{name: _number(table[name]).cast("float64") for name in grouped})
 
-    def explain_failure(self, ctx: NodeContext) -> NodeError | None:
-        """A value of a column converted after reading that is not a number."""
+    def explain_failure(self, ctx: NodeContext, cause: BaseException) -> NodeError | None:
+        """A row the reader could not read past its sample, or a value of a column converted
+        after reading that is not a number."""
+        read_error = ctx.backend.describe_read_error(cause)
+        if read_error is not None:
+            hint = ("; fix the file, change the column's type in `columns`, or set on_error to "
+                    "'skip' or 'quarantine' to set such rows aside"
+                    if self.config.on_error == "fail" else "")
+            return NodeError(self.node_id, f"cannot read CSV: {read_error}{hint}", field="path")
         table, grouped = ctx.scratch.get("grouped", (None, []))
         for name in grouped:
             value = table[name]

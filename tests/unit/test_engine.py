@@ -149,6 +149,20 @@ def test_append_to_a_single_file_is_refused_before_the_first_run(
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_nested_values_into_csv_are_refused_at_design_time(workdir: Path, engine: str) -> None:
+    (workdir / "in.jsonl").write_text('{"id": 1, "c": {"name": "Ann"}, "tags": ["a", "b"]}\n')
+    doc = chain(node("src", "extractor", "json", path="in.jsonl", flatten=False),
+                node("out", "loader", "csv", path="out.csv"))
+    result = run_doc(doc, engine=engine)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.node_id == "out" and "column 'c' holds struct values" in result.error.reason
+    doc["nodes"][0]["config"]["flatten"] = True
+    result = run_doc(doc, engine=engine)
+    assert result.error is not None and "column 'tags' holds array values" in result.error.reason
+    assert not (workdir / "out.csv").exists()
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
 def test_csv_and_json_loaders_and_json_extractor(orders: Path, workdir: Path, engine: str) -> None:
     doc = pipeline(path="report.csv")
     doc["nodes"][3] = node("out", "loader", "csv", path="report.csv", delimiter=";")

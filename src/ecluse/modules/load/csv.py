@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+import ibis.expr.types as ir
 from pydantic import Field
 
 from ecluse.modules.load.files import FileLoader, FileLoaderConfig
+from ecluse.sdk import NodeContext
+from ecluse.sdk.errors import ConfigError
 
 
 class CsvLoaderConfig(FileLoaderConfig):
@@ -24,6 +27,15 @@ class CsvLoader(FileLoader):
     Config = CsvLoaderConfig
     config: CsvLoaderConfig
     examples: ClassVar = ({"path": "out/report.csv", "delimiter": ";"},)
+
+    def check(self, table: ir.Table, ctx: NodeContext) -> None:
+        super().check(table, ctx)
+        for name, dtype in table.schema().items():
+            if dtype.is_nested():
+                raise ConfigError(
+                    f"column {name!r} holds {type(dtype).__name__.lower()} values, which a CSV "
+                    "cell cannot hold; flatten or select what you need first, or write JSON or "
+                    "Parquet", field="path")
 
     def file_request(self, staging_dir: object) -> dict[str, object]:
         c = self.config

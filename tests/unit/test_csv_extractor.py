@@ -184,6 +184,17 @@ def test_a_value_its_type_cannot_hold_fails_on_the_extractor_naming_it(
         assert "in.csv line 3: " in result.error.reason and "'2,abc'" in result.error.reason
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_row_with_a_field_too_many_past_the_sample_is_located(workdir: Path, engine: str) -> None:
+    rows = "".join(f"{i},n{i}\n" for i in range(20_000))
+    (workdir / "in.csv").write_text(f"id,name\n{rows}5,x,extra\n")
+    result = run_doc(csv_doc(path="in.csv"), engine=engine)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.node_id == "src"
+    assert "in.csv line 20002 has 3 field(s) where the header has 2: '5,x,extra'" in \
+        result.error.reason
+
+
 def test_quarantine_on_polars_is_refused_clearly(workdir: Path) -> None:
     _broken(workdir)
     result = run_doc(csv_doc(path="in.csv", on_error="quarantine"), engine="polars")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -120,3 +121,48 @@ def sniff_numbers(path: str, encoding: str, delimiter: str, *, header: bool = Tr
     if not (comma or decimal):
         return NumberStyle(".")
     return NumberStyle(",", tuple(names[i] for i in sorted(grouped - text) if i < len(names)))
+
+
+def first_malformed_line(paths: Sequence[str], delimiter: str, encoding: str, quote: str | None,
+                         skip_rows: int = 0, max_lines: int = 1_000_000, *,
+                         rows_set_aside: bool = False) -> str | None:
+    """Find the first row whose field count differs from the header's, or a quote never
+    closed, to say where a file is broken when the engine's own message cannot.
+    ``rows_set_aside``: such rows are skipped or quarantined, so look past them for a quote."""
+    for path in paths:
+        with Path(path).open(encoding=encoding.replace("-", "_"), errors="replace", newline="") as f:
+            for _ in range(skip_rows):
+                f.readline()
+            reader = csv.reader(f, delimiter=delimiter, quotechar=quote or '"',
+                                quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE)
+            expected, ended, first = None, 0, None
+            try:
+                for row in reader:
+                    start, ended = ended + 1 + skip_rows, reader.line_num
+                    if ended > max_lines:
+                        break
+                    if not row:
+                        continue
+                    if expected is None:
+                        expected = len(row)
+                    elif len(row) != expected:
+                        line = delimiter.join(row)
+                        if quote and "\n" in line and not f.read(1):  # read to the end
+                            return (f"{Path(path).name} line {start} opens a quote ({quote}) that "
+                                    f"is never closed: {shown(line.splitlines()[0])}")
+                        first = first or (f"{Path(path).name} line {start} has {len(row)} "
+                                          f"field(s) where the header has {expected}: "
+                                          f"{shown(line)}")
+                        if not rows_set_aside:
+                            return first
+            except csv.Error:  # a field over Python's limit: the engine's own words tell more
+                return None
+            if first:
+                return first
+    return None
+
+
+def shown(text: str) -> str:
+    """A line of a file as a message quotes it, cut at 120 characters."""
+    return repr(text if len(text) <= 120 else text[:117] + "...")
+    return None

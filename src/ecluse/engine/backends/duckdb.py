@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import re
@@ -18,6 +17,7 @@ import ibis.expr.types as ir
 from ibis.backends.sql.datatypes import DuckDBType
 
 from ecluse.engine.backends.base import EngineBackend, sql_identifier, sql_literal
+from ecluse.sdk.csv_sniff import first_malformed_line, shown
 from ecluse.sdk.duckdb_ext import duckdb_config
 from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport
@@ -212,7 +212,7 @@ class DuckDBBackend(EngineBackend):
             reason = f"column {column!r} cannot hold {value!r} (read as {type_name.lower()})"
         file = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
         where = f"{Path(file.group(1)).name} line {line}" if file else f"line {line}"
-        return f"{where}: {reason}: {_shown(original)}"
+        return f"{where}: {reason}: {shown(original)}"
 
     def conformed_sql(self, table: ir.Table) -> str:
         """The relation's SQL with every column cast to the type its schema promises (DuckDB
@@ -276,50 +276,6 @@ class _DuckDBRejects:
             pacsv.write_csv(rejected, path)
         sample = [json.loads(json.dumps(r, default=str)) for r in rejected.slice(0, 5).to_pylist()]
         return ScanReport(rows_rejected=rejected.num_rows, rejected_path=path, rejected_sample=sample)
-
-
-def first_malformed_line(paths: Sequence[str], delimiter: str, encoding: str, quote: str | None,
-                         skip_rows: int = 0, max_lines: int = 1_000_000, *,
-                         rows_set_aside: bool = False) -> str | None:
-    """Find the first row whose field count differs from the header's, or a quote never
-    closed, to say where a file is broken when the engine's own message cannot.
-    ``rows_set_aside``: such rows are skipped or quarantined, so look past them for a quote."""
-    for path in paths:
-        with Path(path).open(encoding=encoding.replace("-", "_"), errors="replace", newline="") as f:
-            for _ in range(skip_rows):
-                f.readline()
-            reader = csv.reader(f, delimiter=delimiter, quotechar=quote or '"',
-                                quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE)
-            expected, ended, first = None, 0, None
-            try:
-                for row in reader:
-                    start, ended = ended + 1 + skip_rows, reader.line_num
-                    if ended > max_lines:
-                        break
-                    if not row:
-                        continue
-                    if expected is None:
-                        expected = len(row)
-                    elif len(row) != expected:
-                        shown = delimiter.join(row)
-                        if quote and "\n" in shown and not f.read(1):  # read to the end
-                            return (f"{Path(path).name} line {start} opens a quote ({quote}) that "
-                                    f"is never closed: {_shown(shown.splitlines()[0])}")
-                        first = first or (f"{Path(path).name} line {start} has {len(row)} "
-                                          f"field(s) where the header has {expected}: "
-                                          f"{_shown(shown)}")
-                        if not rows_set_aside:
-                            return first
-            except csv.Error:  # a field over Python's limit: the engine's own words tell more
-                return None
-            if first:
-                return first
-    return None
-
-
-def _shown(text: str) -> str:
-    return repr(text if len(text) <= 120 else text[:117] + "...")
-    return None
 
 
 def _scan_cardinalities(profile: Path) -> list[int] | None:

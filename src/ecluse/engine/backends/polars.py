@@ -20,6 +20,7 @@ import ecluse.sdk.polars_lists
 import ecluse.sdk.polars_regex
 import ecluse.sdk.polars_trim  # noqa: F401
 from ecluse.engine.backends.base import EngineBackend
+from ecluse.sdk.csv_sniff import first_malformed_line
 from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport
 from ecluse.sdk.types import to_ibis_type
@@ -31,6 +32,8 @@ class PolarsBackend(EngineBackend):
     def __init__(self, *, work_dir: Path) -> None:
         super().__init__(work_dir)
         self.con = ibis.polars.connect()
+        self._csv_scans: list[tuple[list[str], list[str], str, CsvReadOptions]] = []
+        """(files given, files read (UTF-8 copies), delimiter, options) of each CSV scan."""
 
     def _register(self, frame: pl.LazyFrame | pl.DataFrame, prefix: str) -> ir.Table:
         name = self.fresh_name(prefix)
@@ -45,6 +48,7 @@ class PolarsBackend(EngineBackend):
         files = self.to_utf8(paths, options.encoding or self.detect_encoding(paths[0]))
         delimiter = options.delimiter or self.sniff_delimiter(files[0])
         dropped = 0
+        self._csv_scans.append((list(paths), files, delimiter, options))
         if options.on_error == "skip":
             files, dropped = self._drop_ragged(files, delimiter, options)
         overrides = {col: ibis.dtype(to_ibis_type(t)).to_polars() for col, t in options.columns.items()}
@@ -97,7 +101,17 @@ class PolarsBackend(EngineBackend):
         return out, dropped
 
     def describe_read_error(self, exc: BaseException) -> str | None:
-        found = re.search(r"could not parse `(.*?)` as dtype `(.+?)` at column '(.+?)'", str(exc))
+        text = str(exc)
+        if "found more fields than defined in 'Schema'" in text:  # Polars says not where
+            for given, read, delimiter, options in self._csv_scans:
+                bad = first_malformed_line(read, delimiter, "utf-8", options.quote,
+                                           options.skip_rows)
+                if bad:
+                    for original, copy in zip(given, read, strict=True):
+                        bad = bad.replace(Path(copy).name, Path(original).name, 1)
+                    return bad
+            return "a row has more fields than the header"
+        found = re.search(r"could not parse `(.*?)` as dtype `(.+?)` at column '(.+?)'", text)
         if not found:
             return None
         value, type_name, column = found.groups()

@@ -133,8 +133,10 @@ class CsvExtractor(Extractor):
         after reading that is not a number."""
         read_error = ctx.backend.describe_read_error(cause)
         if read_error is not None:
-            hint = ("; fix the file, change the column's type in `columns`, or set on_error to "
-                    "'skip' or 'quarantine' to set such rows aside"
+            aside = "'skip' or 'quarantine'" if ctx.backend.name == "duckdb" else "'skip'"
+            typed = " give the column another type in `columns`, or" \
+                if "cannot hold" in read_error else ""
+            hint = (f"; fix the file,{typed} set on_error to {aside} to set such rows aside"
                     if self.config.on_error == "fail" else "")
             return NodeError(self.node_id, f"cannot read CSV: {read_error}{hint}", field="path")
         table, grouped = ctx.scratch.get("grouped", (None, []))

@@ -13,13 +13,21 @@ from ecluse.sdk.suggest import closest
 
 
 def require_columns(table: ir.Table, columns: Iterable[str], *, field: str) -> None:
-    """Raise a ConfigError naming the first missing column, with a "did you mean"."""
+    """Raise a ConfigError naming every missing column at once, with a "did you mean"."""
     have = list(table.columns)
-    for column in columns:
-        if column not in have:
-            near = closest(column, have)
-            hint = f"; did you mean {near!r}?" if near else f"; columns are: {', '.join(have)}"
-            raise ConfigError(f"column {column!r} does not exist in the input{hint}", field=field)
+    missing = list(dict.fromkeys(c for c in columns if c not in have))
+    if not missing:
+        return
+    near = {column: closest(column, have) for column in missing}
+    if len(missing) == 1:
+        [(column, found)] = near.items()
+        hint = f"did you mean {found!r}?" if found else f"columns are: {', '.join(have)}"
+        raise ConfigError(f"column {column!r} does not exist in the input; {hint}", field=field)
+    guesses = [f"{found!r} for {column!r}" for column, found in near.items() if found]
+    hint = (f"did you mean {', '.join(guesses)}?" if len(guesses) == len(missing)
+            else f"columns are: {', '.join(have)}")
+    raise ConfigError(f"columns {', '.join(map(repr, missing))} do not exist in the input; {hint}",
+                      field=field)
 
 
 def flatten_structs(table: ir.Table, separator: str = "_") -> ir.Table:

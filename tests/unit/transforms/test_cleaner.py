@@ -165,3 +165,30 @@ def test_title_case(engine: str) -> None:
     assert [r["s"] for r in out] == [
         "Jean-pierre O'neil", "Élodie  De   La Fontaine", "  Élan Vital ", "", None,
         "1st Place", "Ñandú Àé", "Mcdonald's\tbar"]
+
+
+def test_every_mistyped_column_is_named_in_one_message() -> None:
+    """validate reports all of them at once, not one per fix-and-rerun."""
+    from ecluse.sdk.errors import ConfigError
+
+    t = pa.table({"email": ["a"], "amount": [1.0], "country": ["FR"]})
+    with pytest.raises(ConfigError) as caught:
+        transform_table("cleaner", t, case={"emial": "lower"}, cast={"amout": "float64"},
+                        fill_nulls={"contry": "XX"}, drop_nulls=["email"])
+    assert caught.value.field == "case"
+    assert ("columns 'emial', 'amout', 'contry' do not exist in the input; did you mean "
+            "'email' for 'emial', 'amount' for 'amout', 'country' for 'contry'?") in str(caught.value)
+
+
+@pytest.mark.parametrize(("column", "fill"), [("qty", "none"), ("qty", True), ("day", "soon"),
+                                              ("ok", "yes")])
+def test_a_fill_value_the_column_cannot_hold_is_refused_before_the_run(column: str,
+                                                                      fill: object) -> None:
+    from ecluse.sdk.errors import ConfigError
+
+    t = pa.table({"qty": [1, None], "day": [dt.date(2024, 1, 1), None], "ok": [True, None]})
+    with pytest.raises(ConfigError, match=f"cannot fill column '{column}'"):
+        transform_table("cleaner", t, fill_nulls={column: fill})
+    assert transform_table("cleaner", t, fill_nulls={"qty": 0, "day": "2024-02-01",
+                                                     "ok": False}).to_pylist()[1] == {
+        "qty": 0, "day": dt.date(2024, 2, 1), "ok": False}

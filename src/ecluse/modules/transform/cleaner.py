@@ -3,9 +3,12 @@ replace, cast, fill and drop nulls, remove duplicates."""
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Callable
 from typing import ClassVar, Literal
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -76,6 +79,7 @@ class Cleaner(Transformer):
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table:
         c = self.config
         t = inputs.one()
+        self._check_columns(t)
         changes = self._text_changes(t)
 
         def current(col: str) -> ir.Value:
@@ -121,6 +125,22 @@ class Cleaner(Transformer):
                                  field="cast", sample_rows=rows)
         return None
 
+    def _check_columns(self, t: ir.Table) -> None:
+        """Every column named in any setting, checked at once: one message lists them all."""
+        c = self.config
+        named = {"trim": c.trim if isinstance(c.trim, list) else [], "case": list(c.case),
+                 "replace": [r.column for r in c.replace], "cast": list(c.cast),
+                 "fill_nulls": list(c.fill_nulls), "drop_nulls": c.drop_nulls,
+                 "columns": (c.columns or []) if c.remove_duplicates else []}
+        wrong = [setting for setting, cols in named.items() if set(cols) - set(t.columns)]
+        if wrong:
+            require_columns(t, [col for cols in named.values() for col in cols], field=wrong[0])
+        schema = t.schema()
+        for col, fill in c.fill_nulls.items():
+            if not _fits(fill, schema[col]):
+                raise ConfigError(f"fill_nulls: {fill!r} cannot fill column {col!r}, which is "
+                                  f"{schema[col]}", field="fill_nulls")
+
     def _text_changes(self, t: ir.Table) -> dict[str, ir.Value]:
         """The trim, case and replace steps: what every later step (a cast) starts from."""
         c = self.config
@@ -152,6 +172,28 @@ class Cleaner(Transformer):
         for r in c.replace:
             changes[r.column] = current(r.column).re_replace(r.pattern, r.replacement)  # type: ignore[attr-defined]
         return changes
+
+
+def _fits(value: object, dtype: dt.DataType) -> bool:
+    """Whether a fill value can stand in a column of ``dtype`` (checked before the run)."""
+    if dtype.is_boolean():
+        return isinstance(value, bool)
+    if dtype.is_numeric():
+        return not isinstance(value, bool) and (isinstance(value, (int, float))
+                                                or _parses(float, value))
+    if dtype.is_date():
+        return _parses(datetime.date.fromisoformat, value)
+    if dtype.is_timestamp():
+        return _parses(datetime.datetime.fromisoformat, value)
+    return True
+
+
+def _parses(parse: Callable[[str], object], value: object) -> bool:
+    try:
+        parse(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _require_text(schema: ibis.Schema, columns: object, field: str) -> None:

@@ -190,6 +190,19 @@ def test_json_nested_objects_are_flattened(workdir: Path, engine: str) -> None:
     assert table.column("tags").to_pylist() == [["a", "b"], []]
 
 
+def test_a_flattened_name_clashing_with_a_field_asks_for_another_separator(
+        workdir: Path) -> None:
+    (workdir / "in.jsonl").write_text('{"customer_name": "a", "customer": {"name": "b"}}\n')
+    doc = chain(node("src", "extractor", "json", path="in.jsonl"),
+                node("out", "loader", "parquet", path="o.parquet"))
+    result = run_doc(doc)
+    assert result.error is not None and result.error.field == "separator"
+    assert "two columns named 'customer_name'" in result.error.reason
+    doc["nodes"][0]["config"]["separator"] = "."
+    assert run_doc(doc).status == "succeeded"
+    assert pq.read_table(workdir / "o.parquet").column_names == ["customer_name", "customer.name"]
+
+
 def test_parquet_extractor_reads_hive_partitions(orders: Path, workdir: Path) -> None:
     assert run_doc(pipeline(path="lake", partition_by=["country"])).status == "succeeded"
     doc = chain(node("src", "extractor", "parquet", path="lake"),

@@ -32,7 +32,8 @@ def require_columns(table: ir.Table, columns: Iterable[str], *, field: str) -> N
 
 def flatten_structs(table: ir.Table, separator: str = "_") -> ir.Table:
     """Replace every struct column by its fields (``customer.email`` -> ``customer_email``),
-    recursively. Lists stay lists."""
+    recursively. Lists stay lists. A flattened name that another column already has is an
+    error naming both, the ``separator`` setting being the way out."""
     while any(isinstance(t, dt.Struct) for t in table.schema().values()):
         exprs: list[ir.Value] = []
         for name, dtype in table.schema().items():
@@ -41,6 +42,11 @@ def flatten_structs(table: ir.Table, separator: str = "_") -> ir.Table:
                 exprs.extend(col[f].name(f"{name}{separator}{f}") for f in dtype.names)  # type: ignore[index]
             else:
                 exprs.append(col)
+        names = [e.get_name() for e in exprs]
+        if clash := next((n for n in names if names.count(n) > 1), None):
+            raise ConfigError(f"flattening nested objects makes two columns named {clash!r} "
+                              f"(a field and a nested one joined by {separator!r}); choose "
+                              "another separator", field="separator")
         table = table.select(*exprs)
     return table
 

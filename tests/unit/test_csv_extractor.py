@@ -195,6 +195,16 @@ def test_a_row_with_a_field_too_many_past_the_sample_is_located(workdir: Path, e
         result.error.reason
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_cp1252_file_declared_latin1_is_named_as_cp1252(workdir: Path, engine: str) -> None:
+    """DuckDB refused it without saying why, Polars read € and Œ as control characters."""
+    (workdir / "in.csv").write_bytes("nom;prix\nŒuvre;12 €\n".encode("cp1252"))
+    result = run_doc(csv_doc(path="in.csv", encoding="latin-1"), engine=engine)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.field == "encoding" and "most likely cp1252" in result.error.reason
+    assert run_doc(csv_doc(path="in.csv", encoding="cp1252"), engine=engine).status == "succeeded"
+
+
 def test_quarantine_on_polars_is_refused_clearly(workdir: Path) -> None:
     _broken(workdir)
     result = run_doc(csv_doc(path="in.csv", on_error="quarantine"), engine="polars")

@@ -78,6 +78,11 @@ class CsvExtractor(Extractor):
         c = self.config
         paths = self._non_empty(expand_paths(c.path, base_dir=ctx.base_dir), ctx)
         encoding, delimiter, numbers = c.encoding, c.delimiter, NumberStyle(".")
+        if encoding and codecs.lookup(encoding).name == "iso8859-1" \
+                and detect_encoding(paths[0]) == "cp1252":
+            raise ConfigError(f"{Path(paths[0]).name} holds bytes that latin-1 reads as control "
+                              "characters (0x80-0x9F, where cp1252 keeps €, Œ and curly quotes): it is "
+                              "most likely cp1252; set encoding to cp1252", field="encoding")
         if c.decimal != "." or (c.columns and c.header):  # sniffed once, here, for the reader
             encoding = encoding or detect_encoding(paths[0])
             delimiter = delimiter or sniff_delimiter(paths[0], encoding)

@@ -203,6 +203,21 @@ def test_a_flattened_name_clashing_with_a_field_asks_for_another_separator(
     assert pq.read_table(workdir / "o.parquet").column_names == ["customer_name", "customer.name"]
 
 
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+@pytest.mark.parametrize(("name", "text"), [("in.json", '[{"a": 1},\n{"a": 2}'),
+                                            ("in.jsonl", '{"a": 1}\n{"a": 2\n{"a": 3}\n')])
+def test_broken_json_fails_on_the_extractor_naming_the_file(workdir: Path, engine: str,
+                                                             name: str, text: str) -> None:
+    (workdir / name).write_text(text)
+    doc = chain(node("src", "extractor", "json", path=name),
+                node("out", "loader", "parquet", path="o.parquet"))
+    result = run_doc(doc, engine=engine)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.node_id == "src" and result.error.reason.startswith("cannot read JSON: ")
+    assert f"{name} line " in result.error.reason or (engine, name) == ("duckdb", "in.json")
+    assert "is not valid JSON" in result.error.reason
+
+
 def test_parquet_extractor_reads_hive_partitions(orders: Path, workdir: Path) -> None:
     assert run_doc(pipeline(path="lake", partition_by=["country"])).status == "succeeded"
     doc = chain(node("src", "extractor", "parquet", path="lake"),

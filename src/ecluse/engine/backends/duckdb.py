@@ -128,7 +128,8 @@ class DuckDBBackend(EngineBackend):
             return self._view(f"SELECT * FROM read_json([{files}], format = {sql_literal(fmt)}, "
                               "union_by_name = true)")
         except Exception as exc:
-            raise ConfigError(f"cannot read JSON: {_first_line(exc)}", field="path") from exc
+            reason = self.describe_read_error(exc) or _first_line(exc)
+            raise ConfigError(f"cannot read JSON: {reason}", field="path") from exc
 
     def from_arrow(self, data: pa.Table | pa.RecordBatchReader, *, name: str) -> ir.Table:
         import pyarrow as pa
@@ -201,6 +202,12 @@ class DuckDBBackend(EngineBackend):
 
     def describe_read_error(self, exc: BaseException) -> str | None:
         text = str(exc)
+        json_error = re.search(r'Malformed JSON in file "(.+?)", at byte \d+ in '
+                               r'(line|record/value) (\d+): ([^.\n]+)', text)
+        if json_error:
+            file, unit, number, reason = json_error.groups()
+            where = f" line {number}" if unit == "line" else ""  # its record count is no place
+            return f"{Path(file).name}{where} is not valid JSON ({reason.strip()})"
         found = re.search(r"CSV Error on Line: (\d+)\s*\nOriginal Line: (.*?)\n(.*?)\n", text)
         if not found:
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +35,8 @@ class PolarsBackend(EngineBackend):
         self.con = ibis.polars.connect()
         self._csv_scans: list[tuple[list[str], list[str], str, CsvReadOptions]] = []
         """(files given, files read (UTF-8 copies), delimiter, options) of each CSV scan."""
+        self._json_lines: list[str] = []
+        """JSON-lines files scanned lazily: where a syntax error met at run time may be."""
 
     def _register(self, frame: pl.LazyFrame | pl.DataFrame, prefix: str) -> ir.Table:
         name = self.fresh_name(prefix)
@@ -111,6 +114,8 @@ class PolarsBackend(EngineBackend):
                         bad = bad.replace(Path(copy).name, Path(original).name, 1)
                     return bad
             return "a row has more fields than the header"
+        if text.startswith("Syntax at character"):  # Polars does not say in which file
+            return next(filter(None, map(_first_bad_json_line, self._json_lines)), None)
         found = re.search(r"could not parse `(.*?)` as dtype `(.+?)` at column '(.+?)'", text)
         if not found:
             return None
@@ -124,9 +129,15 @@ class PolarsBackend(EngineBackend):
     def scan_json(self, paths: Sequence[str], *, lines: bool | None) -> ir.Table:
         frames = []
         for path in paths:
-            is_lines = lines if lines is not None else _looks_like_json_lines(path)
-            frame = pl.scan_ndjson(path) if is_lines else pl.read_json(path).lazy()
-            frames.append(frame)
+            if lines if lines is not None else _looks_like_json_lines(path):
+                self._json_lines.append(path)
+                frames.append(pl.scan_ndjson(path))
+                continue
+            try:
+                frames.append(pl.read_json(path).lazy())
+            except pl.exceptions.ComputeError as exc:
+                raise ConfigError(f"cannot read JSON: {_json_error(path, exc) or exc}",
+                                  field="path") from exc
         return self._register(pl.concat(frames, how="diagonal_relaxed"), "scan")
 
     def from_arrow(self, data: pa.Table | pa.RecordBatchReader, *, name: str) -> ir.Table:
@@ -252,6 +263,29 @@ def _duckdb_names(names: list[str]) -> list[str]:
 def _duckdb_positions(names: list[str]) -> list[str]:
     """``column0``... for a file without a header, as DuckDB names them (Polars: ``column_0``)."""
     return [f"column{i}" for i in range(len(names))]
+
+
+def _json_error(path: str, exc: Exception) -> str | None:
+    """Polars' ``Syntax at character N`` as the file's line."""
+    found = re.match(r"Syntax at character (\d+)", str(exc))
+    if not found:
+        return None
+    with Path(path).open("rb") as f:
+        line = f.read(int(found.group(1))).count(b"\n") + 1
+    return f"{Path(path).name} line {line} is not valid JSON ({exc})"
+
+
+def _first_bad_json_line(path: str, max_lines: int = 1_000_000) -> str | None:
+    with Path(path).open(encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            if number > max_lines:
+                break
+            try:
+                if line.strip():
+                    json.loads(line)
+            except ValueError as exc:
+                return f"{Path(path).name} line {number} is not valid JSON ({exc.args[0]})"
+    return None
 
 
 def _looks_like_json_lines(path: str) -> bool:

@@ -8,6 +8,7 @@ import ibis.expr.types as ir
 from pydantic import Field
 
 from ecluse.sdk import Extractor, ModuleConfig, NodeContext, path_field
+from ecluse.sdk.errors import NodeError
 from ecluse.sdk.files import expand_paths
 from ecluse.sdk.relational import flatten_structs
 
@@ -36,3 +37,9 @@ class JsonExtractor(Extractor):
         lines = {"auto": None, "array": False, "lines": True}[c.format]
         table = ctx.backend.scan_json(paths, lines=lines)
         return flatten_structs(table, c.separator) if c.flatten else table
+
+    def explain_failure(self, ctx: NodeContext, cause: BaseException) -> NodeError | None:
+        """A file the engine could read only in part (JSON broken past its start)."""
+        read_error = ctx.backend.describe_read_error(cause)
+        return None if read_error is None else NodeError(
+            self.node_id, f"cannot read JSON: {read_error}", field="path")

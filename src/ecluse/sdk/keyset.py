@@ -65,12 +65,13 @@ def start_position(inc: IncrementalConfig | None,
 
 
 def keyset_condition(inc: IncrementalConfig, cursor_sql: str, key_sql: str | None,
-                     position: tuple[Any, Any, bool], placeholder: Callable[[Any], str]) -> str | None:
+                     position: tuple[Any, Any, bool], placeholder: Callable[[Any], str]) -> str:
     """The WHERE condition that starts after ``position``; ``placeholder(value)`` binds a value
-    and returns its placeholder text."""
+    and returns its placeholder text. A row without a cursor value is never read: no position
+    can follow it (MySQL sorts nulls first: a page of them used to restart the read forever)."""
     value, key, resumed = position
     if value is None:
-        return None
+        return f"{cursor_sql} IS NOT NULL"
     if not resumed:  # an initial value: rows from it on
         return f"{cursor_sql} >= {placeholder(value)}"
     if key_sql is not None and key is not None:

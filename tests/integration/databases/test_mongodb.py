@@ -114,6 +114,7 @@ def test_incremental_keyset_and_state(mongodb_url: str, tmp_path: Path) -> None:
     coll = db(mongodb_url).ev
     coll.insert_many([{"_id": i, "at": dt.datetime(2024, 1, 1 + i // 4, tzinfo=dt.UTC)}
                       for i in range(10)])
+    coll.insert_many([{"_id": 20 + i, "at": None} for i in range(4)] + [{"_id": 30}])  # no cursor
     state = MemoryStateStore()
     inc = {"cursor_field": "at", "page_size": 3}
     back, _ = extract("mongodb", tmp_path, state=state, connection=CONN, collection="ev",

@@ -148,7 +148,10 @@ def test_query_parameters_are_bound(mysql_url: str, tmp_path: Path) -> None:
 def test_incremental_keyset_and_state(mysql_url: str, tmp_path: Path) -> None:
     sql(mysql_url, "CREATE TABLE ev (id INT PRIMARY KEY, at DATETIME, v TEXT)",
         "INSERT INTO ev VALUES " + ", ".join(
-            f"({i}, '2024-01-0{1 + i // 4} 00:00:00', 'v{i}')" for i in range(10)))
+            f"({i}, '2024-01-0{1 + i // 4} 00:00:00', 'v{i}')" for i in range(10)),
+        # rows without a cursor value, sorted first by MySQL: more than a page of them made
+        # every page restart from the beginning, forever
+        "INSERT INTO ev VALUES " + ", ".join(f"({i}, NULL, 'no cursor')" for i in range(20, 27)))
     state = MemoryStateStore()
     inc = {"cursor_column": "at", "key_column": "id", "page_size": 3}
     back, _ = extract("mysql", tmp_path, state=state, connection=CONN, table="ev", incremental=inc)

@@ -182,7 +182,7 @@ class ClickhouseExtractor(Extractor):
                     cursor_sql = quote(inc.cursor_column)
                     key_sql = quote(inc.key_column) if inc.key_column else None
                     cond = keyset_condition(inc, cursor_sql, key_sql, position, ph)
-                    sql += (f" WHERE {cond}" if cond else "") + keyset_order(cursor_sql, key_sql)
+                    sql += f" WHERE {cond}" + keyset_order(cursor_sql, key_sql)
                     if inc.key_column:
                         sql += f" LIMIT {int(inc.page_size)}"
                 elif ctx.mode == "preview" and ctx.sample_rows:

@@ -101,14 +101,15 @@ class MongoExtractor(Extractor):
         sort: list[tuple[str, int]] = []
         if inc is not None and ctx.mode == "run":
             value, key, resumed = position
-            if value is not None:
-                if not resumed:
-                    match = {inc.cursor_field: {"$gte": value}}
-                elif key is not None:
-                    match = {"$or": [{inc.cursor_field: {"$gt": value}},
-                                     {inc.cursor_field: value, inc.key_field: {"$gt": key}}]}
-                else:
-                    match = {inc.cursor_field: {"$gt": value}}
+            if value is None:  # a document without a cursor value is never read (keyset.py)
+                match = {inc.cursor_field: {"$ne": None}}
+            elif not resumed:
+                match = {inc.cursor_field: {"$gte": value}}
+            elif key is not None:
+                match = {"$or": [{inc.cursor_field: {"$gt": value}},
+                                 {inc.cursor_field: value, inc.key_field: {"$gt": key}}]}
+            else:
+                match = {inc.cursor_field: {"$gt": value}}
             sort = [(inc.cursor_field, 1), (inc.key_field, 1)]
             limit = inc.page_size
         if c.pipeline is not None:

@@ -209,7 +209,7 @@ class MysqlExtractor(Extractor):
 
                     key_sql = f"q.{quote(inc.key_column)}" if inc.key_column else None
                     cond = keyset_condition(inc, f"q.{quote(inc.cursor_column)}", key_sql, position, ph)
-                    sql += (f" WHERE {cond}" if cond else "") + keyset_order(
+                    sql += f" WHERE {cond}" + keyset_order(
                         f"q.{quote(inc.cursor_column)}", key_sql)
                     if inc.key_column:
                         sql += f" LIMIT {int(inc.page_size)}"

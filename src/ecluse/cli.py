@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -282,10 +283,22 @@ def run(file: FileArg, param: ParamOpt = None, engine: EngineOpt = None,
                          threads=settings.threads, data_dir=settings.data_dir,
                          state=FileStateStore(settings.data_dir / "state"))
     result_box: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: result_box.update(r=run_pipeline(plan, options)),
-                              daemon=True)
-    worker.start()
-    _wait(worker, cancel, progress.render if not as_json and sys.stdout.isatty() else None)
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            result_box["r"] = run_pipeline(plan, options)
+        except BaseException as exc:  # a panic from native code (pyo3): reported below
+            result_box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, daemon=True).start()
+    _wait(done, cancel, progress.render if not as_json and sys.stdout.isatty() else None)
+    if "r" not in result_box:
+        exc = result_box.get("error")
+        _fail("the run was cancelled" if cancel.cancelled else
+              f"the run stopped: {type(exc).__name__}: {exc}", 130 if cancel.cancelled else 1)
     result = result_box["r"]
     if as_json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
@@ -312,19 +325,28 @@ def _explain(plan: Any, as_json: bool) -> None:
         console.print(Syntax(step["sql"], "sql", word_wrap=True))
 
 
-def _wait(worker: threading.Thread, cancel: Any, render: Callable[[], Group] | None) -> None:
+def _wait(done: threading.Event, cancel: Any, render: Callable[[], Group] | None) -> None:
+    """Until the run's thread is done. An Event, not Thread.join: a Ctrl+C that interrupts
+    join() leaves Python 3.11 taking the thread for finished while DuckDB still runs in it,
+    and the process then aborts on exit."""
     try:
         if render is None:
-            while worker.is_alive():
-                worker.join(0.2)
+            while not done.wait(0.2):
+                pass
             return
         with Live(get_renderable=render, console=console, refresh_per_second=4, transient=True):
-            while worker.is_alive():
-                worker.join(0.2)
+            while not done.wait(0.2):
+                pass
     except KeyboardInterrupt:
-        err_console.print("[yellow]cancelling…[/] (the destinations stay as they were)")
+        err_console.print("[yellow]cancelling…[/] (the destinations stay as they were; "
+                          "Ctrl+C again stops at once)")
         cancel.cancel()
-        worker.join()
+        try:
+            while not done.wait(0.2):
+                pass
+        except KeyboardInterrupt:  # a query that does not answer its cancel: leave it
+            err_console.print("[red]stopped[/] before the run finished cancelling")
+            os._exit(130)
 
 
 def _summary(plan: Any, result: Any, progress: _Progress) -> None:

@@ -173,3 +173,29 @@ def test_every_setting_is_documented() -> None:
     missing = [f"ECLUSE_{name.upper()}" for name in PlatformSettings.model_fields
                if f"`ECLUSE_{name.upper()}`" not in text]
     assert not missing, f"add to docs/server.md: {missing}"
+
+
+def test_ctrl_c_cancels_a_running_query_and_exits_130(workdir: Path) -> None:
+    """A Ctrl+C that interrupted Thread.join() left Python taking the run's thread for finished:
+    the process aborted ('terminate called without an active exception') with DuckDB running,
+    and a query on an extractor's own connection was never interrupted."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import duckdb
+
+    duckdb.connect(str(workdir / "src.duckdb")).close()
+    slow = "SELECT count(*) AS c FROM range(100000) a, range(100000) b WHERE (a.range * b.range) % 7 = 3"
+    doc = chain(node("src", "extractor", "duckdb", path="src.duckdb", query=slow),
+                node("out", "loader", "csv", path="out.csv"))
+    (workdir / "p.json").write_text(json.dumps(doc))
+    run = subprocess.Popen([sys.executable, "-m", "ecluse.cli", "run", "p.json"], cwd=workdir,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(4)  # past start-up: the query is running
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=60)
+    assert run.returncode == 130, output
+    assert "cancelled" in output and "terminate called" not in output
+    assert not (workdir / "out.csv").exists()

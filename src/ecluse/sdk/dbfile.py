@@ -60,6 +60,7 @@ def database(ctx: NodeContext, path: Path, kind: FileKind, *,
         base = ctx.shared[key] = connect(path, kind)
     cursor = base.cursor()
     cursor.execute(f"USE {ALIAS}")
+    ctx.cancel.on_cancel(cursor.interrupt)  # a cancelled run stops this cursor's query too
     return cursor
 
 

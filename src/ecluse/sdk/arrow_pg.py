@@ -206,6 +206,9 @@ def read_plan(schema: pa.Schema, *, keep_extensions: bool) -> tuple[list[str], p
             else:
                 exprs.append(col)
                 fields.append(pa.field(f.name, pa.decimal128(*mod)))
+        elif pgtype == "money":  # ADBC sends the unscaled amount (12.34 -> 1234): exact text
+            exprs.append(f"{col}::numeric::text AS {col}")
+            fields.append(pa.field(f.name, pa.string()))
         elif (ext_name == "arrow.opaque" or pa.types.is_interval(ftype)
               or (ext_name in ("arrow.uuid", "arrow.json") and not keep_extensions)):
             exprs.append(f"{col}::text AS {col}")

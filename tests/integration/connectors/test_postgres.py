@@ -44,15 +44,15 @@ CREATE TABLE src (
   id integer PRIMARY KEY, small smallint, big bigint, real_v real, dbl double precision,
   amount numeric(12,2), huge numeric(40,10), free_num numeric, flag boolean, txt text,
   vc varchar(20), day date, ts timestamp, tstz timestamptz, tm time, iv interval,
-  j json, jb jsonb, ints integer[], texts text[], uid uuid, raw bytea, m mood);
+  j json, jb jsonb, ints integer[], texts text[], uid uuid, raw bytea, m mood, cash money);
 INSERT INTO src VALUES
  (1, 1, 9007199254740993, 1.5, 2.25, 1234567890.12, 123456789012345678901234567890.0123456789,
   3.14159, true, 'héllo ''quoted''', 'v', '2024-02-29', '2024-01-01 10:00:00.123456',
   '2024-06-30 23:59:59.999999+02', '12:34:56', '1 mon 2 days 03:00', '{"a": [1, 2]}',
   '{"k": {"n": null}}', '{1,NULL,3}', '{"x","y z"}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
-  '\\x00ff10', 'happy'),
+  '\\x00ff10', 'happy', '-1234.56'),
  (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 """
 
 
@@ -78,6 +78,7 @@ def test_types_are_faithful_and_round_trip(pg: str, workdir: Path) -> None:
     assert first["ints"] == [1, None, 3]
     assert first["raw"] == b"\x00\xff\x10"
     assert first["m"] == "happy"
+    assert first["cash"] == "-1234.56"  # ADBC sent money as its cents: -123456
     assert first["tstz"].isoformat() == "2024-06-30T21:59:59.999999+00:00"
     ok(run_doc(doc))
     types = dict(sql(pg, "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
@@ -92,10 +93,11 @@ def test_types_are_faithful_and_round_trip(pg: str, workdir: Path) -> None:
     diff = sql(pg, """
       SELECT count(*) FROM (
         SELECT id, small, big, real_v, dbl, amount, huge, free_num::float8, flag, txt, vc, day, ts,
-               tstz, tm, iv::text, j::jsonb, jb, ints, texts, uid, raw, m::text FROM src
+               tstz, tm, iv::text, j::jsonb, jb, ints, texts, uid, raw, m::text,
+               cash::numeric::text FROM src
         EXCEPT
         SELECT id, small, big, real_v, dbl, amount, huge::numeric, free_num, flag, txt, vc, day, ts,
-               tstz, tm, iv, j, jb, ints, texts, uid, raw, m FROM copy.dst) AS d""")
+               tstz, tm, iv, j, jb, ints, texts, uid, raw, m, cash FROM copy.dst) AS d""")
     assert diff == [(0,)]
 
 

@@ -286,6 +286,50 @@ def insert_arrow(client: Any, query: str, data: pa.Table) -> int:
     return int(data.num_rows)
 
 
+_DATE_DAYS = {"Date": (0, 65535), "Date32": (-25567, 120529)}
+
+
+def check_fits(data: pa.Table, types: dict[str, str]) -> None:
+    """Refuse values the target columns would silently change: dates and times outside what
+    a Date or DateTime holds (the driver writes them as 1970-01-01), decimals with more digits
+    than the column's Decimal (it cuts them)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name in data.column_names:
+        ch = types.get(name, "").strip()
+        base = ch[9:-1].strip() if ch.startswith("Nullable(") and ch.endswith(")") else ch
+        column = data.column(name)
+        dtype = column.type
+        if not len(column) or column.null_count == len(column):
+            continue
+        if base in _DATE_DAYS and pa.types.is_date(dtype):
+            low, high = _DATE_DAYS[base]
+            bounds = pc.min_max(column.cast(pa.date32()).cast(pa.int32()))
+            first, last = bounds["min"].as_py(), bounds["max"].as_py()
+            if first < low or last > high:
+                day = pa.scalar(first if first < low else last, pa.int32()).cast(pa.date32())
+                span = [pa.scalar(d, pa.int32()).cast(pa.date32()) for d in (low, high)]
+                raise ConfigError(f"column {name!r} holds {day}, which a ClickHouse {base} cannot "
+                                  f"hold ({span[0]} to {span[1]}); it would be written as another "
+                                  "date", field="table")
+        elif re.fullmatch(r"DateTime(?:\(.*\))?", base) and pa.types.is_timestamp(dtype):
+            seconds = pc.divide(column.cast(pa.int64()), 10 ** _UNIT_DIGITS[dtype.unit])
+            bounds = pc.min_max(seconds)
+            if bounds["min"].as_py() < 0 or bounds["max"].as_py() > 2**32 - 1:
+                raise ConfigError(f"column {name!r} holds a time outside what a ClickHouse "
+                                  "DateTime holds (1970-01-01 00:00:00 to 2106-02-07 06:28:15 UTC); "
+                                  "it would be written as another time", field="table")
+        elif (m := re.fullmatch(r"Decimal\((\d+),\s*(\d+)\)", base)) and pa.types.is_decimal(dtype):
+            target = pa.decimal128(int(m.group(1)), int(m.group(2))) if int(m.group(1)) <= 38 \
+                else pa.decimal256(int(m.group(1)), int(m.group(2)))
+            try:
+                column.cast(target)
+            except pa.ArrowInvalid as exc:
+                raise ConfigError(f"column {name!r} holds a value that does not fit the table's "
+                                  f"{base} ({exc}); it would be cut", field="table") from exc
+
+
 def native_column(column: Any, ch_type: str) -> list[bytes] | None:
     """An Arrow column in ClickHouse's Native format (null map, then values), or None when its
     values need the driver's conversions (other types, casts, out-of-range values, nulls for a

@@ -216,3 +216,22 @@ def test_uuid_and_enum_columns_read_as_their_text(clickhouse_url: str, tmp_path:
         {"id": 2, "u": "00000000-0000-0000-0000-000000000000",
          "maybe": "61f0c404-5cb3-11e7-907b-a6006ad3dba0", "kind": "a"}]
     assert slow.sort_by("id").column("tags").to_pylist() == [["x", "y"], []]
+
+
+def test_values_a_column_would_change_are_refused(clickhouse_url: str, tmp_path: Path) -> None:
+    """The driver wrote dates before 1970 as 1970-01-01 and cut decimals to the column's scale,
+    and the run succeeded."""
+    run = lambda data, **kw: load("clickhouse", data, tmp_path, connection=CONN, table="fit", **kw)  # noqa: E731
+    early = pa.table({"id": [1, 2], "day": [dt.date(2024, 1, 1), dt.date(1969, 7, 20)]})
+    result = run(early, keys=["id"])
+    assert result.status == "failed" and result.error is not None
+    assert "column 'day' holds 1969-07-20, which a ClickHouse Date cannot hold" in result.error.reason
+    at = pa.table({"id": [1], "at": pa.array([dt.datetime(1969, 12, 31, 23, 59, 59)],
+                                            pa.timestamp("us"))})
+    result = run(at, keys=["id"], mode="replace")
+    assert result.error is not None and "ClickHouse DateTime" in result.error.reason
+    sql(clickhouse_url, "CREATE TABLE fit (id Int64, amount Decimal(4, 2)) ENGINE = Memory")
+    wide = pa.table({"id": [1], "amount": pa.array([decimal.Decimal("12.678")], pa.decimal128(6, 3))})
+    result = run(wide, mode="append")
+    assert result.error is not None and "does not fit the table's Decimal(4, 2)" in result.error.reason
+    assert sql(clickhouse_url, "SELECT count() FROM fit") == [(0,)]

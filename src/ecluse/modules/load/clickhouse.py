@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 
 from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
 from ecluse.sdk.clickhouse_arrow import (
+    check_fits,
     connect,
     ddl_type,
     first_line,
@@ -212,8 +213,9 @@ class ClickhouseLoader(Loader):
         count = 0
 
         def flush() -> None:
-            insert_arrow(client, f"INSERT INTO {staging} ({cols}) VALUES",
-                         pa.Table.from_batches(pending, schema=schema))
+            data = pa.Table.from_batches(pending, schema=schema)
+            check_fits(data, types)
+            insert_arrow(client, f"INSERT INTO {staging} ({cols}) VALUES", data)
 
         for batch in reader:
             ctx.cancel.raise_if_cancelled()

@@ -42,13 +42,26 @@ def connect_params(connection: Connection, *, field: str = "connection") -> dict
 def connect(connection: Connection, *, field: str = "connection", **settings: Any) -> Any:
     from clickhouse_driver import Client
 
-    client = Client(**connect_params(connection, field=field), settings=settings or None)
+    params = connect_params(connection, field=field)
+    # a short wait for the handshake: a server that never answers it (ClickHouse's HTTP port,
+    # another service) would otherwise hold the run for the driver's 300 s
+    client = Client(**params, settings=settings or None, connect_timeout=10,
+                    send_receive_timeout=_HANDSHAKE_S)
     try:
         client.execute("SELECT 1")
     except Exception as exc:
+        hint = (f"; nothing answered ClickHouse's native protocol on port {params.get('port', 9000)} "
+                "(8123 is its HTTP port: the connection needs the native one, 9000 by default)"
+                if type(exc).__name__ == "SocketTimeoutError" else "")
         raise ConfigError(f"cannot connect to ClickHouse connection {connection.name!r}: "
-                          f"{first_line(exc)}", field=field) from exc
+                          f"{first_line(exc)}{hint}", field=field) from exc
+    client.connection.send_receive_timeout = _QUERY_S  # long queries and loads from now on
+    if client.connection.socket is not None:
+        client.connection.socket.settimeout(_QUERY_S)
     return client
+
+
+_HANDSHAKE_S, _QUERY_S = 15, 300
 
 
 def first_line(exc: BaseException) -> str:

@@ -21,9 +21,10 @@ def test_connection(connection: Connection, *, path: str | None = None,
                     bucket: str | None = None, timeout: float = 10.0) -> ConnectionCheck:
     """Open the connection and do the smallest real request its type allows.
 
-    postgres: ``SELECT version()``; http: a GET of ``path`` (or the base URL) with the
-    connection's auth; s3: ``HeadBucket`` of ``bucket`` (or the connection's ``bucket``),
-    else ``ListBuckets``. Secrets never appear in the message."""
+    postgres, mysql, clickhouse: the server's version; mongodb: its build info; http: a GET
+    of ``path`` (or the base URL) with the connection's auth; s3: ``HeadBucket`` of ``bucket``
+    (or the connection's ``bucket``), else ``ListBuckets``. Secrets never appear in the
+    message."""
     started = time.perf_counter()
     try:
         if connection.type == "postgres":
@@ -32,6 +33,8 @@ def test_connection(connection: Connection, *, path: str | None = None,
             check = _http(connection, path=path, timeout=timeout)
         elif connection.type == "s3":
             check = _s3(connection, bucket=bucket)
+        elif connection.type in _DATABASES:
+            check = _DATABASES[connection.type](connection)
         else:
             check = _unsupported(connection)
     except Exception as exc:
@@ -83,6 +86,47 @@ def _s3(connection: Connection, *, bucket: str | None, **_: Any) -> ConnectionCh
         raise storage_error(exc, where=f"s3://{bucket or ''}", connection=connection.name) from exc
     return ConnectionCheck(True, f"{connection.name}: {len(names)} bucket(s) visible",
                            details={"buckets": names[:20]})
+
+
+def _mysql(connection: Connection) -> ConnectionCheck:
+    from ecluse.sdk.mysql_arrow import connect
+
+    con = connect(connection)
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT VERSION(), DATABASE(), CURRENT_USER()")
+            version, database, user = cur.fetchone()
+    finally:
+        con.close()
+    return ConnectionCheck(True, f"{connection.name}: connected to {database or 'the server'} "
+                           f"as {user}", details={"version": str(version)})
+
+
+def _clickhouse(connection: Connection) -> ConnectionCheck:
+    from ecluse.sdk.clickhouse_arrow import connect
+
+    client = connect(connection)
+    try:
+        ((version, database),) = client.execute("SELECT version(), currentDatabase()")
+    finally:
+        client.disconnect()
+    return ConnectionCheck(True, f"{connection.name}: connected to {database}",
+                           details={"version": str(version)})
+
+
+def _mongodb(connection: Connection) -> ConnectionCheck:
+    import pymongo
+
+    client: Any = pymongo.MongoClient(str(connection.get("url") or ""),
+                                      serverSelectionTimeoutMS=10_000)
+    try:
+        version = client.server_info().get("version")
+    finally:
+        client.close()
+    return ConnectionCheck(True, f"{connection.name}: connected", details={"version": version})
+
+
+_DATABASES = {"mysql": _mysql, "clickhouse": _clickhouse, "mongodb": _mongodb}
 
 
 def _unsupported(connection: Connection, **_: Any) -> ConnectionCheck:

@@ -79,7 +79,8 @@ def source_query(*, table: str | None, query: str | None, columns: Sequence[str]
 
 
 def stream(con: duckdb.DuckDBPyConnection, sql: str, parameters: Mapping[str, Any], *,
-           limit: int | None = None, batch_size: int = 100_000) -> pa.RecordBatchReader:
+           limit: int | None = None, batch_size: int = 100_000,
+           field: str = "query") -> pa.RecordBatchReader:
     """The rows of ``sql`` as Arrow batches; ``:name`` parameters are bound, not pasted."""
     text, values = bind_parameters(sql, parameters, style="dollar")
     if limit is not None:
@@ -87,7 +88,10 @@ def stream(con: duckdb.DuckDBPyConnection, sql: str, parameters: Mapping[str, An
     try:
         return con.execute(text, values).fetch_record_batch(batch_size)
     except Exception as exc:
-        raise ConfigError(f"the query failed: {str(exc).splitlines()[0]}", field="query") from exc
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        hints = [line for line in lines[1:] if line.startswith(("Did you mean", "Candidate"))]
+        raise ConfigError(" ".join(["the query failed:", *lines[:1], *hints]),
+                          field=field) from exc
 
 
 @dataclass
@@ -328,7 +332,9 @@ class DbFileExtractor(Extractor):
         ctx.scratch["connection"] = con
         sql = source_query(table=c.table, query=c.query, columns=c.columns, where=c.where)
         limit = 0 if ctx.mode == "schema" else ctx.sample_rows
-        return ctx.backend.from_arrow(stream(con, sql, ctx.parameters, limit=limit), name=self.name)
+        return ctx.backend.from_arrow(stream(con, sql, ctx.parameters, limit=limit,
+                                             field="query" if c.query else "table"),
+                                      name=self.name)
 
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
         con = ctx.scratch.pop("connection", None)

@@ -177,3 +177,20 @@ def test_missing_file_and_bad_config_are_clear(tmp_path: Path) -> None:
     result = run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=tmp_path / "d"))
     assert result.status == "failed" and result.error is not None
     assert result.error.node_id == "src" and "does not exist" in result.error.reason
+
+
+def test_a_mistyped_table_keeps_duckdbs_suggestion_on_the_table_setting(tmp_path: Path) -> None:
+    import duckdb
+
+    duckdb.connect(str(tmp_path / "shop.duckdb")).execute("CREATE TABLE sales (id INT)").close()
+    doc = {"name": "x", "nodes": [
+        {"id": "src", "type": "extractor", "module": "duckdb",
+         "config": {"path": str(tmp_path / "shop.duckdb"), "table": "sale"}},
+        {"id": "out", "type": "loader", "module": "parquet",
+         "config": {"path": str(tmp_path / "o.parquet")}}],
+        "edges": [{"source": "src", "target": "out"}]}
+    from ecluse.engine.design import node_schemas
+
+    error = node_schemas(compile_pipeline(doc, REGISTRY))["src"].error
+    assert error is not None and error.field == "table"
+    assert 'Did you mean "sales"?' in error.reason

@@ -234,8 +234,8 @@ class _Progress:
                 s.update(status=event.data.get("status"), end=time.monotonic(),
                          rows=event.data.get("rows_out") or s["rows"])
             elif event.kind == "log":
-                self.logs.append(f"[{event.data.get('level')}] {event.node_id}: "
-                                 f"{event.data.get('message')}")
+                where = f"{event.node_id}: " if event.node_id else ""  # None: the whole run
+                self.logs.append(f"[{event.data.get('level')}] {where}{event.data.get('message')}")
 
     def render(self) -> Group:
         table = Table(box=None, pad_edge=False)
@@ -322,6 +322,8 @@ def _explain(plan: Any, as_json: bool) -> None:
                  else f"run by the {step['engine']} engine")
         console.print(f"[bold]{escape(step['loader'])}[/]: nodes "
                       f"{escape(', '.join(step['nodes']))} {escape(where)}")
+        if step.get("note"):  # why the chain is not pushed down
+            console.print(f"[yellow]{escape(step['note'])}[/]")
         console.print(Syntax(step["sql"], "sql", word_wrap=True))
 
 

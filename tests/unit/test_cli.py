@@ -199,3 +199,13 @@ def test_ctrl_c_cancels_a_running_query_and_exits_130(workdir: Path) -> None:
     assert run.returncode == 130, output
     assert "cancelled" in output and "terminate called" not in output
     assert not (workdir / "out.csv").exists()
+
+
+def test_a_run_wide_warning_is_not_put_on_node_none(workdir: Path) -> None:
+    from ecluse.cli import _compile, _Progress
+    from ecluse.engine.events import RunEvent
+
+    progress = _Progress(_compile(write_pipeline(workdir), None, {}, False))
+    progress(RunEvent("log", "r1", None, {"level": "warning", "message": "ELT pushdown not possible"}))
+    progress(RunEvent("log", "r1", "src", {"level": "info", "message": "read"}))
+    assert progress.logs == ["[warning] ELT pushdown not possible", "[info] src: read"]

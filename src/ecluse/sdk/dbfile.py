@@ -183,6 +183,11 @@ def _sqlite_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
+    if isinstance(value, dt.timedelta):  # no SQLite type: text that casts back (26:00:00)
+        micros = abs(value) // dt.timedelta(microseconds=1)
+        seconds, us = divmod(micros, 1_000_000)
+        return (f"{'-' if value < dt.timedelta(0) else ''}{seconds // 3600:02d}:"
+                f"{seconds // 60 % 60:02d}:{seconds % 60:02d}.{us:06d}")
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=str)
     return value

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from ecluse.engine.plan import compile_pipeline
-from ecluse.engine.run import RunOptions, run_pipeline
+from ecluse.engine.run import RunOptions, RunResult, run_pipeline
 from ecluse.sdk import Extractor, ModuleConfig, NodeContext
 from ecluse.sdk.registry import Registry, default_registry
 from ecluse.sdk.sqltext import quote_identifier
@@ -194,3 +194,40 @@ def test_a_mistyped_table_keeps_duckdbs_suggestion_on_the_table_setting(tmp_path
     error = node_schemas(compile_pipeline(doc, REGISTRY))["src"].error
     assert error is not None and error.field == "table"
     assert 'Did you mean "sales"?' in error.reason
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "sqlite"])
+def test_intervals_reach_a_database_loader_and_months_are_refused(kind: str, tmp_path: Path) -> None:
+    """DuckDB hands intervals to Arrow as month-day-nano values, which no database loader could
+    take ("Unsupported cast from month_day_nano_interval to duration")."""
+    src = tmp_path / "src.duckdb"
+    con = duckdb.connect(str(src))
+    con.execute("CREATE TABLE t AS SELECT 1 AS id, INTERVAL '1 day 2 hours 0.5 seconds' AS iv "
+                "UNION ALL SELECT 2, -INTERVAL '838 hours'")
+    con.close()
+
+    def copy() -> RunResult:
+        doc = {"name": "x", "nodes": [
+            {"id": "src", "type": "extractor", "module": "duckdb",
+             "config": {"path": str(src), "table": "t"}},
+            {"id": "out", "type": "loader", "module": kind,
+             "config": {"path": str(tmp_path / f"out.{kind}"), "table": "t", "mode": "replace"}}],
+            "edges": [{"source": "src", "target": "out"}]}
+        return run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=tmp_path / "d"))
+
+    result = copy()
+    assert result.status == "succeeded", result.error
+    if kind == "sqlite":
+        rows = sqlite3.connect(tmp_path / "out.sqlite").execute("SELECT iv FROM t ORDER BY id")
+        assert [r[0] for r in rows] == ["26:00:00.500000", "-838:00:00.000000"]
+    else:
+        back = duckdb.connect(str(tmp_path / "out.duckdb")).execute(
+            "SELECT iv FROM t ORDER BY id").fetchall()
+        assert back == [(dt.timedelta(days=1, hours=2, milliseconds=500),),
+                        (-dt.timedelta(hours=838),)]
+    con = duckdb.connect(str(src))
+    con.execute("INSERT INTO t VALUES (3, INTERVAL '1 month')")
+    con.close()
+    result = copy()
+    assert result.status == "failed" and result.error is not None
+    assert "column 'iv' holds an interval counting months" in result.error.reason

@@ -281,3 +281,18 @@ def test_a_query_failing_in_the_child_reports_the_servers_error(mysql_url: str, 
                      incremental={"cursor_column": "id", "key_column": "id"})
     assert run.status == "failed" and run.error is not None
     assert "MySQL rejected the query: Subquery returns more than 1 row" in run.error.reason
+
+
+def test_a_time_column_copies_to_another_table(mysql_url: str, tmp_path: Path) -> None:
+    """TIME (negative, past 24 h) is read as a duration; on the DuckDB engine it became an
+    interval that the loader could not take."""
+    from tests.helpers import chain, node, run_doc
+
+    sql(mysql_url, "CREATE TABLE tm (id INT PRIMARY KEY, t TIME(6))",
+        "INSERT INTO tm VALUES (1, '838:59:59.5'), (2, '-01:00:00'), (3, NULL)")
+    doc = chain(node("src", "extractor", "mysql", connection=CONN, table="tm"),
+                node("out", "loader", "mysql", connection=CONN, table="tm_copy"))
+    result = run_doc(doc)
+    assert result.status == "succeeded", result.error
+    assert sql(mysql_url, "SELECT id, CAST(t AS CHAR) FROM tm_copy ORDER BY id") == [
+        (1, "838:59:59.500000"), (2, "-01:00:00.000000"), (3, None)]

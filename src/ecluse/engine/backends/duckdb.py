@@ -177,7 +177,11 @@ class DuckDBBackend(EngineBackend):
     def to_batches(self, table: ir.Table, *, batch_size: int = 100_000) -> pa.RecordBatchReader:
         import pyarrow as pa
 
-        reader = self.raw.execute(self.conformed_sql(table)).fetch_record_batch(batch_size)
+        sql = self.conformed_sql(table)
+        intervals = [n for n, t in table.schema().items() if t.is_interval()]
+        if intervals:
+            sql = f"SELECT * REPLACE ({', '.join(map(_microseconds, intervals))}) FROM ({sql})"
+        reader = self.raw.execute(sql).fetch_record_batch(batch_size)
         schema = table.schema().to_pyarrow()
         if reader.schema.equals(schema):
             return reader
@@ -240,12 +244,27 @@ class DuckDBBackend(EngineBackend):
 
 
 def _null_columns_typed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """DuckDB hands a column of bare NULLs to Arrow as int32; the relation says ``null``."""
+    """DuckDB hands a column of bare NULLs to Arrow as int32, and an interval as Arrow's
+    month-day-nano one; the relation says ``null`` and a duration."""
     import pyarrow as pa
 
-    arrays = [pa.nulls(batch.num_rows) if field.type == pa.null() else batch.column(i)
-              for i, field in enumerate(schema)]
+    arrays = [pa.nulls(batch.num_rows) if field.type == pa.null() else
+              batch.column(i).cast(field.type) if pa.types.is_duration(field.type) else
+              batch.column(i) for i, field in enumerate(schema)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _microseconds(column: str) -> str:
+    """An INTERVAL column as its exact length in microseconds (Arrow's duration), or an error
+    naming the column when a value counts months, which have no fixed length."""
+    c = sql_identifier(column)
+    months = f"date_part('month', {c}) <> 0 OR date_part('year', {c}) <> 0"
+    message = sql_literal(f"column {column!r} holds an interval counting months or years, which "
+                          "has no fixed length; write it to Parquet, or turn it into days first")
+    length = " + ".join(f"date_part('{part}', {c})::BIGINT * {scale}" for part, scale in
+                        (("day", 86_400_000_000), ("hour", 3_600_000_000), ("minute", 60_000_000),
+                         ("microseconds", 1)))
+    return f"CASE WHEN {months} THEN error({message}) ELSE {length} END AS {c}"
 
 
 class _DuckDBRejects:

@@ -331,21 +331,22 @@ def _wait(done: threading.Event, cancel: Any, render: Callable[[], Group] | None
     """Until the run's thread is done. An Event, not Thread.join: a Ctrl+C that interrupts
     join() leaves Python 3.11 taking the thread for finished while DuckDB still runs in it,
     and the process then aborts on exit."""
+    def until_done() -> None:
+        while not done.wait(0.2):  # short waits: Ctrl+C is seen at once
+            pass
+
     try:
         if render is None:
-            while not done.wait(0.2):
-                pass
+            until_done()
             return
         with Live(get_renderable=render, console=console, refresh_per_second=4, transient=True):
-            while not done.wait(0.2):
-                pass
+            until_done()
     except KeyboardInterrupt:
         err_console.print("[yellow]cancelling…[/] (the destinations stay as they were; "
                           "Ctrl+C again stops at once)")
         cancel.cancel()
         try:
-            while not done.wait(0.2):
-                pass
+            until_done()
         except KeyboardInterrupt:  # a query that does not answer its cancel: leave it
             err_console.print("[red]stopped[/] before the run finished cancelling")
             os._exit(130)

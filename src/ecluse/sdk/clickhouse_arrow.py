@@ -300,6 +300,9 @@ def insert_arrow(client: Any, query: str, data: pa.Table) -> int:
 
 
 _DATE_DAYS = {"Date": (0, 65535), "Date32": (-25567, 120529)}
+"""Days since 1970-01-01 each date type holds."""
+_DATETIME_SECONDS = (0, 2**32 - 1)
+"""Seconds since the epoch a DateTime (UInt32) holds."""
 
 
 def check_fits(data: pa.Table, types: dict[str, str]) -> None:
@@ -329,7 +332,8 @@ def check_fits(data: pa.Table, types: dict[str, str]) -> None:
         elif re.fullmatch(r"DateTime(?:\(.*\))?", base) and pa.types.is_timestamp(dtype):
             seconds = pc.divide(column.cast(pa.int64()), 10 ** _UNIT_DIGITS[dtype.unit])
             bounds = pc.min_max(seconds)
-            if bounds["min"].as_py() < 0 or bounds["max"].as_py() > 2**32 - 1:
+            if bounds["min"].as_py() < _DATETIME_SECONDS[0] \
+                    or bounds["max"].as_py() > _DATETIME_SECONDS[1]:
                 raise ConfigError(f"column {name!r} holds a time outside what a ClickHouse "
                                   "DateTime holds (1970-01-01 00:00:00 to 2106-02-07 06:28:15 UTC); "
                                   "it would be written as another time", field="table")
@@ -368,7 +372,7 @@ def native_column(column: Any, ch_type: str) -> list[bytes] | None:
         values = _filled(array, 0).to_numpy(zero_copy_only=False).astype(_WIRE_INTS[base], copy=False)
     elif base in ("Date", "Date32") and t.is_date32(dtype):
         days = _filled(array, 0).cast(pa.int32()).to_numpy(zero_copy_only=False)
-        low, high = (0, 65535) if base == "Date" else (-25567, 120529)
+        low, high = _DATE_DAYS[base]
         if days.size and (days.min() < low or days.max() > high):
             return None
         values = days.astype("<u2" if base == "Date" else "<i4")
@@ -382,7 +386,8 @@ def native_column(column: Any, ch_type: str) -> list[bytes] | None:
             values = ticks.astype("<i8") * (10 ** (precision - digits))
         else:  # DateTime[(tz)]: whole seconds, UInt32
             seconds = ticks // 10 ** digits  # sub-seconds dropped, as the driver does
-            if seconds.size and (seconds.min() < 0 or seconds.max() > 2**32 - 1):
+            if seconds.size and (seconds.min() < _DATETIME_SECONDS[0]
+                                 or seconds.max() > _DATETIME_SECONDS[1]):
                 return None
             values = seconds.astype("<u4")
     elif (m := re.fullmatch(r"Decimal\((\d+),\s*(\d+)\)", base)) and t.is_decimal(dtype):

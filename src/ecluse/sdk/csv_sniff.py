@@ -165,4 +165,3 @@ def first_malformed_line(paths: Sequence[str], delimiter: str, encoding: str, qu
 def shown(text: str) -> str:
     """A line of a file as a message quotes it, cut at 120 characters."""
     return repr(text if len(text) <= 120 else text[:117] + "...")
-    return None

@@ -163,23 +163,19 @@ def _read(parse: _Parse, to: dt.DataType, fail_as: str | None, text: pl.Series) 
     return value.alias(text.name)
 
 
-def _read_text(op: ops.Cast | ops.TryCast, parse: _Parse, *, strict: bool, **kw: Any) -> pl.Expr:
-    read = partial(_read, parse, op.to, str(op.to) if strict else None)
-    return translate(op.arg, **kw).map_batches(read, is_elementwise=True,  # type: ignore[no-any-return]
-                                               return_dtype=_polars_type(op.to))
+def _text_cast(ibis_translation: Callable[..., pl.Expr], *, strict: bool
+               ) -> Callable[..., pl.Expr]:
+    """The translation of ``CAST`` (``strict``) or ``TRY_CAST``: text to a type above is read
+    by :func:`_read`; any other cast is Ibis's own."""
+    def translate_cast(op: ops.Cast | ops.TryCast, **kw: Any) -> pl.Expr:
+        parse = _text_parser(op)
+        if parse is None:
+            return ibis_translation(op, **kw)
+        read = partial(_read, parse, op.to, str(op.to) if strict else None)
+        return translate(op.arg, **kw).map_batches(  # type: ignore[no-any-return]
+            read, is_elementwise=True, return_dtype=_polars_type(op.to))
+    return translate_cast
 
 
-@translate.register(ops.Cast)  # type: ignore[untyped-decorator]
-def _cast(op: ops.Cast, **kw: Any) -> pl.Expr:
-    parse = _text_parser(op)
-    if parse is None:
-        return cast(op, **kw)  # type: ignore[no-any-return]
-    return _read_text(op, parse, strict=True, **kw)
-
-
-@translate.register(ops.TryCast)  # type: ignore[untyped-decorator]
-def _try_cast(op: ops.TryCast, **kw: Any) -> pl.Expr:
-    parse = _text_parser(op)
-    if parse is None:
-        return try_cast(op, **kw)  # type: ignore[no-any-return]
-    return _read_text(op, parse, strict=False, **kw)
+translate.register(ops.Cast)(_text_cast(cast, strict=True))
+translate.register(ops.TryCast)(_text_cast(try_cast, strict=False))

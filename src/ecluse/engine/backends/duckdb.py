@@ -221,9 +221,8 @@ class DuckDBBackend(EngineBackend):
         if converting:
             column, value, type_name = converting.groups()
             reason = f"column {column!r} cannot hold {value!r} (read as {type_name.lower()})"
-        file = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
-        where = f"{Path(file.group(1)).name} line {line}" if file else f"line {line}"
-        return f"{where}: {reason}: {shown(original)}"
+        file = _error_file(text)
+        return f"{file + ' ' if file else ''}line {line}: {reason}: {shown(original)}"
 
     def conformed_sql(self, table: ir.Table) -> str:
         """The relation's SQL with every column cast to the type its schema promises (DuckDB
@@ -351,8 +350,14 @@ def _first_line(exc: BaseException) -> str:
                          r"Actual Size:\s*(\d+)", text, re.DOTALL)
     if too_long:  # DuckDB's line number there counts from its last sniffed buffer: not shown
         start, limit, size = too_long.group(1), int(too_long.group(2)), int(too_long.group(3))
-        file = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
-        return (f"{Path(file.group(1)).name + ': ' if file else ''}a line is {size:,} bytes long, "
+        file = _error_file(text)
+        return (f"{file + ': ' if file else ''}a line is {size:,} bytes long, "
                 f"more than the reader's limit of {limit:,} bytes; it starts with {start + '...'!r} "
                 "(a quote left open makes one line of the rest of the file)")
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _error_file(text: str) -> str | None:
+    """The file a DuckDB CSV error names in its dialect listing (``  file = in.csv``)."""
+    found = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
+    return Path(found.group(1)).name if found else None

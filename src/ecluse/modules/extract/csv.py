@@ -107,7 +107,7 @@ class CsvExtractor(Extractor):
             raise ConfigError(f"{'every file matching ' if len(paths) > 1 else ''}"
                               f"{self.config.path!r} is empty", field="path")
         if len(kept) < len(paths):
-            empty = [Path(p).name for p in paths if p not in kept]
+            empty = [Path(p).name for p in sorted(set(paths) - set(kept))]
             ctx.log(f"{len(empty)} empty file(s) left out: {', '.join(empty[:5])}",
                     level="warning")
         return kept

@@ -85,26 +85,19 @@ class Cleaner(Transformer):
         def current(col: str) -> ir.Value:
             return changes.get(col, t[col])
 
-        require_columns(t, c.cast, field="cast")
         for col, type_name in c.cast.items():
             target = to_ibis_type(type_name)
             value = current(col)
             changes[col] = value.try_cast(target) if c.on_cast_error == "null" else value.cast(target)
-        require_columns(t, c.fill_nulls, field="fill_nulls")
         for col, fill in c.fill_nulls.items():
             value = current(col)
             changes[col] = value.fill_null(ibis.literal(fill).cast(value.type()))
         if changes:
             t = t.mutate(**changes)
         if c.drop_nulls:
-            require_columns(t, c.drop_nulls, field="drop_nulls")
             t = t.drop_null(c.drop_nulls)
         if c.remove_duplicates:
-            if c.columns:
-                require_columns(t, c.columns, field="columns")
-                t = t.distinct(on=c.columns, keep="first")
-            else:
-                t = t.distinct()
+            t = t.distinct(on=c.columns, keep="first") if c.columns else t.distinct()
         return t
 
     def explain_failure(self, inputs: Inputs, ctx: NodeContext) -> NodeError | None:
@@ -142,7 +135,8 @@ class Cleaner(Transformer):
                                   f"{schema[col]}", field="fill_nulls")
 
     def _text_changes(self, t: ir.Table) -> dict[str, ir.Value]:
-        """The trim, case and replace steps: what every later step (a cast) starts from."""
+        """The trim, case and replace steps: what every later step (a cast) starts from
+        (the columns were checked by :meth:`_check_columns`)."""
         c = self.config
         schema = t.schema()
         changes: dict[str, ir.Value] = {}
@@ -153,11 +147,9 @@ class Cleaner(Transformer):
         if c.trim:
             trim_cols = [n for n, ty in schema.items() if is_text(ty)] if c.trim is True else c.trim
             if isinstance(c.trim, list):
-                require_columns(t, c.trim, field="trim")
                 _require_text(schema, c.trim, "trim")
             for col in trim_cols:
                 changes[col] = trim_spaces(current(col))  # type: ignore[arg-type]
-        require_columns(t, c.case, field="case")
         _require_text(schema, c.case, "case")
         for col, mode in c.case.items():
             value = current(col)
@@ -167,7 +159,6 @@ class Cleaner(Transformer):
                 changes[col] = value.upper()  # type: ignore[attr-defined]
             else:
                 changes[col] = _title(value)  # type: ignore[arg-type]
-        require_columns(t, [r.column for r in c.replace], field="replace")
         _require_text(schema, [r.column for r in c.replace], "replace")
         for r in c.replace:
             changes[r.column] = current(r.column).re_replace(r.pattern, r.replacement)  # type: ignore[attr-defined]

@@ -469,3 +469,42 @@ def test_a_node_failing_before_it_streams_is_marked_failed(orders: Path, workdir
     assert any(e.kind == "node_failed" and e.node_id == "check" for e in events)
     assert result.to_dict()["error"]["sample_rows"][0]["amount"] > 3
     assert not (workdir / "out.parquet").exists()
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+@pytest.mark.parametrize("middle", [
+    [node("v", "transformer", "validator", rules=[{"column": "x", "check": "range", "min": 1}],
+          on_violation="drop")],
+    [node("d", "transformer", "derive", columns={"odd": "x % 2"}),
+     node("v", "transformer", "pivot", columns="odd", values="x", aggregation="sum")],
+], ids=["validator", "pivot"])
+def test_a_transform_that_queries_a_stream_leaves_its_rows_for_the_output(
+        workdir: Path, engine: str, middle: list[dict[str, Any]]) -> None:
+    """The validator counts violations and the pivot discovers its values with a query over
+    their input; a stream is read once, so the engine materialises it for them first."""
+    doc = chain(node("s", "extractor", "test_stream", rows=5), *middle,
+                node("out", "loader", "parquet", path="x.parquet"), engine=engine)
+    _Stream.reads.clear()
+    result = run_pipeline(compile_pipeline(doc, _registry()), RunOptions(data_dir=workdir / "d"))
+    assert result.status == "succeeded", result.error
+    assert _Stream.reads == [5]
+    out = pq.read_table(workdir / "x.parquet").to_pylist()
+    assert out == ([{"x": x} for x in (1, 2, 3, 4)] if len(middle) == 1 else [{"0": 6, "1": 4}])
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_both_outputs_of_a_validator_over_a_stream_get_their_rows(workdir: Path, engine: str) -> None:
+    doc = {"name": "q", "engine": engine,
+           "nodes": [node("s", "extractor", "test_stream", rows=5),
+                     node("v", "transformer", "validator", report=False,
+                          rules=[{"column": "x", "check": "range", "min": 2}]),
+                     node("good", "loader", "parquet", path="good.parquet"),
+                     node("bad", "loader", "parquet", path="bad.parquet")],
+           "edges": [{"source": "s", "target": "v"}, {"source": "v", "target": "good"},
+                     {"source": "v", "target": "bad", "source_handle": "rejected"}]}
+    _Stream.reads.clear()
+    result = run_pipeline(compile_pipeline(doc, _registry()), RunOptions(data_dir=workdir / "d"))
+    assert result.status == "succeeded", result.error
+    assert _Stream.reads == [5]
+    assert pq.read_table(workdir / "good.parquet")["x"].to_pylist() == [2, 3, 4]
+    assert sorted(pq.read_table(workdir / "bad.parquet")["x"].to_pylist()) == [0, 1]

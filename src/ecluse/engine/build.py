@@ -23,6 +23,8 @@ class BuiltGraph:
     contexts: dict[str, NodeContext] = field(default_factory=dict)
     streams: list[WatchedStream] = field(default_factory=list)
     """The one-shot streams the extractors bound, each with its node."""
+    one_shot: set[tuple[str, str]] = field(default_factory=set)
+    """Outputs that read a one-shot stream when they are executed."""
 
     def output(self, node_id: str, port: str = "out") -> ir.Table:
         return self.outputs[(node_id, port)]
@@ -57,7 +59,14 @@ def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: No
                 materialize_fanout: bool) -> None:
     module = pn.module
     inputs = {port: [built.outputs[src] for src in sources] for port, sources in pn.inputs.items()}
-    one_shot = False
+    one_shot = any(src in built.one_shot for sources in pn.inputs.values() for src in sources)
+    if one_shot and isinstance(module, Transformer) and (
+            module.queries_input or len(module.outputs) > 1):
+        # its input would be executed more than once: a stream would be empty the second time
+        inputs = {port: [backend.materialize(built.outputs[src]) if src in built.one_shot
+                         else built.outputs[src] for src in sources]
+                  for port, sources in pn.inputs.items()}
+        one_shot = False
     if isinstance(module, Extractor):
         streams_before = len(backend.streams)
         table = module.read(ctx)
@@ -65,7 +74,7 @@ def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: No
         for stream in bound:
             stream.node_id = pn.id
         built.streams.extend(bound)
-        one_shot = bool(bound)
+        one_shot = one_shot or bool(bound)
         if ctx.sample_rows is not None:
             table = table.limit(ctx.sample_rows)
         results: Mapping[str, ir.Table] = {"out": table}
@@ -86,4 +95,6 @@ def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: No
         costly = one_shot or isinstance(module, Transformer)
         if materialize_fanout and pn.consumers > 1 and costly:
             table = backend.materialize(table)
+        elif one_shot:
+            built.one_shot.add((pn.id, port))
         built.outputs[(pn.id, port)] = table

@@ -165,6 +165,9 @@ class Transformer(Module):
     kind: ClassVar[ModuleKind] = "transformer"
     inputs: ClassVar[tuple[InputPort, ...]] = (InputPort("in"),)
     outputs: ClassVar[tuple[OutputPort, ...]] = (OutputPort("out"),)
+    queries_input: ClassVar[bool] = False
+    """``transform`` runs a query over its input (counts, distinct values) besides building its
+    output, so the engine materialises an input that is a one-shot stream first."""
 
     @abstractmethod
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table | Mapping[str, ir.Table]:

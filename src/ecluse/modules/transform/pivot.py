@@ -65,6 +65,7 @@ class Pivot(Transformer):
     category = "Aggregation"
     icon = "pivot_table_chart"
     Config = PivotConfig
+    queries_input: ClassVar = True  # discovers the values to pivot
     config: PivotConfig
     examples: ClassVar = (
         {"index": ["carrier"], "columns": "origin", "values": "dep_delay", "aggregation": "mean"},

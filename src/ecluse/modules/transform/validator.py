@@ -152,6 +152,7 @@ class Validator(Transformer):
     Config = ValidatorConfig
     config: ValidatorConfig
     pushdown: ClassVar = False
+    queries_input: ClassVar = True
     outputs: ClassVar = (OutputPort("out", description="Rows that pass every rule."),
                          OutputPort("rejected", description="Rows that broke a rule, with "
                                     f"`{RULE_COLUMN}` and `{RULES_COLUMN}`."))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecluse.engine.blame import describe_exception
 from ecluse.engine.design import DesignOptions, DesignSession
 from ecluse.engine.plan import Plan
 from ecluse.engine.pushdown import find_pushdowns
@@ -15,12 +14,9 @@ from ecluse.sdk.module import Loader
 def explain(plan: Plan, options: DesignOptions | None = None) -> list[dict[str, Any]]:
     session = DesignSession(plan, options or DesignOptions(), "run", None)
     warehouses: dict[str, Any] = {}
-    note: dict[str, str] = {}
+    refused: dict[str, str] = {}
     try:
-        try:
-            pushdowns = find_pushdowns(plan, session.context, warehouses)
-        except Exception as exc:  # as in a run: the engine runs those chains instead
-            pushdowns, note = {}, {"note": f"ELT pushdown not possible: {describe_exception(exc)}"}
+        pushdowns = find_pushdowns(plan, session.context, warehouses, refused)
         out: list[dict[str, Any]] = []
         engine_loaders = [pn for pn in plan.nodes
                           if isinstance(pn.module, Loader) and pn.id not in pushdowns]
@@ -35,7 +31,7 @@ def explain(plan: Plan, options: DesignOptions | None = None) -> list[dict[str, 
                 out.append({"mode": "engine", "loader": pn.id, "engine": plan.engine,
                             "nodes": [n.id for n in plan.upstream(pn.id)],
                             "sql": str(session.backend.con.compile(built.output(pn.id, "in"))),
-                            **note})
+                            **({"note": refused[pn.id]} if pn.id in refused else {})})
         return out
     finally:
         for con in warehouses.values():

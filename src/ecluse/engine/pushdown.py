@@ -10,6 +10,7 @@ from typing import Any
 
 import ibis.expr.types as ir
 
+from ecluse.engine.blame import describe_exception
 from ecluse.engine.plan import Plan, PlanNode
 from ecluse.sdk.context import NodeContext
 from ecluse.sdk.module import Extractor, Inputs, Loader, Transformer
@@ -32,12 +33,18 @@ class Pushdown:
 
 
 def find_pushdowns(plan: Plan, make_context: Callable[[PlanNode], NodeContext],
-                   connections: dict[str, Any]) -> dict[str, Pushdown]:
-    """Pushdowns for the plan's loaders; ``connections`` caches one warehouse per key."""
+                   connections: dict[str, Any], refused: dict[str, str]) -> dict[str, Pushdown]:
+    """Pushdowns for the plan's loaders; ``connections`` caches one warehouse per key. A chain
+    that could run in its warehouse but fails to compile, or that the server refuses, is left
+    to the engine: why goes into ``refused`` under its loader's id."""
     found: dict[str, Pushdown] = {}
     for loader in plan.nodes:
         if isinstance(loader.module, Loader):
-            pushdown = _try(plan, loader, make_context, connections)
+            try:
+                pushdown = _try(plan, loader, make_context, connections)
+            except Exception as exc:  # pushdown is an optimisation: the engine runs the chain
+                refused[loader.id] = f"ELT pushdown not possible: {describe_exception(exc)}"
+                continue
             if pushdown is not None:
                 found[loader.id] = pushdown
     return found
@@ -78,5 +85,7 @@ def _try(plan: Plan, loader: PlanNode, make_context: Callable[[PlanNode], NodeCo
             relations.update({(pn.id, port): t for port, t in outputs.items()})
     (source,) = loader.inputs["in"]
     table = relations[source]
-    return Pushdown(loader.id, key, [pn.id for pn in nodes], str(con.compile(table)), table, con,
-                    contexts)
+    sql = str(con.compile(table))
+    if (probe := getattr(con, "probe", None)) is not None:
+        probe(sql)  # the server's own check: an old version may lack a function
+    return Pushdown(loader.id, key, [pn.id for pn in nodes], sql, table, con, contexts)

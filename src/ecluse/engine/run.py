@@ -245,11 +245,10 @@ def _final_status(run_status: NodeStatus, error: NodeError | None, node_id: str)
 
 def _pushdowns(run: _Run, factory: Callable[[PlanNode], NodeContext],
                warehouses: dict[str, Any]) -> dict[str, Pushdown]:
-    try:
-        found = find_pushdowns(run.plan, factory, warehouses)
-    except Exception as exc:  # pushdown is an optimisation: fall back to the engine
-        run.emit("log", None, level="warning", message=f"ELT pushdown not possible: {exc}")
-        return {}
+    refused: dict[str, str] = {}
+    found = find_pushdowns(run.plan, factory, warehouses, refused)
+    for loader_id, why in refused.items():
+        run.emit("log", loader_id, level="warning", message=f"{why}; the engine runs the chain")
     for pd in found.values():
         run.emit("log", pd.loader_id, level="info",
                  message=f"nodes {', '.join(pd.node_ids)} run inside {pd.warehouse}", sql=pd.sql)

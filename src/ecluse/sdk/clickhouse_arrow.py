@@ -107,8 +107,9 @@ def warehouse_key(connection: Connection) -> str:
 
 
 def open_warehouse(connection: Connection) -> SqlWarehouse:
-    """Compiles chains to ClickHouse's SQL (exact distinct counts; spaces trimmed with a regular
-    expression on servers older than 20.1, which lack TRIM); columns are read with the driver."""
+    """Compiles chains to ClickHouse's SQL (exact distinct counts, text functions on characters
+    rather than bytes, function names that servers older than 20.1 know); columns are read with
+    the driver. A chain the server cannot run is found before the run by a ``LIMIT 0`` probe."""
     client = connect(connection)
     old = version(client) < (20, 1)
 
@@ -117,29 +118,61 @@ def open_warehouse(connection: Connection) -> SqlWarehouse:
 
         return ibis.Schema.from_pyarrow(result_schema(client, f"SELECT * FROM {qualified(db, table)}")[0])
 
+    def probe(sql: str) -> None:
+        try:
+            client.execute(f"SELECT * FROM ({sql}) LIMIT 0")
+        except Exception as exc:
+            raise ConfigError(f"ClickHouse {'.'.join(map(str, version(client)))} cannot run "
+                              f"the chain's SQL: {first_line(exc)}") from exc
+
     return SqlWarehouse(_exact_compiler(), describe, client.disconnect,
-                        _trim_as_regex if old else None)
+                        _for_old_servers if old else None, probe=probe)
 
 
 @functools.cache
 def _exact_compiler() -> Any:
-    """Ibis's ClickHouse compiler, except that distinct counts are exact (``uniqExact``, not the
-    approximate ``uniq``): a pushed-down chain gives the same numbers as the engine."""
+    """Ibis's ClickHouse compiler, except that a pushed-down chain gives the engine's results:
+    distinct counts are exact (``uniqExact``, not the approximate ``uniq``), and upper/lower
+    case, lengths and substrings work on characters (ClickHouse's plain functions work on bytes:
+    ``upper('é')`` is ``'é'``, ``length('é')`` is 2)."""
     import ibis.expr.operations as ops
     from ibis.backends.sql.compilers.clickhouse import ClickHouseCompiler
 
     class ExactCompiler(ClickHouseCompiler):  # type: ignore[misc]
-        SIMPLE_OPS = {**ClickHouseCompiler.SIMPLE_OPS, ops.CountDistinct: "uniqExact"}
+        SIMPLE_OPS = {**ClickHouseCompiler.SIMPLE_OPS, ops.CountDistinct: "uniqExact",
+                      ops.Uppercase: "upperUTF8", ops.Lowercase: "lowerUTF8",
+                      ops.StringLength: "lengthUTF8"}
+
+        def visit_Substring(self, op: Any, *, arg: Any, start: Any, length: Any) -> Any:  # noqa: N802
+            start += 1
+            start = self.if_(start >= 1, start, start + self.f.lengthUTF8(arg))
+            rest = () if length is None else (length,)
+            return self.f.substringUTF8(arg, start, *rest)
 
     return ExactCompiler()
 
 
-def _trim_as_regex(node: sge.Expression) -> sge.Expression:
+_TRUNCATE_TO = {"YEAR": "toStartOfYear", "QUARTER": "toStartOfQuarter", "MONTH": "toStartOfMonth",
+                "WEEK": "toMonday", "DAY": "toStartOfDay", "HOUR": "toStartOfHour",
+                "MINUTE": "toStartOfMinute"}
+
+
+def _for_old_servers(node: sge.Expression) -> sge.Expression:
+    """Servers older than 20.1 lack ``TRIM``, ``dateTrunc`` and the upper-case names of
+    ``abs``, ``greatest`` and ``least``: the same work in the functions they have."""
     import sqlglot.expressions as sge
 
     if isinstance(node, sge.Trim) and node.args.get("expression") is None:
         return sge.Anonymous(this="replaceRegexpAll", expressions=[
             node.this, sge.Literal.string("^ +| +$"), sge.Literal.string("")])
+    if isinstance(node, sge.TimestampTrunc | sge.DateTrunc):
+        unit = node.args.get("unit")
+        name = _TRUNCATE_TO.get(unit.name.upper() if unit is not None else "")
+        if name is not None:
+            return sge.Anonymous(this=name, expressions=[node.this])
+    if isinstance(node, sge.Abs | sge.Greatest | sge.Least):
+        return sge.Anonymous(this=type(node).__name__.lower(),
+                             expressions=[node.this, *node.expressions])
     return node
 
 

@@ -303,6 +303,12 @@ def _literal(lw: _Lowering, node: exp.Literal) -> ir.Value:
         return ibis.literal(float(raw), type="float64")
 
 
+def _unless_zero(divisor: Any) -> Any:
+    """Dividing by zero gives null, as on MySQL: engines and databases disagree otherwise
+    (infinity on DuckDB and Polars, an error on PostgreSQL, either on ClickHouse)."""
+    return divisor.nullif(0) if isinstance(divisor.type(), dt.Numeric) else divisor
+
+
 def _binary(op: Callable[[Any, Any], ir.Value], kind: str) -> Callable[[_Lowering, Any], ir.Value]:
     def handler(lw: _Lowering, node: exp.Binary) -> ir.Value:
         left, right = lw.lower(node.this), lw.lower(node.expression)
@@ -472,8 +478,8 @@ _NODES: dict[type[exp.Expr], Callable[[_Lowering, Any], ir.Value]] = {
     exp.Add: _binary(lambda a, b: a + b, "arith"),
     exp.Sub: _binary(lambda a, b: a - b, "arith"),
     exp.Mul: _binary(lambda a, b: a * b, "arith"),
-    exp.Div: _binary(lambda a, b: a / b, "arith"),
-    exp.Mod: _binary(lambda a, b: a % b, "arith"),
+    exp.Div: _binary(lambda a, b: a / _unless_zero(b), "arith"),
+    exp.Mod: _binary(lambda a, b: a % _unless_zero(b), "arith"),
     exp.DPipe: _concat,
     exp.NullSafeEQ: _binary(lambda a, b: a.identical_to(b), "compare"),
     exp.NullSafeNEQ: _binary(lambda a, b: ~a.identical_to(b), "compare"),

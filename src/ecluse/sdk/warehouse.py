@@ -25,15 +25,18 @@ class Warehouse(Protocol):
 class SqlWarehouse:
     """Unbound relations compiled with an Ibis SQL compiler. ``describe(database, table)``
     returns a table's Ibis schema; ``rewrite`` adapts the compiled tree (old server
-    versions); ``close`` releases the driver's connection."""
+    versions); ``close`` releases the driver's connection; ``probe`` runs a query without
+    reading its rows (raising when the server cannot run it)."""
 
     def __init__(self, compiler: Any, describe: Callable[[str | None, str], sch.Schema],
                  close: Callable[[], None],
-                 rewrite: Callable[[sge.Expression], sge.Expression] | None = None) -> None:
+                 rewrite: Callable[[sge.Expression], sge.Expression] | None = None, *,
+                 probe: Callable[[str], None] | None = None) -> None:
         self._compiler = compiler
         self._describe = describe
         self._close = close
         self._rewrite = rewrite
+        self.probe = probe
         self._compiled: tuple[ir.Expr, str] | None = None
 
     def table(self, name: str, database: str | None = None) -> ir.Table:

@@ -75,3 +75,28 @@ def test_explain_shows_the_sql_run_by_postgres(warehouse: str, tmp_path: Path) -
     (step,) = json.loads(result.output)
     assert step["mode"] == "pushdown" and step["warehouse"].startswith("postgres://")
     assert '"sales"."orders"' in step["sql"] and "GROUP BY" in step["sql"].upper()
+
+
+def test_a_pushed_chain_divides_and_averages_as_the_engine_does(warehouse: str) -> None:
+    """PostgreSQL stops on a division by zero and types the mean of a numeric as numeric; the
+    engine's rules (null, a float mean) hold inside the database too."""
+    def doc(target: str) -> dict[str, object]:
+        return chain(node("src", "extractor", "postgres", connection="wh", table="sales.orders"),
+                     node("d", "transformer", "derive", columns={"q": "amount / (id % 3)"}),
+                     node("agg", "transformer", "aggregate", group_by=["country"],
+                          aggregations=[{"column": "q", "function": "count", "name": "n"},
+                                        {"column": "amount", "function": "mean", "name": "m"}]),
+                     node("out", "loader", "postgres", connection="wh", table=target))
+    engine = run_doc(doc("sales.by_engine"), pushdown=False)
+    assert engine.status == "succeeded", engine.error
+    pushed = run_doc(doc("sales.by_server"))
+    assert pushed.status == "succeeded", pushed.error
+    assert "pushed_down" in pushed.nodes["out"].extra
+    with psycopg.connect(warehouse) as con:
+        tables = [con.execute(f"SELECT country, n, m FROM sales.{t} ORDER BY 1").fetchall()
+                  for t in ("by_engine", "by_server")]
+        kind = con.execute("SELECT data_type FROM information_schema.columns "
+                           "WHERE table_name = 'by_server' AND column_name = 'm'").fetchone()
+    assert tables[0] == tables[1]
+    assert [n for _, n, _ in tables[1]] == [333, 0, 333]  # de, fr (id % 3 = 0: by zero), null
+    assert kind == ("double precision",)

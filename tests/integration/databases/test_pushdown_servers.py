@@ -182,3 +182,54 @@ def test_explain_shows_the_sql_the_server_runs(server: Server, tmp_path: Path) -
     assert "GROUP BY" in step["sql"].upper() and "orders" in step["sql"]
     assert ("uniqExact" if server.module == "clickhouse" else "COUNT(DISTINCT") in step["sql"]
     assert server.run("SHOW TABLES") == [("orders",)]  # explain ran nothing
+
+
+CLICKHOUSE_CHAINS = {
+    # pushed on every server: text functions work on characters, weeks start on Monday
+    "case": ([node("t", "transformer", "cleaner", case={"name": "upper", "email": "lower"})], True),
+    "week": ([node("t", "transformer", "aggregate", group_by=["name"],
+                   time_bucket={"column": "ts", "unit": "week", "name": "week"},
+                   aggregations=[{"function": "count", "name": "n"}])], True),
+    "divide": ([node("t", "transformer", "derive", columns={"q": "qty / (qty - 2)"})], True),
+    # an interpolated median needs ClickHouse 20.1: older servers leave it to the engine
+    "median": ([node("t", "transformer", "aggregate", group_by=["name"],
+                     aggregations=[{"column": "qty", "function": "median", "name": "m"}])], None),
+}
+
+
+@pytest.mark.parametrize("chain_name", list(CLICKHOUSE_CHAINS))
+def test_clickhouse_chain_gives_the_engines_results(clickhouse_url: str, chain_name: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _clickhouse(clickhouse_url)
+    run("CREATE TABLE src (id Int64, name String, email String, qty Int64, ts DateTime) "
+        "ENGINE = MergeTree ORDER BY id")
+    rows = [(1, "élodie", "ÉLO@X.FR", 2, "2024-01-31 23:00:00"),
+            (2, "ŝara", "ŜA@X.FR", 3, "2024-02-04 12:00:00"),
+            (3, "ömer", "Ö@X.FR", 4, "2024-02-05 00:00:00"),
+            (4, "élodie", "e@x", 7, "2024-02-11 10:00:00")]
+    run("INSERT INTO src " + " UNION ALL ".join(
+        f"SELECT {i}, '{n}', '{e}', {q}, toDateTime('{ts}')" for i, n, e, q, ts in rows))
+    middle, pushed = CLICKHOUSE_CHAINS[chain_name]
+
+    def doc(target: str) -> dict[str, Any]:
+        return chain(node("s", "extractor", "clickhouse", connection="test-clickhouse", table="src"),
+                     *middle, node("o", "loader", "clickhouse", connection="test-clickhouse",
+                                   table=target, mode="replace"))
+
+    def table(name: str) -> list[tuple[Any, ...]]:
+        return sorted(run(f"SELECT * FROM {name}"), key=repr)
+
+    engine = run_doc(doc("by_engine"), pushdown=False)
+    assert engine.status == "succeeded", engine.error
+    result = run_doc(doc("by_server"))
+    assert result.status == "succeeded", result.error
+    assert table("by_server") == table("by_engine")
+    old = run("SELECT version()")[0][0] < "20.1"
+    expect_pushed = pushed if pushed is not None else not old
+    assert ("pushed_down" in result.nodes["o"].extra) is expect_pushed
+    if chain_name == "case":
+        assert {r[1] for r in table("by_server")} == {"ÉLODIE", "ŜARA", "ÖMER"}
+        assert {r[2] for r in table("by_server")} == {"élo@x.fr", "ŝa@x.fr", "ö@x.fr", "e@x"}
+    if chain_name == "divide":
+        assert sorted(r[-1] for r in table("by_server") if r[-1] is not None) == [1.4, 2.0, 3.0]
+        assert [r[-1] for r in table("by_server") if r[3] == 2] == [None]

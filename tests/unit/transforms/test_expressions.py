@@ -100,6 +100,10 @@ CASES: list[tuple[str, list[Any]]] = [
     ("cast(a AS varchar)", ["1", "2", None]),
     ("try_cast(s AS int)", [None, None, None]),
     ("a::double / 2", [0.5, 1.0, None]),
+    ("a / (a - 1)", [None, 2.0, None]),  # dividing by zero gives null on every engine
+    ("f / 0", [None, None, None]),
+    ("a % (a - 1)", [None, 0, None]),
+    ("mod(a, 0)", [None, None, None]),
     ("-a", [-1, -2, None]),
     ("NOT b", [False, True, None]),
     ("b IS TRUE", [True, False, False]),

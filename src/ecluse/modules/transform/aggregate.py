@@ -28,7 +28,8 @@ _UNITS = {"hour": "h", "day": "D", "week": "W", "month": "M", "year": "Y"}
 class Aggregation(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     column: str | None = column_field("Input column; not needed to count rows.", default=None)
-    function: Function
+    function: Function = Field(description="sum, count, count_distinct, mean, median, stddev "
+                               "(the last three as float64), min, max, first, last.")
     name: str = Field(min_length=1, description="Name of the output column.")
 
     @model_validator(mode="after")
@@ -108,6 +109,8 @@ class Aggregate(Transformer):
         if a.function in ("sum", "mean", "median", "stddev") and not numeric:
             raise ConfigError(f"{a.function} needs a numeric column; {a.column!r} is {col.type()} "
                               "(cast it first, e.g. with the cleaner)", field="aggregations")
+        if a.function in ("mean", "median", "stddev") and isinstance(col.type(), dt.Decimal):
+            col = col.cast("float64")  # typed as the column, the result would lose its digits
         match a.function:
             case "sum":
                 return col.sum()  # type: ignore[attr-defined,no-any-return]

@@ -146,6 +146,16 @@ def arrow_type(field: Any) -> pa.DataType:
     return pa.string()  # text, JSON (as its text), ENUM, SET
 
 
+def read_type(field: Any) -> pa.DataType:
+    """The Arrow type the extractor reads a column as: :func:`arrow_type`, but a DECIMAL wider
+    than 38 digits as its exact text (no engine's decimal is wider: DuckDB's, Polars' and
+    Spark's stop at 38 digits)."""
+    import pyarrow as pa
+
+    dtype = arrow_type(field)
+    return pa.string() if pa.types.is_decimal256(dtype) else dtype
+
+
 def ddl_type(dtype: pa.DataType, *, key: bool = False) -> str:
     """The MySQL column type for an Arrow type (tables the loader creates)."""
     import pyarrow as pa

@@ -45,9 +45,10 @@ def select_list(fields: list[Any], alias: str) -> list[str] | None:
     for f in fields:
         col = f"{alias}.{quote_ident(f.name)}"
         if f.type_code in (T.DECIMAL, T.NEWDECIMAL):
-            # connectorx reads DECIMAL as decimal128(38, 10): exact up to 28 + 10 digits
+            # connectorx decodes a DECIMAL into a 96-bit rust_decimal (28 digits) rescaled to
+            # 10 decimals, as decimal128(38, 10): exact for up to 18 integer digits
             t = arrow_type(f)
-            out.append(col if t.scale <= 10 and t.precision - t.scale <= 28
+            out.append(col if t.scale <= 10 and t.precision - t.scale <= 18
                        else f"CAST({col} AS CHAR)")
         elif f.type_code == T.TIME:  # negative and > 24 h values are valid MySQL TIMEs
             out.append(f"CAST(ROUND(TIME_TO_SEC({col}) * 1000000) AS SIGNED)")

@@ -296,3 +296,57 @@ def test_a_time_column_copies_to_another_table(mysql_url: str, tmp_path: Path) -
     assert result.status == "succeeded", result.error
     assert sql(mysql_url, "SELECT id, CAST(t AS CHAR) FROM tm_copy ORDER BY id") == [
         (1, "838:59:59.500000"), (2, "-01:00:00.000000"), (3, None)]
+
+
+def test_a_decimal_38_10_holding_38_digits_reads_exactly(mysql_url: str, tmp_path: Path) -> None:
+    """connectorx decodes DECIMALs into 28 digits at scale 10: DECIMAL(38,10) values with more
+    than 18 integer digits failed ('decimal scale is not equal to expected scale')."""
+    sql(mysql_url, "CREATE TABLE d38 (id INT PRIMARY KEY, v DECIMAL(38, 10), w DECIMAL(28, 0))",
+        "INSERT INTO d38 VALUES (1, 1234567890123456789012345678.1234567890, "
+        "9999999999999999999999999999), (2, -9999999999999999999999999999.9999999999, -1), "
+        "(3, NULL, NULL)")
+    expected = [(1, decimal.Decimal("1234567890123456789012345678.1234567890"),
+                 decimal.Decimal("9999999999999999999999999999")),
+                (2, decimal.Decimal("-9999999999999999999999999999.9999999999"), decimal.Decimal(-1)),
+                (3, None, None)]
+    for config in ({"table": "d38"}, {"query": "SELECT * FROM d38"}):
+        back, run = extract("mysql", tmp_path, connection=CONN, **config)
+        assert run.nodes["src"].extra["reader"].startswith("connectorx")
+        assert back.schema.field("v").type == pa.decimal128(38, 10)
+        assert [tuple(r.values()) for r in back.sort_by("id").to_pylist()] == expected
+
+
+@pytest.mark.parametrize("spatial", [False, True])  # connectorx, then PyMySQL
+def test_a_decimal_wider_than_38_digits_reads_as_exact_text(
+        spatial: bool, mysql_url: str, tmp_path: Path) -> None:
+    """DECIMAL(65,30) was read as decimal256, which DuckDB cannot take ('Unsupported Internal
+    Arrow Type for Decimal'): it is read as its exact text, with a warning naming the column,
+    and reaches a file, a new table and a DECIMAL(65,30) column of an existing table."""
+    from ecluse.engine.run import RunOptions, run_pipeline
+    from tests.helpers import chain, compile_doc, node
+
+    big = "12345678901234567890123456789012345.123456789012345678901234567890"
+    spot = ", p POINT" if spatial else ""
+    sql(mysql_url, f"CREATE TABLE wide (id INT PRIMARY KEY, v DECIMAL(65, 30){spot})",
+        f"INSERT INTO wide (id, v) VALUES (1, {big}), (2, -0.5), (3, NULL)",
+        "CREATE TABLE wide_copy (id INT PRIMARY KEY, v DECIMAL(65, 30))")
+    source = node("src", "extractor", "mysql", connection=CONN, table="wide")
+    expected = [big, "-0.500000000000000000000000000000", None]
+    for target in (node("out", "loader", "parquet", path=str(tmp_path / "w.parquet")),
+                   node("out", "loader", "mysql", connection=CONN, table="wide_new"),
+                   node("out", "loader", "mysql", connection=CONN, table="wide_copy", mode="append")):
+        events: list[Any] = []
+        result = run_pipeline(compile_doc(chain(source, target)), RunOptions(
+            data_dir=tmp_path / "d", on_event=events.append, pushdown=False))
+        assert result.status == "succeeded", result.error
+        assert result.nodes["src"].extra["reader"] == ("pymysql" if spatial else "connectorx")
+        warnings = [e for e in events if e.kind == "log" and e.node_id == "src"
+                    and e.data.get("level") == "warning"]
+        assert len(warnings) == 1 and "column 'v' is DECIMAL(65,30)" in warnings[0].data["message"]
+    import pyarrow.parquet as pq
+
+    back = pq.read_table(tmp_path / "w.parquet").sort_by("id")
+    assert back.schema.field("v").type == pa.string() and back.column("v").to_pylist() == expected
+    assert sql(mysql_url, "SELECT CAST(v AS CHAR) FROM wide_new ORDER BY id") == [(v,) for v in expected]
+    assert sql(mysql_url, "SELECT v FROM wide_copy ORDER BY id") == [
+        (None if v is None else decimal.Decimal(v),) for v in expected]

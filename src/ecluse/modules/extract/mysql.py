@@ -40,6 +40,7 @@ from ecluse.sdk.mysql_arrow import (
     open_warehouse,
     qualified,
     quote,
+    read_type,
     result_fields,
     warehouse_key,
 )
@@ -160,7 +161,7 @@ class MysqlExtractor(Extractor):
         except BaseException:
             conn.close()
             raise
-        schema = pa.schema([pa.field(f.name, arrow_type(f)) for f in fields])
+        schema = pa.schema([pa.field(f.name, read_type(f)) for f in fields])
         if inc is not None:
             for col, what in ((inc.cursor_column, "cursor_column"), (inc.key_column, "key_column")):
                 if col is not None and col not in schema.names:
@@ -170,15 +171,24 @@ class MysqlExtractor(Extractor):
         if ctx.mode == "schema":
             conn.close()
             return ctx.backend.from_arrow(schema.empty_table(), name="mysql")
-        batches = self._stream(conn, ctx, schema, select_list(fields, "q"), position)
+        wide = {f.name: arrow_type(f) for f in fields if pa.types.is_decimal256(arrow_type(f))}
+        for name, dtype in wide.items():
+            ctx.log(f"column {name!r} is DECIMAL({dtype.precision},{dtype.scale}), wider than "
+                    "the 38 digits an engine's decimal holds: it is read as text, every digit "
+                    "kept. To read numbers, CAST it to a DECIMAL of at most 38 digits in a "
+                    "`query`", level="warning", column=name)
+        fast = select_list(fields, "q")
+        select = fast or [f"CAST(q.{quote(f.name)} AS CHAR) AS {quote(f.name)}" if f.name in wide
+                          else f"q.{quote(f.name)}" for f in fields]
+        batches = self._stream(conn, ctx, schema, select, position, fast=fast is not None)
         ctx.scratch["batches"] = batches  # closed by finish(), even when the run stops early
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         return ctx.backend.from_arrow(reader, name="mysql")
 
-    def _stream(self, conn: Any, ctx: NodeContext, schema: pa.Schema, fast: list[str] | None,
-                position: tuple[Any, Any, bool]) -> Iterator[pa.RecordBatch]:
+    def _stream(self, conn: Any, ctx: NodeContext, schema: pa.Schema, select: list[str],
+                position: tuple[Any, Any, bool], *, fast: bool) -> Iterator[pa.RecordBatch]:
         """Pages of the result (one page unless incremental with a key column), read by
-        connectorx when ``fast`` (its select list) is given, else by PyMySQL's cursor."""
+        connectorx when ``fast``, else by PyMySQL's cursor."""
         c, inc = self.config, self.config.incremental
         total = 0
         start = position[0]
@@ -186,16 +196,16 @@ class MysqlExtractor(Extractor):
         scan = c.table is not None and not c.where and inc is None
         bounded = ((inc is not None and inc.key_column is not None and ctx.mode == "run")
                    or (ctx.mode == "preview" and bool(ctx.sample_rows)))  # a LIMIT on each page
-        ctx.metrics["reader"] = ("pymysql" if fast is None else "connectorx-pages" if bounded
+        ctx.metrics["reader"] = ("pymysql" if not fast else "connectorx-pages" if bounded
                                  else "connectorx" if scan else "connectorx-process")
         unhook = ctx.cancel.on_cancel(lambda: _kill(conn, marker))
         try:
-            if fast is None:
+            if not fast:
                 conn.cursor().execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
             while True:
                 ctx.cancel.raise_if_cancelled()
                 base, values = self._base_sql(ctx, start)
-                sql = f"SELECT {', '.join(fast) if fast else '*'} FROM ({base}) AS q"
+                sql = f"SELECT {', '.join(select)} FROM ({base}) AS q"
                 paged = inc is not None and ctx.mode == "run"
                 if paged:
                     assert inc is not None
@@ -215,7 +225,7 @@ class MysqlExtractor(Extractor):
                         sql += f" LIMIT {int(inc.page_size)}"
                 elif ctx.mode == "preview" and ctx.sample_rows:
                     sql += f" LIMIT {int(ctx.sample_rows)}"
-                if fast is not None:  # values inlined, escaped by PyMySQL as it would send them
+                if fast:  # values inlined, escaped by PyMySQL as it would send them
                     text = marker + (conn.cursor().mogrify(sql, values) if values else sql)
                     batches = _guarded(self._connectorx(ctx, text, schema, scan, bounded=bounded))
                 else:

@@ -174,6 +174,19 @@ def _meta(field: pa.Field, key: bytes) -> str | None:
     return raw.decode() if raw is not None else None
 
 
+NAN_UNSCALED = -(2**63)
+"""The unscaled int8 a numeric(p <= 18, s) NaN is sent as: no such value has 19 digits."""
+
+
+class NotANumber(ValueError):
+    """A NaN in a numeric(p,s) column: Arrow's decimals have no NaN."""
+
+    def __init__(self, column: str, row: int) -> None:
+        super().__init__(f"column {column!r} holds NaN (row {row + 1} of the batch)")
+        self.column = column
+        self.row = row
+
+
 def read_plan(schema: pa.Schema, *, keep_extensions: bool) -> tuple[list[str], pa.Schema]:
     """From the schema ADBC reports for a query: the select list (with server-side casts for
     types Arrow cannot carry) and the Arrow schema every batch is converted to.
@@ -181,8 +194,9 @@ def read_plan(schema: pa.Schema, *, keep_extensions: bool) -> tuple[list[str], p
     numeric(p,s) -> decimal128(p,s) (exact text past 38 digits); unconstrained numeric ->
     float64; intervals (months and days have no fixed length in Arrow's engines), enums,
     inet, money, xml and other types without an Arrow form -> text (their
-    PostgreSQL spelling); uuid and json/jsonb keep Arrow's uuid/json extension types on
-    DuckDB, and become text elsewhere."""
+    PostgreSQL spelling), and arrays of them (numeric arrays included) -> lists of text;
+    uuid and json/jsonb keep Arrow's uuid/json extension types on DuckDB, and become text
+    elsewhere."""
     import pyarrow as pa
 
     exprs: list[str] = []
@@ -201,18 +215,20 @@ def read_plan(schema: pa.Schema, *, keep_extensions: bool) -> tuple[list[str], p
                 exprs.append(f"{col}::text AS {col}")
                 fields.append(pa.field(f.name, pa.string()))
             elif mod[0] <= 18:  # sent as the unscaled int8, rebuilt in Arrow without parsing
-                exprs.append(f"({col} * 1e{mod[1]})::int8 AS {col}" if mod[1] else f"{col}::int8 AS {col}")
+                unscaled = f"({col} * 1e{mod[1]})::int8" if mod[1] else f"{col}::int8"
+                exprs.append(f"CASE WHEN {col} = 'NaN' THEN {NAN_UNSCALED} ELSE {unscaled} END "
+                             f"AS {col}")
                 fields.append(pa.field(f.name, pa.decimal128(*mod)))
             else:
                 exprs.append(col)
                 fields.append(pa.field(f.name, pa.decimal128(*mod)))
-        elif pgtype == "money":  # ADBC sends the unscaled amount (12.34 -> 1234): exact text
-            exprs.append(f"{col}::numeric::text AS {col}")
+        elif (casts := _text_casts(f, keep_extensions)) is not None:
+            exprs.append(f"{col}{''.join(f'::{t}' for t in casts)} AS {col}")
             fields.append(pa.field(f.name, pa.string()))
-        elif (ext_name == "arrow.opaque" or pa.types.is_interval(ftype)
-              or (ext_name in ("arrow.uuid", "arrow.json") and not keep_extensions)):
-            exprs.append(f"{col}::text AS {col}")
-            fields.append(pa.field(f.name, pa.string()))
+        elif (pa.types.is_list(ftype)
+              and (casts := _text_casts(ftype.value_field, keep_extensions)) is not None):
+            exprs.append(f"{col}{''.join(f'::{t}[]' for t in casts)} AS {col}")
+            fields.append(pa.field(f.name, pa.list_(pa.string())))
         elif ext_name in ("arrow.uuid", "arrow.json"):
             exprs.append(col)
             fields.append(pa.field(f.name, ftype))
@@ -220,6 +236,21 @@ def read_plan(schema: pa.Schema, *, keep_extensions: bool) -> tuple[list[str], p
             exprs.append(col)
             fields.append(pa.field(f.name, _plain(ftype)))
     return exprs, pa.schema(fields)
+
+
+def _text_casts(f: pa.Field, keep_extensions: bool) -> list[str] | None:
+    """The casts that read a value (a column, or an array's items) of a type without a
+    faithful Arrow form as its PostgreSQL text; None for the others. ADBC sends money as its
+    unscaled amount (12.34 -> 1234), so money goes through numeric."""
+    import pyarrow as pa
+
+    ext_name = getattr(f.type, "extension_name", None)
+    if _meta(f, PG_TYPE_KEY) == "money":
+        return ["numeric", "text"]
+    if (ext_name == "arrow.opaque" or pa.types.is_interval(f.type)
+            or (ext_name in ("arrow.uuid", "arrow.json") and not keep_extensions)):
+        return ["text"]
+    return None
 
 
 def _plain(t: pa.DataType) -> pa.DataType:
@@ -232,16 +263,29 @@ def _plain(t: pa.DataType) -> pa.DataType:
 
 
 def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """Give one batch exactly ``schema`` (numeric text -> decimal, metadata dropped)."""
+    """Give one batch exactly ``schema`` (numeric text -> decimal, metadata dropped); a NaN
+    in a decimal column raises :class:`NotANumber`."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     columns = []
     for array, target in zip(batch.columns, schema, strict=True):
-        if isinstance(array.type, pa.ExtensionType) and array.type.extension_name == "arrow.opaque":
+        if isinstance(array.type, pa.BaseExtensionType) and array.type.extension_name == "arrow.opaque":
             array = array.storage
         if array.type != target.type:
             if pa.types.is_int64(array.type) and pa.types.is_decimal128(target.type):
+                nan = pc.index(array, NAN_UNSCALED).as_py()
+                if nan >= 0:
+                    raise NotANumber(target.name, nan)
                 array = unscaled_to_decimal(array, target.type)
+            elif pa.types.is_string(array.type) and pa.types.is_decimal(target.type):
+                try:
+                    array = array.cast(target.type)
+                except pa.ArrowInvalid:
+                    nan = pc.index(pc.utf8_lower(array), "nan").as_py()
+                    if nan < 0:
+                        raise
+                    raise NotANumber(target.name, nan) from None
             elif isinstance(target.type, pa.ExtensionType):
                 array = pa.ExtensionArray.from_storage(target.type, array.storage
                                                        if isinstance(array, pa.ExtensionArray)

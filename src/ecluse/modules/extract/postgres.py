@@ -21,6 +21,7 @@ from ecluse.sdk import (
 from ecluse.sdk.arrow_pg import (
     PG_TYPE_KEY,
     BoundSql,
+    NotANumber,
     conform_batch,
     first_line,
     postgres_uri,
@@ -189,9 +190,10 @@ class PostgresExtractor(Extractor):
                 if ctx.mode == "preview" and ctx.sample_rows:
                     sql += f" LIMIT {int(ctx.sample_rows)}"
                 for batch in self._execute(cur, sql, bound.values):
-                    rows += batch.num_rows
+                    out = self._conform(batch, schema, rows)
+                    rows += out.num_rows
                     ctx.progress(rows)
-                    yield conform_batch(batch, schema)
+                    yield out
                 return
             yield from self._keyset(cur, ctx, exprs, schema, pg_types, last)
         finally:
@@ -235,7 +237,7 @@ class PostgresExtractor(Extractor):
             for batch in self._execute(cur, sql, bound.values):
                 if batch.num_rows == 0:
                     continue
-                out = conform_batch(batch, schema)
+                out = self._conform(batch, schema, rows)
                 page_rows += out.num_rows
                 rows += out.num_rows
                 ctx.progress(rows)
@@ -252,10 +254,23 @@ class PostgresExtractor(Extractor):
     def _execute(cur: PgSession, sql: str, values: list[str | None]) -> Iterator[Any]:
         try:
             reader = cur.reader(sql, values)
+            yield from reader  # an error met while rows flow (division by zero...) too
         except Exception as exc:
             raise ConfigError(f"PostgreSQL rejected the query: {first_line(exc)}",
                               field="query") from exc
-        yield from reader
+
+    def _conform(self, batch: Any, schema: Any, rows_before: int) -> Any:
+        try:
+            return conform_batch(batch, schema)
+        except NotANumber as nan:
+            c, col = self.config, quote_ident(nan.column)
+            dtype = schema.field(nan.column).type
+            raise ConfigError(
+                f"column {nan.column!r} holds NaN (row {rows_before + nan.row + 1} of the result), "
+                f"which a decimal cannot hold (numeric({dtype.precision},{dtype.scale})). Read "
+                f"it with a `query` that turns NaN into a null, NULLIF({col}, 'NaN'), or reads "
+                f"the column as a float, {col}::float8 (NaN kept)",
+                field="query" if c.query is not None else "table") from nan
 
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
         inc = self.config.incremental

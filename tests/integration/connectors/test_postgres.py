@@ -391,3 +391,28 @@ def test_arrays_of_types_read_as_text_are_lists_of_text(engine: str, pg: str, wo
         "uid": None}
     if engine == "polars":  # no uuid type there: text, as a uuid column is
         assert back["uid"] == ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"]
+
+
+def test_a_mistyped_table_or_column_gets_a_suggestion(pg: str, workdir: Path) -> None:
+    """The server only said 'relation "ordrs" does not exist' (or 'column ... does not
+    exist'), on `table` whatever was mistyped; the names it has are looked up then."""
+    sql(pg, "CREATE SCHEMA sales; CREATE TABLE sales.orders (id int, amount int)")
+    for config, field, message in (
+            ({"table": "sales.ordrs"}, "table",
+             "table 'ordrs' does not exist in schema 'sales'. Did you mean 'orders'?"),
+            ({"table": "sale.orders"}, "table", "schema 'sale' does not exist. Did you mean 'sales'?"),
+            ({"table": "Orders"}, "table", "table 'Orders' does not exist."),
+            ({"table": "sales.orders", "columns": ["id", "amout"]}, "columns",
+             "table 'sales.orders' has no column 'amout'. Did you mean 'amount'?"),
+            ({"table": "sales.orders", "where": '"Amount" > 1'}, "where",
+             'PostgreSQL rejected the condition: column "Amount" does not exist. Did you mean '
+             "'amount'?")):
+        result = run_doc(chain(node("e", "extractor", "postgres", connection="pg", **config),
+                               node("l", "loader", "parquet", path=str(workdir / "o.parquet"))))
+        assert result.error is not None and (result.error.field, result.error.reason) == (field, message)
+    # an unqualified name is looked for in the search path
+    sql(pg, "CREATE TABLE public.orders (id int)")
+    doc = chain(node("e", "extractor", "postgres", connection="pg", table="Orders"),
+                node("l", "loader", "parquet", path=str(workdir / "o.parquet")))
+    error = run_doc(doc).error
+    assert error is not None and error.reason == "table 'Orders' does not exist. Did you mean 'orders'?"

@@ -235,3 +235,20 @@ def test_values_a_column_would_change_are_refused(clickhouse_url: str, tmp_path:
     result = run(wide, mode="append")
     assert result.error is not None and "does not fit the table's Decimal(4, 2)" in result.error.reason
     assert sql(clickhouse_url, "SELECT count() FROM fit") == [(0,)]
+
+
+def test_a_mistyped_table_or_column_gets_a_suggestion(clickhouse_url: str, tmp_path: Path) -> None:
+    """The server only said "Table db.ordrs doesn't exist" (or "Unknown identifier"), on
+    `table` whatever was mistyped; the names it has are looked up then, for a 'Did you mean'."""
+    db = clickhouse_url.rsplit("/", 1)[1]
+    sql(clickhouse_url, "CREATE TABLE orders (id UInt32, amount Int32) ENGINE = MergeTree ORDER BY id")
+    for config, field, message in (
+            ({"table": "ordrs"}, "table", "table 'ordrs' does not exist. Did you mean 'orders'?"),
+            ({"table": f"{db}.Orders"}, "table",
+             f"table 'Orders' does not exist in database '{db}'. Did you mean 'orders'?"),
+            ({"table": f"{db[:-1]}.orders"}, "table",
+             f"database '{db[:-1]}' does not exist. Did you mean '{db}'?"),
+            ({"table": "orders", "columns": ["id", "amout"]}, "columns",
+             "table 'orders' has no column 'amout'. Did you mean 'amount'?")):
+        _, run = extract("clickhouse", tmp_path, connection=CONN, expect_ok=False, **config)
+        assert run.error is not None and (run.error.field, run.error.reason) == (field, message)

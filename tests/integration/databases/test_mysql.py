@@ -350,3 +350,30 @@ def test_a_decimal_wider_than_38_digits_reads_as_exact_text(
     assert sql(mysql_url, "SELECT CAST(v AS CHAR) FROM wide_new ORDER BY id") == [(v,) for v in expected]
     assert sql(mysql_url, "SELECT v FROM wide_copy ORDER BY id") == [
         (None if v is None else decimal.Decimal(v),) for v in expected]
+
+
+def test_a_mistyped_table_or_column_gets_a_suggestion(mysql_url: str, tmp_path: Path) -> None:
+    """The server only said "Table 'db.ordrs' doesn't exist" (or "Unknown column"), on `table`
+    whatever was mistyped; the names it has are looked up then, for a 'Did you mean'."""
+    from ecluse.engine.design import node_schemas
+    from tests.helpers import chain, compile_doc, node
+
+    db = mysql_url.rsplit("/", 1)[1]
+    sql(mysql_url, "CREATE TABLE orders (id INT, amount INT)")
+    for config, field, message in (
+            ({"table": "ordrs"}, "table", "table 'ordrs' does not exist. Did you mean 'orders'?"),
+            ({"table": f"{db}.Ordrs"}, "table",
+             f"table 'Ordrs' does not exist in database '{db}'. Did you mean 'orders'?"),
+            ({"table": f"{db[:-1]}.orders"}, "table",
+             f"database '{db[:-1]}' does not exist. Did you mean '{db}'?"),
+            ({"table": "orders", "columns": ["id", "amout"]}, "columns",
+             "table 'orders' has no column 'amout'. Did you mean 'amount'?"),
+            ({"table": "orders", "where": "o.amout > 1"}, "where",
+             "MySQL rejected the condition: Unknown column 'o.amout' in 'WHERE'. Did you mean "
+             "'amount'?")):
+        _, run = extract("mysql", tmp_path, connection=CONN, expect_ok=False, **config)
+        assert run.error is not None and (run.error.field, run.error.reason) == (field, message)
+    doc = chain(node("src", "extractor", "mysql", connection=CONN, table="ordrs"),
+                node("out", "loader", "mysql", connection=CONN, table="copy"))
+    error = node_schemas(compile_doc(doc))["src"].error
+    assert error is not None and error.field == "table" and "Did you mean 'orders'?" in error.reason

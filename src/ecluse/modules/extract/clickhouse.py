@@ -40,12 +40,16 @@ from ecluse.sdk.keyset import (
 from ecluse.sdk.sqltext import bind_pyformat as bind
 from ecluse.sdk.sqltext import check_query_or_table, query_parameters
 from ecluse.sdk.sqltext import split_db_table as split_table
+from ecluse.sdk.suggest import did_you_mean
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
 
     from ecluse.sdk.warehouse import Warehouse
+
+
+_UNKNOWN_IDENTIFIER, _UNKNOWN_TABLE, _UNKNOWN_DATABASE = 47, 60, 81  # server error codes
 
 
 class ClickhouseExtractConfig(ModuleConfig):
@@ -139,9 +143,11 @@ class ClickhouseExtractor(Extractor):
             client.disconnect()
             raise
         except Exception as exc:
+            error = self._unknown_name(client, exc) or ConfigError(
+                f"ClickHouse rejected the query: {first_line(exc)}",
+                field="query" if c.query else "table")
             client.disconnect()
-            raise ConfigError(f"ClickHouse rejected the query: {first_line(exc)}",
-                              field="query" if c.query else "table") from exc
+            raise error from exc
         if inc is not None:
             for col, what in ((inc.cursor_column, "cursor_column"), (inc.key_column, "key_column")):
                 if col is not None and col not in schema.names:
@@ -154,6 +160,34 @@ class ClickhouseExtractor(Extractor):
         reader = pa.RecordBatchReader.from_batches(
             schema, self._stream(client, ctx, schema, convert, position))
         return ctx.backend.from_arrow(reader, name="clickhouse")
+
+    def _unknown_name(self, client: Any, exc: Exception) -> ConfigError | None:
+        """When the server says `table` (or a column of `columns`) does not exist: the names it
+        has, for a 'Did you mean'. Looked up only then."""
+        c, code = self.config, getattr(exc, "code", None)
+        if c.table is None or code not in (_UNKNOWN_TABLE, _UNKNOWN_DATABASE, _UNKNOWN_IDENTIFIER):
+            return None
+        db, table = split_table(c.table)
+        with contextlib.suppress(Exception):
+            if code == _UNKNOWN_IDENTIFIER:
+                names = result_schema(client, f"SELECT * FROM {qualified(db, table)}")[0].names
+                missing = [col for col in c.columns if col not in names]
+                if missing:
+                    return ConfigError(f"table {c.table!r} has no column {missing[0]!r}."
+                                       f"{did_you_mean(missing[0], names)}", field="columns")
+                return ConfigError(f"ClickHouse rejected the condition: {first_line(exc)}",
+                                   field="where") if c.where else None
+            if code == _UNKNOWN_DATABASE:
+                databases = [str(d) for (d,) in client.execute("SELECT name FROM system.databases")]
+                return ConfigError(f"database {db!r} does not exist."
+                                   f"{did_you_mean(str(db), databases)}", field="table")
+            tables = [str(t) for (t,) in client.execute(
+                "SELECT name FROM system.tables WHERE database = %(db)s",
+                {"db": db or client.execute("SELECT currentDatabase()")[0][0]})]
+            where = f" in database {db!r}" if db else ""
+            return ConfigError(f"table {table!r} does not exist{where}."
+                               f"{did_you_mean(table, tables)}", field="table")
+        return None
 
     def _stream(self, client: Any, ctx: NodeContext, schema: pa.Schema,
                 convert: list[Callable[[Any], Any] | None],

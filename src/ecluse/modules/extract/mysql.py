@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -49,6 +50,7 @@ from ecluse.sdk.mysql_connectorx import stream as connectorx_stream
 from ecluse.sdk.sqltext import bind_pyformat as bind
 from ecluse.sdk.sqltext import check_query_or_table, query_parameters
 from ecluse.sdk.sqltext import split_db_table as split_table
+from ecluse.sdk.suggest import did_you_mean
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -154,8 +156,9 @@ class MysqlExtractor(Extractor):
             except ConfigError:
                 raise
             except Exception as exc:
-                raise ConfigError(f"MySQL rejected the query: {first_line(exc)}",
-                                  field="query" if c.query else "table") from exc
+                raise (self._unknown_name(conn, exc) or ConfigError(
+                    f"MySQL rejected the query: {first_line(exc)}",
+                    field="query" if c.query else "table")) from exc
             finally:
                 cur.close()
         except BaseException:
@@ -184,6 +187,41 @@ class MysqlExtractor(Extractor):
         ctx.scratch["batches"] = batches  # closed by finish(), even when the run stops early
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         return ctx.backend.from_arrow(reader, name="mysql")
+
+    def _unknown_name(self, conn: Any, exc: Exception) -> ConfigError | None:
+        """When the server says `table` (or a column of `columns`) does not exist: the names it
+        has, for a 'Did you mean'. Looked up only then."""
+        from pymysql.constants import ER
+
+        c, code = self.config, exc.args[0] if exc.args else None
+        if c.table is None or code not in (ER.NO_SUCH_TABLE, ER.BAD_FIELD_ERROR):
+            return None
+        db, table = split_table(c.table)
+        with contextlib.suppress(Exception), conn.cursor() as cur:
+            if code == ER.BAD_FIELD_ERROR:
+                names = [f.name for f in result_fields(cur, f"SELECT * FROM {qualified(db, table)}")]
+                known = {n.lower() for n in names}
+                missing = [col for col in c.columns if col.lower() not in known]
+                if missing:
+                    return ConfigError(f"table {c.table!r} has no column {missing[0]!r}."
+                                       f"{did_you_mean(missing[0], names)}", field="columns")
+                named = re.match(r"Unknown column '(?:.*\.)?(.*)' in", str(exc.args[-1]))
+                hint = did_you_mean(named.group(1), names) if named else ""
+                return ConfigError(f"MySQL rejected the condition: {first_line(exc)}.{hint}",
+                                   field="where") if c.where else None
+            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES "
+                        "WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE())", (db,))
+            tables = [str(t) for (t,) in cur.fetchall()]
+            if db is not None and not tables:
+                cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
+                databases = [str(d) for (d,) in cur.fetchall()]
+                if db not in databases:
+                    return ConfigError(f"database {db!r} does not exist."
+                                       f"{did_you_mean(db, databases)}", field="table")
+            where = f" in database {db!r}" if db else ""
+            return ConfigError(f"table {table!r} does not exist{where}."
+                               f"{did_you_mean(table, tables)}", field="table")
+        return None
 
     def _stream(self, conn: Any, ctx: NodeContext, schema: pa.Schema, select: list[str],
                 position: tuple[Any, Any, bool], *, fast: bool) -> Iterator[pa.RecordBatch]:

@@ -3,6 +3,8 @@ optionally incremental (cursor column + tie-break key, keyset paging, state on c
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -35,7 +37,10 @@ from ecluse.sdk.arrow_pg import (
 from ecluse.sdk.arrow_pg_session import PgDatabase, PgSession, PgWarehouse, open_warehouse
 from ecluse.sdk.keyset import IncrementalConfig
 from ecluse.sdk.sqltext import check_query_or_table
+from ecluse.sdk.suggest import did_you_mean
 from ecluse.sdk.warehouse import Warehouse
+
+_UNDEFINED_TABLE, _UNDEFINED_COLUMN = "42P01", "42703"  # SQLSTATEs
 
 
 class PostgresExtractConfig(ModuleConfig):
@@ -163,13 +168,45 @@ class PostgresExtractor(Extractor):
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         return ctx.backend.from_arrow(reader, name="postgres")
 
-    @staticmethod
-    def _probe(session: PgSession, sql: str, values: list[str | None], field: str) -> Any:
+    def _probe(self, session: PgSession, sql: str, values: list[str | None], field: str) -> Any:
         try:
             return session.query(sql, values).schema
         except Exception as exc:
-            raise ConfigError(f"PostgreSQL rejected the query: {first_line(exc)}",
-                              field=field) from exc
+            raise (self._unknown_name(session, exc) or ConfigError(
+                f"PostgreSQL rejected the query: {first_line(exc)}", field=field)) from exc
+
+    def _unknown_name(self, session: PgSession, exc: Exception) -> ConfigError | None:
+        """When the server says `table` (or a column of `columns`) does not exist: the names it
+        has, for a 'Did you mean'. Looked up only then."""
+        c, state = self.config, getattr(exc, "sqlstate", None)
+        if c.table is None or state not in (_UNDEFINED_TABLE, _UNDEFINED_COLUMN):
+            return None
+        schema, table = split_table_name(c.table)
+        with contextlib.suppress(Exception):
+            if state == _UNDEFINED_COLUMN:
+                names = session.query(f"SELECT * FROM {qualified(schema, table)} LIMIT 0").schema.names
+                missing = [col for col in c.columns if col not in names]
+                if missing:
+                    return ConfigError(f"table {c.table!r} has no column {missing[0]!r}."
+                                       f"{did_you_mean(missing[0], names)}", field="columns")
+                named = re.search(r'column "?(?:[^" ]*\.)?([^" ]*)"? does not exist', str(exc))
+                hint = did_you_mean(named.group(1), names) if named else ""
+                return ConfigError(f"PostgreSQL rejected the condition: {first_line(exc)}.{hint}",
+                                   field="where") if c.where else None
+            if schema is not None and not session.rows(
+                    "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", [schema]):
+                schemas = [str(n) for (n,) in session.rows(
+                    "SELECT nspname::text FROM pg_catalog.pg_namespace")]
+                return ConfigError(f"schema {schema!r} does not exist."
+                                   f"{did_you_mean(schema, schemas)}", field="table")
+            tables = [str(t) for (t,) in session.rows(
+                "SELECT table_name::text FROM information_schema.tables WHERE "
+                "table_schema = $1 OR ($1 IS NULL AND table_schema = ANY(current_schemas(false)))",
+                [schema])]
+            where = f" in schema {schema!r}" if schema else ""
+            return ConfigError(f"table {table!r} does not exist{where}."
+                               f"{did_you_mean(table, tables)}", field="table")
+        return None
 
     def _stream(self, database: PgDatabase, ctx: NodeContext, exprs: list[str], schema: Any,
                 pg_types: dict[str, str], last: tuple[str | None, str | None]) -> Iterator[Any]:

@@ -377,3 +377,23 @@ def test_a_mistyped_table_or_column_gets_a_suggestion(mysql_url: str, tmp_path: 
                 node("out", "loader", "mysql", connection=CONN, table="copy"))
     error = node_schemas(compile_doc(doc))["src"].error
     assert error is not None and error.field == "table" and "Did you mean 'orders'?" in error.reason
+
+
+def test_a_zero_date_fails_naming_its_column_and_the_way_out(mysql_url: str, tmp_path: Path) -> None:
+    """With a lax sql_mode MySQL stores '0000-00-00' (or '2024-02-00'), which is no date:
+    connectorx failed with "Couldn't convert the value `Date(\"'0000-00-00'\")`", PyMySQL with
+    "object of type <class 'str'> cannot be converted to int", neither naming the column."""
+    sql(mysql_url, "SET SESSION sql_mode = ''",
+        "CREATE TABLE zd (id INT PRIMARY KEY, d DATE, t DATETIME, p POINT NULL)",
+        "INSERT INTO zd VALUES (1, '2024-01-05', '2024-01-05 10:00:00', NULL), "
+        "(2, '0000-00-00', '0000-00-00 00:00:00', NULL)")
+    for config, reader in (({"table": "zd", "columns": ["id", "d"]}, "connectorx"),
+                           ({"table": "zd"}, "pymysql")):
+        _, run = extract("mysql", tmp_path, connection=CONN, expect_ok=False, **config)
+        assert run.nodes["src"].extra["reader"] == reader
+        assert run.error is not None and run.error.field == "table"
+        assert run.error.reason.startswith("column 'd' holds '0000-00-00', a MySQL zero date")
+        assert "NULLIF(`d`, '0000-00-00')" in run.error.reason
+    back, _ = extract("mysql", tmp_path, connection=CONN,
+                      query="SELECT id, NULLIF(`d`, '0000-00-00') AS d FROM zd")
+    assert back.sort_by("id").column("d").to_pylist() == [dt.date(2024, 1, 5), None]

@@ -230,6 +230,7 @@ class MysqlExtractor(Extractor):
         c, inc = self.config, self.config.incremental
         total = 0
         start = position[0]
+        field = "query" if c.query is not None else "table"
         marker = f"/* ecluse {uuid.uuid4().hex} */"
         scan = c.table is not None and not c.where and inc is None
         bounded = ((inc is not None and inc.key_column is not None and ctx.mode == "run")
@@ -265,9 +266,10 @@ class MysqlExtractor(Extractor):
                     sql += f" LIMIT {int(ctx.sample_rows)}"
                 if fast:  # values inlined, escaped by PyMySQL as it would send them
                     text = marker + (conn.cursor().mogrify(sql, values) if values else sql)
-                    batches = _guarded(self._connectorx(ctx, text, schema, scan, bounded=bounded))
+                    batches = _guarded(self._connectorx(ctx, text, schema, scan, bounded=bounded),
+                                       schema, field)
                 else:
-                    batches = self._fetch(conn, sql, values, schema)
+                    batches = self._fetch(conn, sql, values, schema, field)
                 page = 0
                 for batch in batches:
                     page += batch.num_rows
@@ -301,7 +303,7 @@ class MysqlExtractor(Extractor):
         else:
             yield from stream_in_child(params, sql, schema, self.config.batch_size)
 
-    def _fetch(self, conn: Any, sql: str, values: dict[str, Any], schema: pa.Schema
+    def _fetch(self, conn: Any, sql: str, values: dict[str, Any], schema: pa.Schema, field: str
                ) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
@@ -314,7 +316,15 @@ class MysqlExtractor(Extractor):
         except Exception as exc:
             raise ConfigError(f"MySQL rejected the query: {first_line(exc)}", field="query") from exc
         while rows := cur.fetchmany(self.config.batch_size):
-            yield rows_to_batch(rows, schema, convert)
+            try:
+                batch = rows_to_batch(rows, schema, convert)
+            except (TypeError, ValueError):  # PyMySQL hands a zero date over as its text
+                bad = next(((f.name, row[i]) for i, f in enumerate(schema) if _dated(f.type)
+                            for row in rows if isinstance(row[i], str)), None)
+                if bad is None:
+                    raise
+                raise _not_a_date(bad[1], [bad[0]], field) from None
+            yield batch
         cur.close()
 
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
@@ -325,14 +335,40 @@ class MysqlExtractor(Extractor):
         stage_state(ctx, self.config.incremental, succeeded=succeeded)
 
 
-def _guarded(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _guarded(batches: Iterator[pa.RecordBatch], schema: pa.Schema, field: str
+             ) -> Iterator[pa.RecordBatch]:
     try:
         yield from batches
     except (ConfigError, GeneratorExit, KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # connectorx reports a failed query as a Rust panic
-        raise ConfigError(f"MySQL rejected the query: {error_text(first_line(exc))}",
-                          field="query") from exc
+        text = error_text(first_line(exc))
+        if found := _CX_NOT_A_DATE.search(text):  # it names the value, not the column
+            raise _not_a_date(found.group(1), [f.name for f in schema if _dated(f.type)],
+                              field) from exc
+        raise ConfigError(f"MySQL rejected the query: {text}", field="query") from exc
+
+
+_CX_NOT_A_DATE = re.compile(r"Couldn't convert the value `Date\(\"'([^']*)'\"\)`")
+
+
+def _dated(dtype: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_date(dtype) or pa.types.is_timestamp(dtype))
+
+
+def _not_a_date(value: str, columns: list[str], field: str) -> ConfigError:
+    """A MySQL "zero date" (``0000-00-00``, or a zero month or day: ``2024-02-00``), which the
+    server accepts when its SQL mode allows it, but which is no date."""
+    one = len(columns) == 1
+    which = f"column {columns[0]!r}" if one else "one of the columns " + ", ".join(map(repr, columns))
+    col = quote(columns[0]) if one else "col"
+    to_null = (f"NULLIF({col}, '0000-00-00')" if value.startswith("0000-00-00")
+               else f"IF(MONTH({col}) = 0 OR DAYOFMONTH({col}) = 0, NULL, {col})")
+    return ConfigError(f"{which} holds {value!r}, a MySQL zero date, which is not a date. Read it "
+                       f"with a `query` that turns it into a null, {to_null}, or reads it as "
+                       f"text, CAST({col} AS CHAR)", field=field)
 
 
 def _kill(conn: Any, marker: str) -> None:

@@ -7,6 +7,7 @@ one implementation serves both formats with the same types, transactions and spe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,14 @@ from ecluse.sdk.errors import ConfigError
 from ecluse.sdk.ibis_sql import executable_sql
 from ecluse.sdk.module import Extractor, Loader, LoadResult
 from ecluse.sdk.relational import require_columns
-from ecluse.sdk.sqltext import bind_parameters, query_parameters, quote_identifier, quote_table
+from ecluse.sdk.sqltext import (
+    bind_parameters,
+    query_parameters,
+    quote_identifier,
+    quote_table,
+    split_db_table,
+)
+from ecluse.sdk.types import type_name
 
 if TYPE_CHECKING:
     import duckdb
@@ -34,16 +42,33 @@ if TYPE_CHECKING:
 FileKind = Literal["duckdb", "sqlite"]
 LoadMode = Literal["append", "replace", "upsert"]
 ALIAS = "target_db"
+SQLITE_WAIT_S = 30.0
+"""How long a SQLite load waits for another program's write to end before giving up."""
 
 
 def connect(path: Path, kind: FileKind) -> duckdb.DuckDBPyConnection:
-    """A DuckDB instance with the file attached (read-write) as the default database."""
+    """A DuckDB instance with the file attached as the default database: read-write, or
+    read-only when another program holds the file read-only or its storage is read-only."""
     import duckdb
 
     con = duckdb.connect(config=duckdb_config())
-    suffix = " (TYPE sqlite)" if kind == "sqlite" else ""
+    attach = f"ATTACH '{_escape(str(path))}' AS {ALIAS}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"ATTACH '{_escape(str(path))}' AS {ALIAS}{suffix}")
+    try:
+        con.execute(attach + (" (TYPE sqlite)" if kind == "sqlite" else ""))
+    except duckdb.IOException as exc:
+        try:
+            con.execute(attach + (" (TYPE sqlite, READ_ONLY)" if kind == "sqlite" else " (READ_ONLY)"))
+        except duckdb.Error:
+            con.close()
+            held = re.search(r"Conflicting lock is held in (.*?)(?:\. See also|$)", str(exc))
+            if held:
+                raise ConfigError(f"the database file {path} is open in another program, "
+                                  f"{held.group(1)}; DuckDB lets only one program use a file open "
+                                  "for writing: close it there, or retry when it is done",
+                                  field="path") from exc
+            raise ConfigError(f"cannot open the database file {path}: {str(exc).splitlines()[0]}",
+                              field="path") from exc
     con.execute(f"USE {ALIAS}")
     return con
 
@@ -106,14 +131,18 @@ def load(con: duckdb.DuckDBPyConnection, data: pa.RecordBatchReader | str, table
     """Load ``data`` (Arrow batches, or a SELECT over this same database) into ``table`` in
     one transaction of the target database: on any error the table is exactly as it was
     (the transaction rolls back, DDL included)."""
-    target = quote_table(table)
+    row = con.execute("SELECT path, readonly FROM duckdb_databases() WHERE database_name = ?",
+                      [ALIAS]).fetchone()
+    if row is not None and row[1]:
+        raise ConfigError(f"cannot write the database file {row[0]}: another program holds it open "
+                          "read-only, or its storage is read-only; nothing was written", field="path")
     if isinstance(data, str):
         con.execute(f"CREATE OR REPLACE TEMP VIEW ecluse_source AS {data}")
     else:
         con.register("ecluse_source", data)
     con.execute("BEGIN TRANSACTION")
     try:
-        counts = _load(con, target, table, mode, keys, add_columns)
+        counts = _load(con, table, mode, keys, add_columns)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -133,23 +162,45 @@ def load_sqlite(path: Path, data: pa.RecordBatchReader, table: str, *, mode: Loa
     covers DDL and rows, so a failure rolls everything back."""
     import sqlite3
 
-    target = quote_table(table)
     incoming = data.schema.names
     missing_keys = [k for k in keys if k not in incoming]
     if missing_keys:
         raise ConfigError(f"key column(s) {missing_keys} are not in the incoming data", field="keys")
+    database_name, name = split_db_table(table)
+    if database_name not in (None, "main"):
+        raise ConfigError(f"a SQLite file has one database, 'main', not {database_name!r}; a table "
+                          f"whose name holds a dot is written in double quotes: \"{table}\"",
+                          field="table")
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path, isolation_level=None)
     try:
-        con.execute("BEGIN IMMEDIATE")
-        counts = _sqlite_load(con, data, target, mode, keys, add_columns)
-        con.execute("COMMIT")
-        return counts
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
+        con = sqlite3.connect(path, timeout=SQLITE_WAIT_S, isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                counts = _sqlite_load(con, data, name, mode, keys, add_columns)
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise _sqlite_failure(path, table, exc) from exc
+    return counts
+
+
+def _sqlite_failure(path: Path, table: str, exc: Exception) -> ConfigError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return ConfigError(f"the SQLite file {path} is being written by another program (it stayed "
+                           f"locked for {SQLITE_WAIT_S:g} s); nothing was changed: retry when it is "
+                           "done", field="path")
+    if "readonly" in text or "unable to open" in text:
+        return ConfigError(f"cannot write the SQLite file {path} ({text}); nothing was changed: "
+                           "check that the file and its folder can be written", field="path")
+    return ConfigError(f"loading table {table!r} of {path} failed, nothing was changed: {text}",
+                       field="table")
 
 
 def _sqlite_type(dtype: pa.DataType) -> str:
@@ -179,7 +230,7 @@ def _sqlite_value(value: Any) -> Any:
 
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
+    if isinstance(value, dt.date | dt.time):  # a time of day is TEXT: DuckDB reads TIME as TIMESTAMP
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
@@ -207,22 +258,22 @@ def _sqlite_column(array: pa.Array) -> list[Any]:
     return [_sqlite_value(v) for v in values]
 
 
-def _sqlite_load(con: Any, data: pa.RecordBatchReader, target: str, mode: LoadMode,
+def _sqlite_load(con: Any, data: pa.RecordBatchReader, name: str, mode: LoadMode,
                  keys: Sequence[str], add_columns: bool) -> LoadCounts:
     schema = data.schema
+    target = quote_identifier(name)
     cols = ", ".join(quote_identifier(n) for n in schema.names)
-    ddl = ", ".join(f"{quote_identifier(f.name)} {_sqlite_type(f.type)}" for f in schema)
-    table_only = target.rsplit(".", 1)[-1]
-    existing = [r[1] for r in con.execute(f"PRAGMA table_info({table_only})")]
+    declared = {r[0]: r[1] for r in con.execute("SELECT name, type FROM pragma_table_info(?)", (name,))}
     deleted = 0
-    if existing and mode == "replace":
+    if declared and mode == "replace":
         deleted = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
         con.execute(f"DROP TABLE {target}")
-        existing = []
-    if not existing:
+        declared = {}
+    if not declared:
+        ddl = ", ".join(f"{quote_identifier(f.name)} {_sqlite_type(f.type)}" for f in schema)
         con.execute(f"CREATE TABLE {target} ({ddl})")
     else:
-        new = [f for f in schema if f.name not in existing]
+        new = [f for f in schema if f.name not in declared]
         if new and not add_columns:
             raise ConfigError(f"the incoming data has column(s) {[f.name for f in new]} that the "
                               "table lacks; set schema_evolution to 'add_columns' to add them",
@@ -230,9 +281,16 @@ def _sqlite_load(con: Any, data: pa.RecordBatchReader, target: str, mode: LoadMo
         for f in new:
             con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(f.name)} "
                         f"{_sqlite_type(f.type)}")
+    # columns whose incoming type the table's declares differently: their values go through a
+    # staging table typed like the target (same affinity) and are checked before the target
+    checked = [f for f in schema if f.name in declared
+               and _read_as(declared[f.name]) in _SQLITE_FITS
+               and _read_as(declared[f.name]) != _read_as(_sqlite_type(f.type))]
     into = target
-    if mode == "upsert" and existing:
+    if checked or mode == "upsert":
         into = quote_identifier("_ecluse_staging")
+        ddl = ", ".join(f"{quote_identifier(f.name)} {declared.get(f.name) or _sqlite_type(f.type)}"
+                        for f in schema)
         con.execute(f"CREATE TEMP TABLE {into} ({ddl})")
     marks = ", ".join("?" * len(schema.names))
     total = 0
@@ -242,12 +300,65 @@ def _sqlite_load(con: Any, data: pa.RecordBatchReader, target: str, mode: LoadMo
         total += batch.num_rows
     if into == target:
         return LoadCounts(inserted=total, deleted=deleted)
+    for f in checked:
+        column_type = declared[f.name]
+        c = quote_identifier(f.name)
+        fits = _SQLITE_FITS[_read_as(column_type)].format(c=c)
+        row = con.execute(f"SELECT {c} FROM {into} WHERE {c} IS NOT NULL AND NOT ({fits}) "
+                          "LIMIT 1").fetchone()
+        if row is not None:
+            import ibis
+
+            raise _misfit(name, f.name, column_type, type_name(ibis.dtype(f.type)), repr(row[0]))
+    if mode != "upsert":
+        con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {into}")
+        return LoadCounts(inserted=total)
     match = " AND ".join(f"{target}.{quote_identifier(k)} IS s.{quote_identifier(k)}" for k in keys)
     updated = con.execute(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {into} s "
                           f"WHERE {match})").rowcount
-    con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {into}")
+    by_key = ", ".join(quote_identifier(k) for k in keys)
+    inserted = con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {into} WHERE rowid IN "
+                           f"(SELECT max(rowid) FROM {into} GROUP BY {by_key})").rowcount
     con.execute(f"DROP TABLE {into}")
-    return LoadCounts(inserted=total - updated, updated=updated)
+    return LoadCounts(inserted=inserted - updated, updated=updated)
+
+
+def _read_as(declared: str) -> str:
+    """What DuckDB's sqlite extension, which the ``sqlite`` extractor reads through, makes of a
+    column's declared type (its rules, after SQLite's affinity rules)."""
+    t = declared.strip().lower()
+    if "int" in t or "bool" in t:
+        return "integer"
+    if "char" in t or "clob" in t or "text" in t:
+        return "text"
+    if "blob" in t or not t:
+        return "blob"
+    if "real" in t or "floa" in t or "doub" in t or "dec" in t or "num" in t:
+        return "real"
+    if t == "date":
+        return "date"
+    return "timestamp" if "time" in t else "text"
+
+
+_SQLITE_FITS = {
+    "integer": "typeof({c}) = 'integer'",
+    "real": "typeof({c}) IN ('integer', 'real')",
+    "text": "typeof({c}) = 'text'",
+    "date": "typeof({c}) = 'text' AND julianday({c}) IS NOT NULL",
+    "timestamp": "typeof({c}) = 'text' AND julianday({c}) IS NOT NULL",
+}
+"""The values a column of each kind can hold once SQLite stored them (after its affinity turned
+'7' into 7 or 2.0 into 2); any other value would fail every later read of the table."""
+
+
+def _misfit(table: str, column: str, column_type: str, input_type: str, shown: str) -> ConfigError:
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return ConfigError(f"column {column!r} of table {table!r} is of type {column_type}, but the "
+                       f"incoming {column!r} is {input_type} and holds {shown}, which that type "
+                       "cannot hold; nothing was changed: convert the column before this node (e.g. "
+                       "a cleaner's cast) or load with mode 'replace' to recreate the table",
+                       field="table")
 
 
 def _count(con: duckdb.DuckDBPyConnection, target: str) -> int:
@@ -255,51 +366,92 @@ def _count(con: duckdb.DuckDBPyConnection, target: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _existing_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str] | None:
-    schema, _, name = table.rpartition(".")
+def _existing_columns(con: duckdb.DuckDBPyConnection, schema: str | None,
+                      name: str) -> dict[str, str] | None:
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? "
-        "AND table_name = ? AND (? = '' OR table_schema = ?) ORDER BY ordinal_position",
-        [ALIAS, name, schema, schema]).fetchall()
+        "AND table_name = ? AND table_schema = coalesce(?, current_schema()) "
+        "ORDER BY ordinal_position", [ALIAS, name, schema]).fetchall()
     return {r[0]: r[1] for r in rows} or None
 
 
-def _load(con: duckdb.DuckDBPyConnection, target: str, table: str, mode: LoadMode,
-          keys: Sequence[str], add_columns: bool) -> LoadCounts:
-    incoming = [d[0] for d in con.execute("SELECT * FROM ecluse_source LIMIT 0").description]
-    missing_keys = [k for k in keys if k not in incoming]
+_INTEGERS = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                       "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"})
+_MISFIT = "ecluse-misfit:"
+
+
+def _fitted(index: int, column: str, incoming: str, column_type: str) -> str:
+    """``column`` cast to the table's type, failing (with the value) on a value that does not
+    cast, or that has a fraction an integer column would round away."""
+    c = quote_identifier(column)
+    bad = f"TRY_CAST({c} AS {column_type}) IS NULL"
+    if column_type in _INTEGERS and incoming not in _INTEGERS | {"BOOLEAN"}:
+        bad += f" OR TRY_CAST({c} AS DOUBLE) <> TRY_CAST({c} AS {column_type})"
+    return (f"CASE WHEN {c} IS NOT NULL AND ({bad}) THEN "
+            f"error('{_MISFIT}{index}:' || CAST({c} AS VARCHAR)) "
+            f"ELSE CAST({c} AS {column_type}) END AS {c}")
+
+
+def _load(con: duckdb.DuckDBPyConnection, table: str, mode: LoadMode, keys: Sequence[str],
+          add_columns: bool) -> LoadCounts:
+    import duckdb
+
+    schema, name = split_db_table(table)
+    target = ".".join(quote_identifier(p) for p in (schema, name) if p is not None)
+    types = {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM ecluse_source").fetchall()}
+    missing_keys = [k for k in keys if k not in types]
     if missing_keys:
         raise ConfigError(f"key column(s) {missing_keys} are not in the incoming data", field="keys")
-    existing = _existing_columns(con, table)
-    if existing is None or mode == "replace":
-        deleted = 0
-        if existing is not None:
-            deleted = _count(con, target)
-            con.execute(f"DROP TABLE {target}")
-        con.execute(f"CREATE TABLE {target} AS SELECT * FROM ecluse_source")
-        return LoadCounts(inserted=_count(con, target), deleted=deleted)
-    new = [c for c in incoming if c not in existing]
+    existing = _existing_columns(con, schema, name)
+    deleted = 0
+    if existing is not None and mode == "replace":
+        deleted = _count(con, target)
+        con.execute(f"DROP TABLE {target}")
+        existing = None
+    if existing is None:
+        if schema is not None:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+        if mode != "upsert":
+            con.execute(f"CREATE TABLE {target} AS SELECT * FROM ecluse_source")
+            return LoadCounts(inserted=_count(con, target), deleted=deleted)
+        ddl = ", ".join(f"{quote_identifier(c)} {t}" for c, t in types.items())
+        con.execute(f"CREATE TABLE {target} ({ddl})")
+        existing = dict(types)
+    new = [c for c in types if c not in existing]
     if new and not add_columns:
         raise ConfigError(f"the incoming data has column(s) {new} that table {table} lacks; set "
                           "schema_evolution to 'add_columns' to add them", field="schema_evolution")
-    if new:
-        types = {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM ecluse_source").fetchall()}
-        for col in new:
-            con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(col)} {types[col]}")
-    cols = ", ".join(quote_identifier(c) for c in incoming)
-    if mode == "append":
-        row = con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ecluse_source").fetchone()
-        return LoadCounts(inserted=int(row[0]) if row else 0)
-    if not keys:
-        raise ConfigError("mode 'upsert' needs 'keys' (the columns that identify a row)", field="keys")
-    staging = quote_identifier(f"_ecluse_staging_{table.rpartition('.')[2]}")
-    con.execute(f"CREATE TABLE {staging} AS SELECT * FROM ecluse_source")
+    for col in new:
+        con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(col)} {types[col]}")
+    cols = ", ".join(quote_identifier(c) for c in types)
+    changed = [(c, types[c], existing[c]) for c in types if c in existing and types[c] != existing[c]]
+    fitted = {c: _fitted(i, c, incoming, column_type)
+              for i, (c, incoming, column_type) in enumerate(changed)}
+    select = ", ".join(fitted.get(c, quote_identifier(c)) for c in types)
+    staging = quote_identifier(f"_ecluse_staging_{name}")
+    try:
+        if mode == "append":
+            row = con.execute(f"INSERT INTO {target} ({cols}) SELECT {select} "
+                              "FROM ecluse_source").fetchone()
+            return LoadCounts(inserted=int(row[0]) if row else 0)
+        con.execute(f"CREATE TABLE {staging} AS SELECT {select} FROM ecluse_source")
+    except duckdb.InvalidInputException as exc:
+        _, marker, rest = str(exc).partition(_MISFIT)
+        if not marker:
+            raise
+        index, _, value = rest.partition(":")
+        column, incoming, column_type = changed[int(index)]
+        raise _misfit(table, column, column_type, incoming,
+                      repr(value) if incoming == "VARCHAR" else value) from exc
     match = " AND ".join(f"{target}.{quote_identifier(k)} IS NOT DISTINCT FROM s.{quote_identifier(k)}"
                          for k in keys)
     row = con.execute(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {staging} s "
                       f"WHERE {match})").fetchone()
     updated = int(row[0]) if row else 0
-    row = con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging}").fetchone()
+    by_key = ", ".join(quote_identifier(k) for k in keys)
+    row = con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging} "
+                      f"QUALIFY row_number() OVER (PARTITION BY {by_key} ORDER BY rowid DESC) = 1"
+                      ).fetchone()
     total = int(row[0]) if row else 0
     con.execute(f"DROP TABLE {staging}")
     return LoadCounts(inserted=total - updated, updated=updated)

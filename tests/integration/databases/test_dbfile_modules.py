@@ -231,3 +231,122 @@ def test_intervals_reach_a_database_loader_and_months_are_refused(kind: str, tmp
     result = copy()
     assert result.status == "failed" and result.error is not None
     assert "column 'iv' holds an interval counting months" in result.error.reason
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_append_whose_column_changed_type_is_refused_naming_the_column(
+        kind: str, tmp_path: Path) -> None:
+    """SQLite's type affinity stored 'abc' and 1.5 in an INTEGER column (after which every
+    read of the table failed); DuckDB rounded 1.5 to 2 and named no setting for 'abc'."""
+    path = tmp_path / f"db.{kind}"
+    assert load(kind, path, pa.table({"id": [1, 2], "text": ["a", "b"], "qty": [10, 20]})).status \
+        == "succeeded"
+    before = snapshot(kind, path)
+    table_type, text_type, float_type = (("INTEGER", "string", "float64") if kind == "sqlite"
+                                         else ("BIGINT", "VARCHAR", "DOUBLE"))
+    for qty, input_type, shown in ((pa.array(["7", "abc"]), text_type, "'abc'"),
+                                   (pa.array([2.0, 1.5]), float_type, "1.5")):
+        result = load(kind, path, pa.table({"id": [3, 4], "text": ["c", "d"], "qty": qty}),
+                      mode="append")
+        assert result.status == "failed" and result.error is not None
+        assert result.error.field == "table"
+        assert (f"column 'qty' of table {TABLE!r} is of type {table_type}, but the incoming 'qty' "
+                f"is {input_type} and holds {shown}") in result.error.reason
+        assert snapshot(kind, path) == before
+    # values the column holds exactly are converted, and the table still reads back
+    fits = pa.table({"id": [3, 4], "text": ["c", "d"], "qty": ["7", " 8"]})
+    assert load(kind, path, fits, mode="append").status == "succeeded"
+    result = load(kind, path, pa.table({"id": [5], "text": ["e"], "qty": [2.0]}), mode="upsert",
+                  keys=["id"])
+    assert result.status == "succeeded", result.error
+    assert read_back(kind, path).column("qty").to_pylist() == [10, 20, 7, 8, 2]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_upsert_keeps_the_last_row_of_a_key_given_twice(kind: str, tmp_path: Path) -> None:
+    path = tmp_path / f"db.{kind}"
+    for _ in range(2):  # into a new table, then into an existing one
+        result = load(kind, path, pa.table({"id": [1, 2, 1], "text": ["a", "b", "c"]}),
+                      mode="upsert", keys=["id"])
+        assert result.status == "succeeded", result.error
+        assert snapshot(kind, path) == [(1, "c"), (2, "b")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_table_names_holding_a_dot_or_a_schema(kind: str, tmp_path: Path) -> None:
+    path = tmp_path / f"db.{kind}"
+    data = pa.table({"id": [1], "text": ["a"]})
+    for mode in ("append", "append", "upsert"):  # finds the table it created, each time
+        result = load(kind, path, data, table='"my.table"', mode=mode, keys=["id"])
+        assert result.status == "succeeded", result.error
+    assert result.nodes["out"].extra["rows_updated"] == 2
+    assert read_back(kind, path, table='"my.table"').num_rows == 1
+    result = load(kind, path, data, table="sales.orders")
+    if kind == "duckdb":  # a schema is created when missing, as in PostgreSQL
+        assert result.status == "succeeded", result.error
+        assert read_back(kind, path, table="sales.orders").num_rows == 1
+    else:
+        assert result.status == "failed" and result.error is not None
+        assert result.error.field == "table"
+        assert "not 'sales'" in result.error.reason and '"sales.orders"' in result.error.reason
+
+
+def test_a_sqlite_file_another_program_is_writing(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failed BEGIN was followed by a ROLLBACK whose own error hid the cause ("cannot
+    rollback - no transaction is active")."""
+    from ecluse.sdk import dbfile
+
+    path = tmp_path / "db.sqlite"
+    assert load("sqlite", path, pa.table({"id": [1], "text": ["a"]})).status == "succeeded"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=wal")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute(f"INSERT INTO {quote_identifier(TABLE)} (id, text) VALUES (9, 'other')")
+    monkeypatch.setattr(dbfile, "SQLITE_WAIT_S", 0.2)
+    try:
+        result = load("sqlite", path, pa.table({"id": [2], "text": ["b"]}), mode="append")
+        assert result.status == "failed" and result.error is not None
+        assert result.error.field == "path"
+        assert "is being written by another program" in result.error.reason
+        assert read_back("sqlite", path).column("id").to_pylist() == [1]  # readers do not wait
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert load("sqlite", path, pa.table({"id": [2], "text": ["b"]}), mode="append").status \
+        == "succeeded"
+    assert snapshot("sqlite", path) == [(1, "a"), (2, "b"), (9, "other")]
+
+
+def test_a_duckdb_file_open_in_another_program(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "db.duckdb"
+    assert load("duckdb", path, pa.table({"id": [1], "text": ["a"]})).status == "succeeded"
+    for read_only in (True, False):
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1], "
+             f"read_only={read_only}); print('open', flush=True); sys.stdin.read()", str(path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+            result = load("duckdb", path, pa.table({"id": [2], "text": ["b"]}), mode="append")
+            assert result.status == "failed" and result.error is not None
+            assert result.error.field == "path"
+            if read_only:  # it can still be read; writing says why not
+                assert read_back("duckdb", path).column("id").to_pylist() == [1]
+                assert "another program holds it open read-only" in result.error.reason
+            else:
+                assert f"{path} is open in another program" in result.error.reason
+                assert f"(PID {holder.pid})" in result.error.reason
+        finally:
+            holder.communicate("")
+
+
+def test_a_time_of_day_is_stored_by_the_sqlite_loader_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    data = pa.table({"id": [1, 2], "at": pa.array([dt.time(9, 30), None], pa.time64("us"))})
+    result = load("sqlite", path, data)
+    assert result.status == "succeeded", result.error
+    assert read_back("sqlite", path).column("at").to_pylist() == ["09:30:00", None]

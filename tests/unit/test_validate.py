@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ecluse.sdk.connections import StaticConnections, parse_connection
+from ecluse.sdk.connections import EnvConnections, StaticConnections, parse_connection
 from ecluse.sdk.registry import default_registry
 from ecluse.sdk.sqltext import query_parameters
 from ecluse.spec.validate import validate_document
@@ -24,6 +24,9 @@ VALID: dict[str, Any] = {
     "edges": [{"source": "src", "target": "clean"}, {"source": "clean", "target": "agg"},
               {"source": "agg", "target": "out"}],
 }
+
+
+CONNECTIONS = StaticConnections({"warehouse": parse_connection("warehouse", "postgresql://u@h/db")})
 
 
 def errors(doc: Any, **kwargs: Any) -> list[Any]:
@@ -90,6 +93,11 @@ CASES = [
      "parameter_default", "/parameters/start/default", None, ["not a valid date"]),
     ("config not an object", lambda d: d["nodes"][1].update(config=["trim"]),
      "config_not_object", "/nodes/1/config", "clean", ["'config' must be an object"]),
+    ("connection of another type", lambda d: d["nodes"][3].update(
+        module="mysql", config={"connection": "warehouse", "table": "orders"}),
+     "wrong_connection_type", "/nodes/3/config/connection", "out",
+     ["the connection 'warehouse' is a postgres connection; the mysql module needs a mysql "
+      "connection."]),
 ]
 
 
@@ -97,8 +105,8 @@ CASES = [
                          [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_each_problem_is_reported_with_pointer_node_and_sentence(
         mutation: Any, code: str, pointer: str, node_id: str | None, words: list[str]) -> None:
-    found = [p for p in errors(mutate(mutation)) if p.code == code]
-    assert found, f"no {code} in {errors(mutate(mutation))}"
+    found = [p for p in errors(mutate(mutation), connections=CONNECTIONS) if p.code == code]
+    assert found, f"no {code} in {errors(mutate(mutation), connections=CONNECTIONS)}"
     problem = found[0]
     assert problem.pointer == pointer
     assert problem.node_id == node_id
@@ -158,6 +166,36 @@ def test_unknown_parameter_in_a_query_and_unknown_connection() -> None:
     assert "Did you mean 'start_date'" in by_code["unknown_parameter"].message
     assert by_code["unknown_parameter"].pointer == "/nodes/0/config/query"
     assert "Did you mean 'prod-db'" in by_code["unknown_connection"].message
+
+
+def test_connection_types_from_the_environment_are_checked_against_the_module() -> None:
+    def loader(module: str, connection: str, **config: Any) -> dict[str, Any]:
+        return mutate(lambda d: d["nodes"][3].update(
+            module=module, config={"connection": connection, **config}))
+
+    environ = {"ECLUSE_CONN_LAKE": '{"type": "gcs", "project": "p"}',
+               "ECLUSE_CONN_API": "https://api.example.com"}
+    connections = EnvConnections(environ)
+    assert errors(loader("delta", "lake", path="gs://lake/orders"), connections=connections) == []
+    found = errors(loader("s3", "api", bucket="orders"), connections=connections)
+    assert [(p.code, p.field, p.node_id) for p in found] == [("wrong_connection_type", "connection",
+                                                              "out")]
+    assert "'api' is an http connection; the s3 module needs an s3 connection." in found[0].message
+    found = errors(loader("iceberg", "lake", table="sales.orders"), connections=connections)
+    assert "the iceberg module needs an iceberg connection" in found[0].message
+    found = errors(mutate(lambda d: d["nodes"][0].update(
+        module="rest", config={"connection": "lake", "url": "/orders"})), connections=connections)
+    assert "'lake' is a gcs connection; the rest module needs an http connection" in found[0].message
+
+
+def test_a_connection_variable_that_does_not_parse_is_a_problem_not_a_crash() -> None:
+    connections = EnvConnections({"ECLUSE_CONN_BROKEN": "ftp://files.example.com"})
+    found = errors(mutate(lambda d: d["nodes"][3].update(
+        module="mysql", config={"connection": "broken", "table": "t"})), connections=connections)
+    assert [(p.code, p.pointer) for p in found] == [("invalid_connection",
+                                                     "/nodes/3/config/connection")]
+    assert "unsupported URL scheme 'ftp'" in found[0].message
+    assert "ECLUSE_CONN_BROKEN" in found[0].message
 
 
 def test_engine_not_supported_by_module() -> None:

@@ -31,6 +31,16 @@ def connection_field(description: str = "Name of a stored connection.", *,
     return _hinted(description, extra, kwargs)
 
 
+def connection_kinds(config_model: type[BaseModel], field: str) -> tuple[str, ...]:
+    """The connection types a :func:`connection_field` of ``config_model`` accepts (empty: any)."""
+    for name, info in config_model.model_fields.items():
+        extra = info.json_schema_extra
+        if (info.alias or name) == field and isinstance(extra, dict):
+            kinds = extra.get("x-connection-types")
+            return tuple(str(k) for k in kinds) if isinstance(kinds, list) else ()
+    return ()
+
+
 def sql_field(description: str, *, dialect: str = "duckdb", **kwargs: Any) -> Any:
     """A field holding SQL whose ``:name`` parameters are checked against the document."""
     return _hinted(description, {WIDGET: "sql", "x-sql-dialect": dialect}, kwargs)

@@ -87,8 +87,14 @@ class EnvConnections:
         self._environ = environ if environ is not None else os.environ
 
     def get(self, name: str) -> Connection | None:
-        raw = self._environ.get(env_var_name(name))
-        return None if raw is None else parse_connection(name, raw)
+        variable = env_var_name(name)
+        raw = self._environ.get(variable)
+        if raw is None:
+            return None
+        try:
+            return parse_connection(name, raw)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (in the environment variable {variable})") from exc
 
     def names(self) -> list[str]:
         prefix = "ECLUSE_CONN_"

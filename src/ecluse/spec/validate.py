@@ -17,7 +17,7 @@ from croniter import croniter
 from pydantic import ValidationError
 
 from ecluse.sdk.backend import ENGINES
-from ecluse.sdk.config import fields_with_widget
+from ecluse.sdk.config import connection_kinds, fields_with_widget
 from ecluse.sdk.connections import ConnectionResolver
 from ecluse.sdk.module import Module
 from ecluse.sdk.registry import Registry
@@ -249,12 +249,35 @@ def _modules(nodes: list[_RawNode], registry: Registry, engine: Any, params: dic
             continue
         for field_name in fields_with_widget(module.Config, "connection"):
             value = data.get(field_name)
-            if isinstance(value, str) and connections.get(value) is None:
-                problems.append(Problem(pointer(*base, field_name),
-                                        f"Node {node.id!r}: no connection named {value!r} exists."
-                                        + _did_you_mean(value, connections.names()),
-                                        "unknown_connection", node_id=node.id, field=field_name))
+            if isinstance(value, str):
+                problems += _connection(node, module, field_name, value, connections)
     return problems
+
+
+def _connection(node: _RawNode, module: type[Module], field_name: str, name: str,
+                connections: ConnectionResolver) -> list[Problem]:
+    where = pointer("nodes", node.index, "config", field_name)
+    try:
+        found = connections.get(name)
+    except ValueError as exc:  # an ECLUSE_CONN_* variable that does not parse
+        return [Problem(where, f"Node {node.id!r}: {exc}.", "invalid_connection",
+                        node_id=node.id, field=field_name)]
+    if found is None:
+        return [Problem(where, f"Node {node.id!r}: no connection named {name!r} exists."
+                        + _did_you_mean(name, connections.names()),
+                        "unknown_connection", node_id=node.id, field=field_name)]
+    kinds = connection_kinds(module.Config, field_name)
+    if not kinds or found.type in kinds:
+        return []
+    needed = " or ".join(", ".join(kinds).rsplit(", ", 1))
+    return [Problem(where, f"Node {node.id!r}: the connection {name!r} is {_a(found.type)} "
+                    f"{found.type} connection; the {module.name} module needs {_a(kinds[0])} "
+                    f"{needed} connection.", "wrong_connection_type", node_id=node.id,
+                    field=field_name)]
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in tuple("aeiou") or word in ("http", "s3") else "a"
 
 
 def _graph(raw: Mapping[str, Any], nodes: list[_RawNode]) -> list[Problem]:

@@ -52,13 +52,15 @@ def connect(path: Path, kind: FileKind) -> duckdb.DuckDBPyConnection:
     import duckdb
 
     con = duckdb.connect(config=duckdb_config())
-    attach = f"ATTACH '{_escape(str(path))}' AS {ALIAS}"
+    # the TYPE is explicit: DuckDB attaches an existing CSV, Parquet or JSON file as an
+    # in-memory database with a view over it, where a load would vanish
+    attach = f"ATTACH '{_escape(str(path))}' AS {ALIAS} (TYPE {kind}"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con.execute(attach + (" (TYPE sqlite)" if kind == "sqlite" else ""))
+        con.execute(attach + ")")
     except duckdb.IOException as exc:
         try:
-            con.execute(attach + (" (TYPE sqlite, READ_ONLY)" if kind == "sqlite" else " (READ_ONLY)"))
+            con.execute(attach + ", READ_ONLY)")
         except duckdb.Error:
             con.close()
             held = re.search(r"Conflicting lock is held in (.*?)(?:\. See also|$)", str(exc))
@@ -196,9 +198,10 @@ def _sqlite_failure(path: Path, table: str, exc: Exception) -> ConfigError:
         return ConfigError(f"the SQLite file {path} is being written by another program (it stayed "
                            f"locked for {SQLITE_WAIT_S:g} s); nothing was changed: retry when it is "
                            "done", field="path")
-    if "readonly" in text or "unable to open" in text:
+    if "readonly" in text or "unable to open" in text or "not a database" in text:
         return ConfigError(f"cannot write the SQLite file {path} ({text}); nothing was changed: "
-                           "check that the file and its folder can be written", field="path")
+                           "check that it is a SQLite file and that it and its folder can be "
+                           "written", field="path")
     return ConfigError(f"loading table {table!r} of {path} failed, nothing was changed: {text}",
                        field="table")
 
@@ -263,7 +266,8 @@ def _sqlite_load(con: Any, data: pa.RecordBatchReader, name: str, mode: LoadMode
     schema = data.schema
     target = quote_identifier(name)
     cols = ", ".join(quote_identifier(n) for n in schema.names)
-    declared = {r[0]: r[1] for r in con.execute("SELECT name, type FROM pragma_table_info(?)", (name,))}
+    declared = {r[0].lower(): r[1]  # SQLite's names are case-insensitive: 'qty' is 'Qty'
+                for r in con.execute("SELECT name, type FROM pragma_table_info(?)", (name,))}
     deleted = 0
     if declared and mode == "replace":
         deleted = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
@@ -273,7 +277,7 @@ def _sqlite_load(con: Any, data: pa.RecordBatchReader, name: str, mode: LoadMode
         ddl = ", ".join(f"{quote_identifier(f.name)} {_sqlite_type(f.type)}" for f in schema)
         con.execute(f"CREATE TABLE {target} ({ddl})")
     else:
-        new = [f for f in schema if f.name not in declared]
+        new = [f for f in schema if f.name.lower() not in declared]
         if new and not add_columns:
             raise ConfigError(f"the incoming data has column(s) {[f.name for f in new]} that the "
                               "table lacks; set schema_evolution to 'add_columns' to add them",
@@ -283,14 +287,14 @@ def _sqlite_load(con: Any, data: pa.RecordBatchReader, name: str, mode: LoadMode
                         f"{_sqlite_type(f.type)}")
     # columns whose incoming type the table's declares differently: their values go through a
     # staging table typed like the target (same affinity) and are checked before the target
-    checked = [f for f in schema if f.name in declared
-               and _read_as(declared[f.name]) in _SQLITE_FITS
-               and _read_as(declared[f.name]) != _read_as(_sqlite_type(f.type))]
+    checked = [f for f in schema if f.name.lower() in declared
+               and _read_as(declared[f.name.lower()]) in _SQLITE_FITS
+               and _read_as(declared[f.name.lower()]) != _read_as(_sqlite_type(f.type))]
     into = target
     if checked or mode == "upsert":
         into = quote_identifier("_ecluse_staging")
-        ddl = ", ".join(f"{quote_identifier(f.name)} {declared.get(f.name) or _sqlite_type(f.type)}"
-                        for f in schema)
+        ddl = ", ".join(f"{quote_identifier(f.name)} "
+                        f"{declared.get(f.name.lower()) or _sqlite_type(f.type)}" for f in schema)
         con.execute(f"CREATE TEMP TABLE {into} ({ddl})")
     marks = ", ".join("?" * len(schema.names))
     total = 0
@@ -301,7 +305,7 @@ def _sqlite_load(con: Any, data: pa.RecordBatchReader, name: str, mode: LoadMode
     if into == target:
         return LoadCounts(inserted=total, deleted=deleted)
     for f in checked:
-        column_type = declared[f.name]
+        column_type = declared[f.name.lower()]
         c = quote_identifier(f.name)
         fits = _SQLITE_FITS[_read_as(column_type)].format(c=c)
         row = con.execute(f"SELECT {c} FROM {into} WHERE {c} IS NOT NULL AND NOT ({fits}) "
@@ -370,9 +374,10 @@ def _existing_columns(con: duckdb.DuckDBPyConnection, schema: str | None,
                       name: str) -> dict[str, str] | None:
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? "
-        "AND table_name = ? AND table_schema = coalesce(?, current_schema()) "
+        "AND lower(table_name) = lower(?) "
+        "AND lower(table_schema) = lower(coalesce(?, current_schema())) "
         "ORDER BY ordinal_position", [ALIAS, name, schema]).fetchall()
-    return {r[0]: r[1] for r in rows} or None
+    return {r[0].lower(): r[1] for r in rows} or None  # DuckDB's names are case-insensitive
 
 
 _INTEGERS = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
@@ -416,15 +421,16 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, mode: LoadMode, keys: Sequ
             return LoadCounts(inserted=_count(con, target), deleted=deleted)
         ddl = ", ".join(f"{quote_identifier(c)} {t}" for c, t in types.items())
         con.execute(f"CREATE TABLE {target} ({ddl})")
-        existing = dict(types)
-    new = [c for c in types if c not in existing]
+        existing = {c.lower(): t for c, t in types.items()}
+    new = [c for c in types if c.lower() not in existing]
     if new and not add_columns:
         raise ConfigError(f"the incoming data has column(s) {new} that table {table} lacks; set "
                           "schema_evolution to 'add_columns' to add them", field="schema_evolution")
     for col in new:
         con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(col)} {types[col]}")
     cols = ", ".join(quote_identifier(c) for c in types)
-    changed = [(c, types[c], existing[c]) for c in types if c in existing and types[c] != existing[c]]
+    changed = [(c, types[c], existing[c.lower()]) for c in types
+               if c.lower() in existing and types[c] != existing[c.lower()]]
     fitted = {c: _fitted(i, c, incoming, column_type)
               for i, (c, incoming, column_type) in enumerate(changed)}
     select = ", ".join(fitted.get(c, quote_identifier(c)) for c in types)

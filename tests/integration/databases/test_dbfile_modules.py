@@ -350,3 +350,31 @@ def test_a_time_of_day_is_stored_by_the_sqlite_loader_as_text(tmp_path: Path) ->
     result = load("sqlite", path, data)
     assert result.status == "succeeded", result.error
     assert read_back("sqlite", path).column("at").to_pylist() == ["09:30:00", None]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_names_differing_only_in_case_are_the_same_table_and_column(kind: str,
+                                                                   tmp_path: Path) -> None:
+    """Both databases match names case-insensitively; the loaders looked them up exactly and
+    then tried to create the table or column again."""
+    path = tmp_path / f"db.{kind}"
+    assert load(kind, path, pa.table({"id": [1], "Qty": [10]}), table="Orders").status == "succeeded"
+    for table, mode in (("orders", "append"), ("ORDERS", "upsert")):
+        result = load(kind, path, pa.table({"id": [2], "qty": [20]}), table=table, mode=mode,
+                      keys=["id"])
+        assert result.status == "succeeded", result.error
+    back = read_back(kind, path, table="Orders")
+    assert back.column_names == ["id", "Qty"]
+    assert back.column("Qty").to_pylist() == [10, 20]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_file_that_is_not_a_database_is_named_on_path(kind: str, tmp_path: Path) -> None:
+    """DuckDB attached an existing CSV file as an in-memory database (a view over the file):
+    the load reported success and its rows went nowhere."""
+    path = tmp_path / "orders.csv"
+    path.write_text("id,text\n1,a\n")
+    result = load(kind, path, pa.table({"id": [2], "text": ["b"]}), mode="append")
+    assert result.status == "failed" and result.error is not None
+    assert result.error.field == "path" and str(path) in result.error.reason
+    assert path.read_text() == "id,text\n1,a\n"

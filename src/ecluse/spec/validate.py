@@ -276,8 +276,9 @@ def _connection(node: _RawNode, module: type[Module], field_name: str, name: str
                     field=field_name)]
 
 
-def _a(word: str) -> str:
-    return "an" if word[:1] in tuple("aeiou") or word in ("http", "s3") else "a"
+def _a(kind: str) -> str:
+    """The article before a connection type: 'an s3', 'a mysql'."""
+    return "an" if kind.startswith(tuple("aeiou")) or kind in ("http", "s3") else "a"
 
 
 def _graph(raw: Mapping[str, Any], nodes: list[_RawNode]) -> list[Problem]:

@@ -2,7 +2,8 @@
 pipelines, turning documents into Arrow (flattened or kept as JSON) and Arrow rows into documents.
 
 BSON types map as: ObjectId and UUID -> string, datetime -> ``timestamp[us, UTC]`` (BSON keeps milliseconds),
-Decimal128 -> ``decimal128(38, s)`` (text when it cannot fit), int32/int64 -> int64,
+Decimal128 -> ``decimal128(38, s)`` with s the largest scale seen (text when the values need more
+than 38 digits, or hold NaN/Infinity), int32/int64 -> int64,
 double -> float64, binary -> binary, arrays (and sub-documents when not flattened) -> JSON text.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -27,6 +29,7 @@ def connect(connection: Connection, database: str | None, *,
     """(client, database) for a ``mongodb://`` connection; the database comes from the config or
     else from the URL's path."""
     import pymongo
+    from pymongo.errors import ConfigurationError, PyMongoError, ServerSelectionTimeoutError
 
     if connection.type != "mongodb":
         raise ConfigError(f"connection {connection.name!r} is of type {connection.type!r}, "
@@ -37,14 +40,52 @@ def connect(connection: Connection, database: str | None, *,
     name = database or unquote(urlsplit(url).path.lstrip("/")) or None
     if not name:
         raise ConfigError("give `database` (or put it in the connection's URL)", field="database")
-    client: Any = pymongo.MongoClient(url, tz_aware=True, serverSelectionTimeoutMS=10_000)
+    # a timeout written in the URL wins (pymongo lets keyword arguments override the URL)
+    timeout: dict[str, Any] = ({} if "serverselectiontimeoutms" in url.lower()
+                               else {"serverSelectionTimeoutMS": 10_000})
+    try:
+        client: Any = pymongo.MongoClient(url, tz_aware=True, **timeout)
+    except (ConfigurationError, ValueError, TypeError) as exc:  # pymongo's own URL checks
+        raise ConfigError(f"the URL of MongoDB connection {connection.name!r} is not valid: "
+                          f"{exc}", field=field) from exc
     try:
         client.admin.command("ping")
-    except Exception as exc:
+    except PyMongoError as exc:
         client.close()
+        advice = ("; check the host and port in its URL and that the server is running"
+                  if isinstance(exc, ServerSelectionTimeoutError) else "")
         raise ConfigError(f"cannot connect to MongoDB connection {connection.name!r}: "
-                          f"{str(exc).splitlines()[0]}", field=field) from exc
+                          f"{server_message(exc)}{advice}", field=field) from exc
     return client, client[name]
+
+
+def server_message(exc: BaseException) -> str:
+    """What the server or driver said, in one short line: the server's ``errmsg`` and code,
+    not its whole reply (pymongo appends it), nor the driver's topology and timeout dump."""
+    from pymongo.errors import OperationFailure
+
+    if isinstance(exc, OperationFailure) and isinstance(exc.details, Mapping) \
+            and exc.details.get("errmsg"):
+        code = f" (code {exc.code})" if exc.code is not None else ""
+        return f"{exc.details['errmsg']}{code}"
+    text = str(exc).split(", full error: ")[0].split(", Timeout: ")[0]
+    text = re.sub(r" \(configured timeouts: [^)]*\)", "", text)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def shown(value: Any) -> str:
+    """A value as quoted in a message: strings in quotes, at most 100 characters."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 100 else f"{text[:100]}…"
+
+
+def get_path(doc: Any, path: str) -> Any:
+    """The value at a dotted path (``a.b``) of a document; None when absent."""
+    for part in path.split("."):
+        if not isinstance(doc, Mapping):
+            return None
+        doc = doc.get(part)
+    return doc
 
 
 def bind(value: Any, parameters: Mapping[str, Any]) -> Any:
@@ -116,30 +157,48 @@ def _kind(value: Any) -> str:
     return "text"  # ObjectId, UUID, Regex, Timestamp...: their text
 
 
+def _decimal_digits(value: Any) -> tuple[int, int] | None:
+    """(digits before the point, digits after) of a Decimal128; None for NaN and infinities."""
+    number = value.to_decimal()
+    if not number.is_finite():
+        return None
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    return max(len(digits) + exponent, 0), max(-exponent, 0)
+
+
 def infer_schema(docs: Iterable[Mapping[str, Any]]) -> pa.Schema:
     """The Arrow schema of sampled (flattened) documents: fields in order of first appearance;
     mixed kinds widen (int+float -> float64, anything else -> string)."""
     import pyarrow as pa
 
     kinds: dict[str, set[str]] = {}
+    whole: dict[str, int] = {}  # decimals: the most digits seen before and after the point
     scales: dict[str, int] = {}
     for doc in docs:
         for name, value in doc.items():
             kind = _kind(value)
-            kinds.setdefault(name, set()).add(kind)
             if kind == "decimal":
-                exponent = value.to_decimal().as_tuple().exponent
-                scales[name] = max(scales.get(name, 0), -exponent if isinstance(exponent, int) else 0)
+                shape = _decimal_digits(value)
+                if shape is None:
+                    kind = "text"
+                else:
+                    whole[name] = max(whole.get(name, 0), shape[0])
+                    scales[name] = max(scales.get(name, 0), shape[1])
+            kinds.setdefault(name, set()).add(kind)
     fields = []
     for name, seen in kinds.items():
         seen = seen - {"null"}
         if not seen:
             dtype: pa.DataType = pa.string()
+        elif seen == {"decimal"}:
+            scale = scales.get(name, 0)
+            fits = whole.get(name, 0) + scale <= DECIMAL_DIGITS
+            dtype = pa.decimal128(DECIMAL_DIGITS, scale) if fits else pa.string()
         elif len(seen) == 1:
-            kind = next(iter(seen))
             dtype = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(),
-                     "datetime": pa.timestamp("us", tz="UTC"), "binary": pa.binary(),
-                     "decimal": pa.decimal128(38, min(scales.get(name, 0), 18))}.get(kind, pa.string())
+                     "datetime": pa.timestamp("us", tz="UTC"),
+                     "binary": pa.binary()}.get(next(iter(seen)), pa.string())
         elif seen <= {"int", "float"}:
             dtype = pa.float64()
         else:
@@ -148,7 +207,14 @@ def infer_schema(docs: Iterable[Mapping[str, Any]]) -> pa.Schema:
     return pa.schema(fields or [pa.field("_id", pa.string())])  # no documents: only the id
 
 
+DECIMAL_DIGITS = 38
+"""Arrow's decimal128 holds 38 digits, split between the integer part and the scale."""
+
+
 def arrow_value(value: Any, dtype: pa.DataType) -> Any:
+    """``value`` as Arrow takes it for a column of ``dtype``. A value of another kind is left
+    for Arrow to refuse; a fractional double in an integer column is refused here (Arrow would
+    truncate 2.5 to 2)."""
     import pyarrow as pa
     from bson import Decimal128, json_util
 
@@ -162,11 +228,28 @@ def arrow_value(value: Any, dtype: pa.DataType) -> Any:
         return str(value)
     if pa.types.is_decimal(dtype) and isinstance(value, Decimal128):
         return value.to_decimal()
-    if pa.types.is_floating(dtype) and isinstance(value, int):
+    if pa.types.is_floating(dtype) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if pa.types.is_binary(dtype):
+    if pa.types.is_integer(dtype) and isinstance(value, float):
+        if not value.is_integer():
+            raise TypeError("a fraction in an integer column")
+        return int(value)
+    if pa.types.is_binary(dtype) and isinstance(value, bytes):
         return bytes(value)
     return value
+
+
+_REFUSED = (ArithmeticError, TypeError, ValueError)  # pyarrow's ArrowInvalid/TypeError included
+
+
+def _fits(value: Any, dtype: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    try:
+        pa.array([arrow_value(value, dtype)], type=dtype)
+    except _REFUSED:
+        return False
+    return True
 
 
 def docs_to_batch(docs: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
@@ -174,12 +257,18 @@ def docs_to_batch(docs: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBat
 
     arrays = []
     for f in schema:
+        values = [d.get(f.name) for d in docs]
         try:
-            arrays.append(pa.array([arrow_value(d.get(f.name), f.type) for d in docs], type=f.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, decimal.InvalidOperation) as exc:
-            raise ConfigError(f"field {f.name!r} has a value that does not fit the type inferred "
-                              f"from the sample ({f.type}): {exc}; raise `sample_size` or "
-                              "project the field", field="sample_size") from exc
+            arrays.append(pa.array([arrow_value(v, f.type) for v in values], type=f.type))
+        except _REFUSED as exc:
+            bad = next((v for v in values if not _fits(v, f.type)), None)
+            if bad is None:
+                raise
+            raise ConfigError(
+                f"field {f.name!r} holds {shown(bad)}, which does not fit the type {f.type} "
+                "inferred from the sampled documents; raise `sample_size` so that the sample "
+                "holds such values (the column then widens, to text if need be), or leave the "
+                "field out with a `projection`", field="sample_size") from exc
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 

@@ -13,11 +13,21 @@ from pydantic import Field, model_validator
 
 from ecluse.sdk import ConfigError, Extractor, ModuleConfig, NodeContext, connection_field
 from ecluse.sdk.config import column_field
-from ecluse.sdk.mongo_arrow import bind, connect, docs_to_batch, flatten, infer_schema
+from ecluse.sdk.mongo_arrow import (
+    bind,
+    connect,
+    docs_to_batch,
+    flatten,
+    get_path,
+    infer_schema,
+    server_message,
+)
+from ecluse.sdk.suggest import did_you_mean
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
+    from pymongo.errors import PyMongoError
 
 
 class MongoIncrementalConfig(ModuleConfig):
@@ -133,30 +143,29 @@ class MongoExtractor(Extractor):
 
     def read(self, ctx: NodeContext) -> ir.Table:
         import pyarrow as pa
+        from pymongo.errors import PyMongoError
 
         c = self.config
         client, db = connect(ctx.connection(c.connection), c.database)
-        coll = db[c.collection]
-        position = self._start(ctx)
         try:
-            sample = [flatten(d, nested=c.flatten) for d in
-                      self._cursor(coll, ctx, (None, None, False), position[0], c.sample_size)]
-        except ConfigError:
+            coll = self._collection(db, ctx)
+            position = self._start(ctx)
+            try:
+                sample = [flatten(d, nested=c.flatten) for d in
+                          self._cursor(coll, ctx, (None, None, False), position[0], c.sample_size)]
+            except PyMongoError as exc:
+                raise self._query_error(exc) from exc
+            schema = infer_schema(sample)
+            inc = c.incremental
+            if inc is not None and sample:
+                for name, what in ((inc.cursor_field, "cursor_field"), (inc.key_field, "key_field")):
+                    if name not in schema.names:
+                        raise ConfigError(f"incremental {what} {name!r} is not a field of the "
+                                          f"documents; fields are: {', '.join(schema.names)}",
+                                          field="incremental")
+        except BaseException:
             client.close()
             raise
-        except Exception as exc:
-            client.close()
-            raise ConfigError(f"MongoDB rejected the query: {str(exc).splitlines()[0]}",
-                              field="pipeline" if c.pipeline is not None else "filter") from exc
-        schema = infer_schema(sample)
-        inc = c.incremental
-        if inc is not None and sample:
-            for name, what in ((inc.cursor_field, "cursor_field"), (inc.key_field, "key_field")):
-                if name not in schema.names:
-                    client.close()
-                    raise ConfigError(f"incremental {what} {name!r} is not a field of the "
-                                      f"documents; fields are: {', '.join(schema.names)}",
-                                      field="incremental")
         if ctx.mode == "schema":
             client.close()
             return ctx.backend.from_arrow(schema.empty_table(), name="mongodb")
@@ -164,8 +173,44 @@ class MongoExtractor(Extractor):
                                                                         position))
         return ctx.backend.from_arrow(reader, name="mongodb")
 
+    def _collection(self, db: Any, ctx: NodeContext) -> Any:
+        """The collection to read. A missing one is almost always a typo: an error for a query,
+        a warning for a pipeline (whose stages, ``$unionWith``..., may read other collections)."""
+        from pymongo.errors import PyMongoError
+
+        c = self.config
+        try:
+            names = db.list_collection_names(authorizedCollections=True)
+        except PyMongoError:  # not allowed to list them: the query will tell
+            return db[c.collection]
+        if c.collection not in names:
+            where = (f"database {db.name!r}" if names else
+                     f"database {db.name!r}, which has no collections (check `database` or the "
+                     "connection's URL)")
+            hint = did_you_mean(c.collection, names)
+            if c.pipeline is None:
+                raise ConfigError(f"collection {c.collection!r} does not exist in {where}.{hint}",
+                                  field="collection")
+            ctx.log(f"collection {c.collection!r} does not exist in {where}: the pipeline "
+                    f"starts from no documents.{hint}", level="warning")
+        return db[c.collection]
+
+    def _query_error(self, exc: PyMongoError) -> ConfigError:
+        from pymongo.errors import OperationFailure
+
+        c = self.config
+        if not isinstance(exc, OperationFailure):  # the network, not the query
+            return ConfigError(f"lost the connection to MongoDB while reading: "
+                               f"{server_message(exc)}", field="connection")
+        field = "pipeline" if c.pipeline is not None else "filter"
+        if c.projection and "projection" in server_message(exc).lower():
+            field = "projection"
+        return ConfigError(f"MongoDB rejected the {field}: {server_message(exc)}", field=field)
+
     def _stream(self, client: Any, coll: Any, ctx: NodeContext, schema: pa.Schema,
                 position: tuple[Any, Any, bool]) -> Iterator[pa.RecordBatch]:
+        from pymongo.errors import PyMongoError
+
         c, inc = self.config, self.config.incremental
         known = set(schema.names)
         total, start = 0, position[0]
@@ -191,7 +236,8 @@ class MongoExtractor(Extractor):
                     ctx.progress(total)
                     if inc is not None and ctx.mode == "run":
                         last = chunk[-1]
-                        position = (_get(last, inc.cursor_field), _get(last, inc.key_field), True)
+                        position = (get_path(last, inc.cursor_field), get_path(last, inc.key_field),
+                                    True)
                         ctx.scratch["position"] = position
                     yield batch
                 with contextlib.suppress(Exception):
@@ -199,6 +245,8 @@ class MongoExtractor(Extractor):
                 if inc is None or ctx.mode != "run" or page < inc.page_size:
                     break
             ctx.metrics["rows_out"] = total
+        except PyMongoError as exc:
+            raise self._query_error(exc) from exc
         finally:
             client.close()
 
@@ -212,10 +260,3 @@ class MongoExtractor(Extractor):
         ctx.set_state({"cursor_field": inc.cursor_field, "last_value": json_util.dumps(position[0]),
                        "key_field": inc.key_field, "last_key": json_util.dumps(position[1])})
 
-
-def _get(doc: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(part)
-    return doc

@@ -2,7 +2,8 @@
 that fails mid-way never reaches the database), then written in tuned batches:
 
 - insert: unordered ``insert_many``;
-- upsert: unordered bulk ``ReplaceOne(..., upsert=True)`` matched on `keys`;
+- upsert: unordered bulk ``ReplaceOne(..., upsert=True)`` matched on `keys`; an input holding
+  a key twice fails before anything is written (which row wins would be arbitrary);
 - replace: everything goes into a new collection, renamed over the target at the end
   (``renameCollection`` with dropTarget: readers see the old or the new data, never a mix).
 
@@ -21,10 +22,12 @@ from pydantic import Field, model_validator
 
 from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
 from ecluse.sdk.config import connection_field
-from ecluse.sdk.mongo_arrow import batch_to_docs, connect
+from ecluse.sdk.mongo_arrow import batch_to_docs, connect, get_path, server_message, shown
 from ecluse.sdk.relational import require_columns
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import ibis.expr.types as ir
     import pyarrow as pa
 
@@ -71,6 +74,7 @@ class MongoLoader(Loader):
     def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
         import pyarrow as pa
         import pyarrow.ipc as ipc
+        from pymongo.errors import PyMongoError
 
         c = self.config
         reader = ctx.backend.to_batches(table)
@@ -80,10 +84,27 @@ class MongoLoader(Loader):
         # 1. spool: the source is read to its end before the database is touched
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
         spool = ctx.work_dir / f"mongodb-{uuid.uuid4().hex[:8]}.arrows"
-        with pa.OSFile(str(spool), "wb") as sink, ipc.new_stream(sink, reader.schema) as writer:
-            for batch in reader:
-                ctx.cancel.raise_if_cancelled()
-                writer.write_batch(batch)
+        try:
+            with pa.OSFile(str(spool), "wb") as sink, ipc.new_stream(sink, reader.schema) as writer:
+                for batch in reader:
+                    ctx.cancel.raise_if_cancelled()
+                    writer.write_batch(batch)
+            if c.mode == "upsert":
+                _refuse_repeated_keys(spool, c.keys)
+            return self._load(spool, ctx)
+        except PyMongoError as exc:
+            raise ConfigError(f"MongoDB refused the load into collection {c.collection!r}: "
+                              f"{server_message(exc)}", field="collection") from exc
+        finally:
+            with contextlib.suppress(OSError):
+                spool.unlink()
+
+    def _load(self, spool: Path, ctx: NodeContext) -> LoadResult:
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+        from pymongo.errors import OperationFailure
+
+        c = self.config
         client, db = connect(ctx.connection(c.connection), c.database)
         temp = f"{c.collection}__ecluse_new_{uuid.uuid4().hex[:8]}"
         counts = {"inserted": 0, "updated": 0, "failed": 0}
@@ -96,13 +117,22 @@ class MongoLoader(Loader):
             if c.mode == "replace":
                 db.create_collection(temp)
             if c.keys and c.mode != "insert":
-                target.create_index([(k, 1) for k in c.keys], unique=True)
+                try:
+                    target.create_index([(k, 1) for k in c.keys], unique=True)
+                except OperationFailure as exc:
+                    raise ConfigError(
+                        f"cannot create the unique index on keys {c.keys} of collection "
+                        f"{c.collection!r}: {server_message(exc)}; the documents already there "
+                        "must have one per key (remove the duplicates, or choose other keys)",
+                        field="keys") from exc
+            done = 0
             with pa.memory_map(str(spool)) as source:
                 for docs in _prepared(ipc.open_stream(source), c.batch_size,
                                       c.nest_dotted_columns):
                     ctx.cancel.raise_if_cancelled()
-                    self._write(target, docs, counts, errors)
-                    ctx.progress(counts["inserted"] + counts["updated"] + counts["failed"])
+                    self._write(target, docs, done, counts, errors)
+                    done += len(docs)
+                    ctx.progress(done)
             ctx.metrics["documents_failed"] = counts["failed"]
             if counts["failed"]:
                 raise ConfigError(
@@ -124,18 +154,18 @@ class MongoLoader(Loader):
                 if c.mode == "replace" and temp in db.list_collection_names():
                     db[temp].drop()
             client.close()
-            with contextlib.suppress(OSError):
-                spool.unlink()
 
-    def _write(self, coll: Any, docs: list[dict[str, Any]], counts: dict[str, int],
+    def _write(self, coll: Any, docs: list[dict[str, Any]], done: int, counts: dict[str, int],
                errors: list[str]) -> None:
+        """One bulk write of ``docs`` (rows ``done + 1``... of the input)."""
         from pymongo import ReplaceOne
         from pymongo.errors import BulkWriteError
 
         c = self.config
         try:
             if c.mode == "upsert":
-                ops = [ReplaceOne({k: d.get(k) for k in c.keys}, d, upsert=True) for d in docs]
+                ops = [ReplaceOne({k: get_path(d, k) for k in c.keys}, d, upsert=True)
+                       for d in docs]
                 result = coll.bulk_write(ops, ordered=False).bulk_api_result
             else:
                 result = {"nInserted": len(coll.insert_many(docs, ordered=False).inserted_ids)}
@@ -143,9 +173,34 @@ class MongoLoader(Loader):
             result = exc.details
             write_errors = result.get("writeErrors", [])
             counts["failed"] += len(write_errors)
-            errors.extend(f"#{e.get('index')}: {e.get('errmsg')}" for e in write_errors[:3])
+            errors.extend(f"row {done + int(e.get('index', 0)) + 1}: {e.get('errmsg')}"
+                          for e in write_errors[:3])
         counts["inserted"] += int(result.get("nInserted", 0)) + int(result.get("nUpserted", 0))
         counts["updated"] += int(result.get("nMatched", 0))
+
+
+def _refuse_repeated_keys(spool: Path, keys: list[str]) -> None:
+    """An upsert must see each key once: with two rows for one key, which one the unordered
+    bulk write keeps is arbitrary. Checked over the whole spooled input, before any write."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.ipc as ipc
+
+    with pa.memory_map(str(spool)) as source:
+        table = ipc.open_stream(source).read_all().select(keys)
+        table = table.rename_columns([f"k{i}" for i in range(len(keys))])  # no name clash
+        counts = table.group_by(table.column_names).aggregate([([], "count_all")])
+        repeated = counts.filter(pc.greater(counts["count_all"], 1))
+        if not repeated.num_rows:
+            return
+        rows = pc.sum(repeated["count_all"]).as_py()
+        first = repeated.slice(0, 1).to_pylist()[0]
+    example = ", ".join(f"{k}={shown(first[f'k{i}'])}" for i, k in enumerate(keys))
+    raise ConfigError(
+        f"mode 'upsert' needs one row per key, but {rows} rows share {repeated.num_rows} key "
+        f"value(s) of keys {keys} (e.g. {example}: {first['count_all']} rows); which one would "
+        "win is arbitrary, so nothing was written. Keep one row per key with a `deduplicate` "
+        "node before this loader.", field="keys")
 
 
 def _prepared(batches: Iterable[pa.RecordBatch], size: int,

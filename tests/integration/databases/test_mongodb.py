@@ -14,8 +14,12 @@ import pymongo
 import pytest
 from bson import Decimal128, ObjectId
 
+from ecluse.engine.events import RunEvent
+from ecluse.engine.plan import compile_pipeline
+from ecluse.engine.run import RunOptions, run_pipeline
 from ecluse.engine.state import MemoryStateStore
-from tests.integration.databases.harness import extract, load
+from tests import servers
+from tests.integration.databases.harness import REGISTRY, extract, load
 
 pytestmark = pytest.mark.emulator
 CONN = "test-mongodb"
@@ -88,12 +92,13 @@ def test_load_modes_round_trip(mongodb_url: str, tmp_path: Path) -> None:
 
 
 def test_partial_failures_are_counted(mongodb_url: str, tmp_path: Path) -> None:
-    db(mongodb_url).dups.insert_one({"_id": 2})
-    result = load("mongodb", pa.table({"_id": [1, 2, 3]}), tmp_path, connection=CONN,
-                  collection="dups")
+    db(mongodb_url).dups.insert_one({"_id": 4})
+    result = load("mongodb", pa.table({"_id": [1, 2, 3, 4]}), tmp_path, connection=CONN,
+                  collection="dups", batch_size=2)
     assert result.status == "failed" and result.error is not None
     assert "1 document(s) were refused" in result.error.reason
-    assert "2 inserted" in result.error.reason
+    assert "3 inserted" in result.error.reason
+    assert "row 4: " in result.error.reason  # its place in the input, not in its bulk write
 
 
 @pytest.mark.parametrize("mode", ["insert", "replace", "upsert"])
@@ -130,3 +135,134 @@ def test_incremental_keyset_and_state(mongodb_url: str, tmp_path: Path) -> None:
     back, _ = extract("mongodb", tmp_path, state=state, connection=CONN, collection="ev",
                       incremental=inc)
     assert sorted(int(v) for v in back.column("_id").to_pylist()) == [10, 11]
+
+
+def test_decimals_keep_every_digit(mongodb_url: str, tmp_path: Path) -> None:
+    tiny = Decimal128("1.0000000000000000000001")  # scale 22: more than 18
+    db(mongodb_url).dec.insert_many([{"_id": 1, "x": tiny}, {"_id": 2, "x": Decimal128("-12.5")}])
+    back, _ = extract("mongodb", tmp_path, connection=CONN, collection="dec")
+    assert str(back.schema.field("x").type) == "decimal128(38, 22)"
+    assert back.sort_by("_id").column("x").to_pylist() == [
+        decimal.Decimal("1.0000000000000000000001"), decimal.Decimal("-12.5")]
+    # more than 38 digits in all, NaN, Infinity: no Arrow decimal holds them, their text does
+    db(mongodb_url).wide.insert_many([{"_id": 1, "x": Decimal128("1E+40")},
+                                      {"_id": 2, "x": Decimal128("0.000001")},
+                                      {"_id": 3, "x": Decimal128("NaN")}])
+    back, _ = extract("mongodb", tmp_path, connection=CONN, collection="wide")
+    assert back.sort_by("_id").column("x").to_pylist() == ["1E+40", "0.000001", "NaN"]
+
+
+@pytest.mark.parametrize(("late", "shown"), [(Decimal128("1.000001"), "1.000001"), (2.5, "2.5")])
+def test_a_value_outside_the_sampled_type_is_named(late: Any, shown: str, mongodb_url: str,
+                                                   tmp_path: Path) -> None:
+    first = Decimal128("1.5") if isinstance(late, Decimal128) else 1
+    db(mongodb_url).late.insert_many([{"_id": i, "x": first} for i in range(3)]
+                                     + [{"_id": 9, "x": late}])
+    _, result = extract("mongodb", tmp_path, expect_ok=False, connection=CONN,
+                        collection="late", sample_size=2)
+    assert result.error is not None and result.error.field == "sample_size"  # 2.5 is never 2
+    assert f"field 'x' holds {shown}, which does not fit" in result.error.reason
+    assert "raise `sample_size`" in result.error.reason
+
+
+def test_a_missing_collection_is_an_error_with_a_suggestion(mongodb_url: str,
+                                                            tmp_path: Path) -> None:
+    db(mongodb_url).orders.insert_one({"_id": 1})
+    _, result = extract("mongodb", tmp_path, expect_ok=False, connection=CONN, collection="order")
+    assert result.error is not None and result.error.field == "collection"
+    assert "collection 'order' does not exist" in result.error.reason
+    assert "Did you mean 'orders'?" in result.error.reason
+
+
+def test_a_pipeline_on_a_missing_collection_warns(mongodb_url: str, tmp_path: Path) -> None:
+    """Its stages may read other collections ($unionWith): it runs, with a warning."""
+    db(mongodb_url).orders.insert_one({"_id": 1})
+    events: list[RunEvent] = []
+    doc = {"name": "read", "nodes": [
+        {"id": "src", "type": "extractor", "module": "mongodb",
+         "config": {"connection": CONN, "collection": "order",
+                    "pipeline": [{"$unionWith": "orders"}]}},
+        {"id": "out", "type": "loader", "module": "parquet",
+         "config": {"path": str(tmp_path / "back.parquet")}}],
+        "edges": [{"source": "src", "target": "out"}]}
+    result = run_pipeline(compile_pipeline(doc, REGISTRY),
+                          RunOptions(data_dir=tmp_path / "d", on_event=events.append))
+    assert result.status == "succeeded", result.error
+    warnings = [e.data["message"] for e in events
+                if e.kind == "log" and e.data.get("level") == "warning"]
+    assert any("collection 'order' does not exist" in w and "Did you mean 'orders'?" in w
+               for w in warnings), warnings
+
+
+def test_server_errors_are_short(mongodb_url: str, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    db(mongodb_url).p.insert_one({"_id": 1})
+    _, result = extract("mongodb", tmp_path, expect_ok=False, connection=CONN, collection="p",
+                        filter={"v": {"$nope": 1}})
+    assert result.error is not None and result.error.field == "filter"
+    assert "unknown operator: $nope (code 2)" in result.error.reason
+    assert "full error" not in result.error.reason and "clusterTime" not in result.error.reason
+    _, result = extract("mongodb", tmp_path, expect_ok=False, connection=CONN, collection="p",
+                        projection={"s": 1, "v": 0})
+    assert result.error is not None and result.error.field == "projection"
+    # nothing listens on this port: the driver's reason, not its topology dump
+    port = servers.free_port()
+    monkeypatch.setenv("ECLUSE_CONN_TEST_MONGODB",
+                       f"mongodb://127.0.0.1:{port}/x?serverSelectionTimeoutMS=300")
+    _, result = extract("mongodb", tmp_path, expect_ok=False, connection=CONN, collection="p")
+    assert result.error is not None and result.error.field == "connection"
+    assert "Connection refused; check the host and port" in result.error.reason
+    assert "Topology" not in result.error.reason and "configured timeouts" not in result.error.reason
+    monkeypatch.setenv("ECLUSE_CONN_TEST_MONGODB", "mongodb://127.0.0.1:1:2/x")
+    _, result = extract("mongodb", tmp_path, expect_ok=False, connection=CONN, collection="p")
+    assert result.error is not None and result.error.field == "connection"
+    assert "is not valid" in result.error.reason
+
+
+def test_upsert_refuses_repeated_keys_before_writing(mongodb_url: str, tmp_path: Path) -> None:
+    db(mongodb_url).up.insert_one({"id": 1, "v": "old"})
+    data = pa.table({"id": [1, 2, 3, 1, 4, 3, 1], "v": list("abcdefg")})  # across batches of 2
+    result = load("mongodb", data, tmp_path, connection=CONN, collection="up", mode="upsert",
+                  keys=["id"])
+    assert result.status == "failed" and result.error is not None
+    assert result.error.field == "keys"
+    reason = result.error.reason
+    assert "5 rows share 2 key value(s) of keys ['id']" in reason
+    assert "(e.g. id=1: 3 rows)" in reason or "(e.g. id=3: 2 rows)" in reason
+    assert "nothing was written" in reason and "`deduplicate` node" in reason
+    assert [(d["id"], d["v"]) for d in db(mongodb_url).up.find()] == [(1, "old")]
+    assert db(mongodb_url).up.index_information().keys() == {"_id_"}
+
+
+def test_upsert_on_a_dotted_key_matches_the_nested_field(mongodb_url: str,
+                                                         tmp_path: Path) -> None:
+    run = lambda v: load("mongodb", pa.table({"a.b": [1, 2], "v": v}), tmp_path,  # noqa: E731
+                         connection=CONN, collection="nest", mode="upsert", keys=["a.b"])
+    assert run([1, 2]).status == "succeeded"
+    result = run([3, 4])
+    assert result.status == "succeeded", result.error
+    assert result.nodes["out"].extra["rows_updated"] == 2
+    assert sorted((d["a"]["b"], d["v"]) for d in db(mongodb_url).nest.find()) == [(1, 3), (2, 4)]
+
+
+def test_a_unique_index_that_cannot_be_built_names_the_keys(mongodb_url: str,
+                                                            tmp_path: Path) -> None:
+    db(mongodb_url).twice.insert_many([{"k": 1}, {"k": 1}])
+    result = load("mongodb", pa.table({"k": [1, 2]}), tmp_path, connection=CONN,
+                  collection="twice", mode="upsert", keys=["k"])
+    assert result.error is not None and result.error.field == "keys"
+    assert "cannot create the unique index on keys ['k']" in result.error.reason
+    assert "duplicate key" in result.error.reason and "full error" not in result.error.reason
+
+
+@pytest.mark.parametrize("mode", ["insert", "upsert", "replace"])
+def test_loading_no_rows_creates_the_collection(mode: str, mongodb_url: str,
+                                                tmp_path: Path) -> None:
+    """So that a pipeline reading it next finds it (a missing collection is an error there)."""
+    keys = {"keys": ["id"]} if mode == "upsert" else {}
+    result = load("mongodb", pa.table({"id": pa.array([], pa.int64())}), tmp_path,
+                  connection=CONN, collection="none_yet", mode=mode, **keys)
+    assert result.status == "succeeded", result.error
+    assert db(mongodb_url).list_collection_names() == ["none_yet"]
+    back, _ = extract("mongodb", tmp_path, connection=CONN, collection="none_yet")
+    assert back.num_rows == 0

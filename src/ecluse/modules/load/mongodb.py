@@ -116,6 +116,8 @@ class MongoLoader(Loader):
                 c.mode == "replace" and existed) else 0
             if c.mode == "replace":
                 db.create_collection(temp)
+            elif not existed:  # it exists after the load, even of no rows
+                db.create_collection(c.collection)
             if c.keys and c.mode != "insert":
                 try:
                     target.create_index([(k, 1) for k in c.keys], unique=True)

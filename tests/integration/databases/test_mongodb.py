@@ -266,3 +266,11 @@ def test_loading_no_rows_creates_the_collection(mode: str, mongodb_url: str,
     assert db(mongodb_url).list_collection_names() == ["none_yet"]
     back, _ = extract("mongodb", tmp_path, connection=CONN, collection="none_yet")
     assert back.num_rows == 0
+
+
+def test_upsert_keys_must_be_single_values(mongodb_url: str, tmp_path: Path) -> None:
+    result = load("mongodb", pa.table({"k": [[1], [2]]}), tmp_path, connection=CONN,
+                  collection="lists", mode="upsert", keys=["k"])
+    assert result.error is not None and result.error.field == "keys"
+    assert "upsert keys must hold single values" in result.error.reason
+    assert "'k' (list<" in result.error.reason

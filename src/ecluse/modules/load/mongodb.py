@@ -190,6 +190,10 @@ def _refuse_repeated_keys(spool: Path, keys: list[str]) -> None:
 
     with pa.memory_map(str(spool)) as source:
         table = ipc.open_stream(source).read_all().select(keys)
+        nested = [f"{f.name!r} ({f.type})" for f in table.schema if pa.types.is_nested(f.type)]
+        if nested:
+            raise ConfigError(f"upsert keys must hold single values, not lists or records: "
+                              f"{', '.join(nested)}", field="keys")
         table = table.rename_columns([f"k{i}" for i in range(len(keys))])  # no name clash
         counts = table.group_by(table.column_names).aggregate([([], "count_all")])
         repeated = counts.filter(pc.greater(counts["count_all"], 1))

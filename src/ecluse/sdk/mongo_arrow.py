@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from ecluse.sdk.connections import Connection
 from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.suggest import did_you_mean
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -88,19 +89,19 @@ def get_path(doc: Any, path: str) -> Any:
     return doc
 
 
-def bind(value: Any, parameters: Mapping[str, Any]) -> Any:
-    """Replace every string exactly ``":name"`` in a filter/pipeline by the parameter's value
-    (typed, never pasted into text)."""
+def bind(value: Any, parameters: Mapping[str, Any], *, field: str = "filter") -> Any:
+    """Replace every string exactly ``":name"`` in a filter/pipeline (the setting ``field``) by
+    the parameter's value (typed, never pasted into text)."""
     if isinstance(value, str) and value.startswith(":") and value[1:].isidentifier():
         name = value[1:]
         if name not in parameters:
-            raise ConfigError(f"the filter uses :{name}, but no such parameter was given",
-                              field="filter")
+            raise ConfigError(f"the {field} uses :{name}, but no such parameter was given."
+                              f"{did_you_mean(name, parameters)}", field=field)
         return to_bson(parameters[name])
     if isinstance(value, Mapping):
-        return {k: bind(v, parameters) for k, v in value.items()}
+        return {k: bind(v, parameters, field=field) for k, v in value.items()}
     if isinstance(value, list):
-        return [bind(v, parameters) for v in value]
+        return [bind(v, parameters, field=field) for v in value]
     return value
 
 

@@ -65,6 +65,11 @@ def test_filter_parameters_and_pipeline(mongodb_url: str, tmp_path: Path) -> Non
     back, _ = extract("mongodb", tmp_path, connection=CONN, collection="p", pipeline=[
         {"$group": {"_id": "$g", "total": {"$sum": "$v"}}}, {"$sort": {"_id": 1}}])
     assert back.sort_by("_id").column("total").to_pylist() == [6, 9]
+    _, result = extract("mongodb", tmp_path, expect_ok=False, connection=CONN, collection="p",
+                        pipeline=[{"$match": {"g": ":min_di"}}])
+    assert result.error is not None and result.error.field == "pipeline"
+    assert "the pipeline uses :min_di, but no such parameter was given. Did you mean 'min_id'?" \
+        in result.error.reason
 
 
 def test_load_modes_round_trip(mongodb_url: str, tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ class MongoExtractor(Extractor):
             sort = [(inc.cursor_field, 1), (inc.key_field, 1)]
             limit = inc.page_size
         if c.pipeline is not None:
-            stages = bind(c.pipeline, params)
+            stages = bind(c.pipeline, params, field="pipeline")
             if match:
                 stages.append({"$match": match})
             if sort:

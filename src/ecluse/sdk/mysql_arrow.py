@@ -89,7 +89,9 @@ def warehouse_key(connection: Connection) -> str:
 
 
 def open_warehouse(connection: Connection) -> SqlWarehouse:
-    """Compiles chains to MySQL's SQL; table columns are read through PyMySQL."""
+    """Compiles chains to MySQL's SQL; table columns are read through PyMySQL. A chain the
+    server cannot run (a function MySQL 5.7 or MariaDB lacks) is found by a ``LIMIT 0`` probe."""
+    import pymysql
     from ibis.backends.sql.compilers.mysql import compiler
 
     conn = connect(connection)
@@ -100,7 +102,14 @@ def open_warehouse(connection: Connection) -> SqlWarehouse:
         with conn.cursor() as cur:
             return ibis.Schema.from_pyarrow(result_schema(cur, f"SELECT * FROM {qualified(db, table)}"))
 
-    return SqlWarehouse(compiler, describe, conn.close)
+    def probe(sql: str) -> None:
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT * FROM ({sql}) AS t LIMIT 0")
+        except pymysql.MySQLError as exc:
+            raise ConfigError(f"the server cannot run the chain's SQL: {exc.args[-1]}") from exc
+
+    return SqlWarehouse(compiler, describe, conn.close, probe=probe)
 
 
 # --- types ------------------------------------------------------------------------------

@@ -137,22 +137,38 @@ class ClickhouseLoader(Loader):
                 else "MergeTree ORDER BY tuple()"
             lc = {"allow_experimental_low_cardinality_type": 1} if server < (19, 9) and \
                 "LowCardinality" in defs else None
-            client.execute(f"CREATE TABLE {staging} ({defs}) ENGINE = {engine}", settings=lc)
+            # an upsert keeps the last row of a key the input repeats, as every loader does:
+            # staging numbers the rows, which ClickHouse would not keep in order
+            last_wins = c.mode == "upsert"
+            numbered = f", {_ROW} UInt64" if last_wins else ""
+            client.execute(f"CREATE TABLE {staging} ({defs}{numbered}) ENGINE = {engine}",
+                           settings=lc)
             cols = ", ".join(quote(f.name) for f in schema)
             if sql is not None:  # pushed down: the server fills staging itself
-                client.execute(f"INSERT INTO {staging} ({cols}) {sql}")
+                client.execute(f"INSERT INTO {staging} ({cols}{numbered and ', ' + _ROW}) "
+                               f"SELECT *{numbered and ', rowNumberInAllBlocks()'} FROM ({sql})")
                 total = _count(client, staging)
             else:
                 assert reader is not None
-                total = self._insert(client, ctx, reader, staging, schema, types)
+                total = self._insert(client, ctx, reader, staging, schema, types, last_wins)
+            keys = ", ".join(quote(k) for k in c.keys)
+            rows = f"SELECT {cols} FROM {staging}"
+            if last_wins:
+                rows += f" ORDER BY {_ROW} DESC LIMIT 1 BY {keys}"
+                total = int(client.execute(f"SELECT uniqExact({keys}) FROM {staging}")[0][0])
             if fresh:
                 deleted = 0
+                fill = staging
+                if last_wins:  # a new table of one row per key
+                    client.execute(f"CREATE TABLE {swap} ({defs}) ENGINE = {engine}", settings=lc)
+                    client.execute(f"INSERT INTO {swap} ({cols}) {rows}")
+                    fill = swap
                 if existing is not None:
                     deleted = _count(client, target)
-                    client.execute(f"RENAME TABLE {target} TO {old}, {staging} TO {target}")
+                    client.execute(f"RENAME TABLE {target} TO {old}, {fill} TO {target}")
                     client.execute(f"DROP TABLE {old}")
                 else:
-                    client.execute(f"RENAME TABLE {staging} TO {target}")
+                    client.execute(f"RENAME TABLE {fill} TO {target}")
                 return _result(total, 0, deleted, c.table)
             if c.mode == "append":
                 added: list[str] = []
@@ -169,7 +185,6 @@ class ClickhouseLoader(Loader):
                     raise
                 return _result(total, 0, 0, c.table)
             # upsert: build the new table aside, then swap it in
-            keys = ", ".join(quote(k) for k in c.keys)
             client.execute(f"CREATE TABLE {swap} AS {target}", settings=lc)
             for f in new_cols:
                 client.execute(f"ALTER TABLE {swap} ADD COLUMN {quote(f.name)} {types[f.name]}")
@@ -177,7 +192,7 @@ class ClickhouseLoader(Loader):
             updated = _count(client, target, f"({keys}) IN (SELECT {keys} FROM {staging})")
             client.execute(f"INSERT INTO {swap} ({kept}) SELECT {kept} FROM {target} "
                            f"WHERE ({keys}) NOT IN (SELECT {keys} FROM {staging})")
-            client.execute(f"INSERT INTO {swap} ({cols}) SELECT {cols} FROM {staging}")
+            client.execute(f"INSERT INTO {swap} ({cols}) {rows}")
             client.execute(f"RENAME TABLE {target} TO {old}, {swap} TO {target}")
             client.execute(f"DROP TABLE {old}")
             return _result(total - updated, updated, 0, c.table)
@@ -204,10 +219,11 @@ class ClickhouseLoader(Loader):
         return ddl_type(f.type, server, nullable=not key)
 
     def _insert(self, client: Any, ctx: NodeContext, reader: pa.RecordBatchReader, staging: str,
-                schema: pa.Schema, types: dict[str, str]) -> int:
+                schema: pa.Schema, types: dict[str, str], numbered: bool) -> int:
+        """The rows into ``staging``; ``numbered``: with their place in the input (``_ROW``)."""
         import pyarrow as pa
 
-        cols = ", ".join(quote(f.name) for f in schema)
+        cols = ", ".join(quote(f.name) for f in schema) + (f", {_ROW}" if numbered else "")
         total = 0
         pending: list[pa.RecordBatch] = []
         count = 0
@@ -215,6 +231,8 @@ class ClickhouseLoader(Loader):
         def flush() -> None:
             data = pa.Table.from_batches(pending, schema=schema)
             check_fits(data, types)
+            if numbered:
+                data = data.append_column(_ROW, pa.array(range(total, total + count), pa.uint64()))
             insert_arrow(client, f"INSERT INTO {staging} ({cols}) VALUES", data)
 
         for batch in reader:
@@ -231,6 +249,9 @@ class ClickhouseLoader(Loader):
             total += count
             ctx.progress(total)
         return total
+
+
+_ROW = "_ecluse_row"
 
 
 def _result(inserted: int, updated: int, deleted: int, table: str) -> LoadResult:

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 
 from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
 from ecluse.sdk.config import connection_field
-from ecluse.sdk.mongo_arrow import batch_to_docs, connect, get_path, server_message, shown
+from ecluse.sdk.mongo_arrow import batch_to_docs, connect, get_path, server_message
 from ecluse.sdk.relational import require_columns
 
 if TYPE_CHECKING:
@@ -89,9 +89,8 @@ class MongoLoader(Loader):
                 for batch in reader:
                     ctx.cancel.raise_if_cancelled()
                     writer.write_batch(batch)
-            if c.mode == "upsert":
-                _refuse_repeated_keys(spool, c.keys)
-            return self._load(spool, ctx)
+            keep = _last_of_each_key(spool, c.keys) if c.mode == "upsert" else None
+            return self._load(spool, keep, ctx)
         except PyMongoError as exc:
             raise ConfigError(f"MongoDB refused the load into collection {c.collection!r}: "
                               f"{server_message(exc)}", field="collection") from exc
@@ -99,7 +98,7 @@ class MongoLoader(Loader):
             with contextlib.suppress(OSError):
                 spool.unlink()
 
-    def _load(self, spool: Path, ctx: NodeContext) -> LoadResult:
+    def _load(self, spool: Path, keep: pa.BooleanArray | None, ctx: NodeContext) -> LoadResult:
         import pyarrow as pa
         import pyarrow.ipc as ipc
         from pymongo.errors import OperationFailure
@@ -129,7 +128,7 @@ class MongoLoader(Loader):
                         field="keys") from exc
             done = 0
             with pa.memory_map(str(spool)) as source:
-                for docs in _prepared(ipc.open_stream(source), c.batch_size,
+                for docs in _prepared(_kept(ipc.open_stream(source), keep), c.batch_size,
                                       c.nest_dotted_columns):
                     ctx.cancel.raise_if_cancelled()
                     self._write(target, docs, done, counts, errors)
@@ -181,32 +180,35 @@ class MongoLoader(Loader):
         counts["updated"] += int(result.get("nMatched", 0))
 
 
-def _refuse_repeated_keys(spool: Path, keys: list[str]) -> None:
-    """An upsert must see each key once: with two rows for one key, which one the unordered
-    bulk write keeps is arbitrary. Checked over the whole spooled input, before any write."""
+def _last_of_each_key(spool: Path, keys: list[str]) -> pa.BooleanArray | None:
+    """Which rows of the spooled input to write for an upsert: the last one of each key, as
+    every loader does (the unordered bulk write would keep an arbitrary one); None when no key
+    repeats."""
+    import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.ipc as ipc
 
     with pa.memory_map(str(spool)) as source:
         table = ipc.open_stream(source).read_all().select(keys)
-        nested = [f"{f.name!r} ({f.type})" for f in table.schema if pa.types.is_nested(f.type)]
-        if nested:
-            raise ConfigError(f"upsert keys must hold single values, not lists or records: "
-                              f"{', '.join(nested)}", field="keys")
-        table = table.rename_columns([f"k{i}" for i in range(len(keys))])  # no name clash
-        counts = table.group_by(table.column_names).aggregate([([], "count_all")])
-        repeated = counts.filter(pc.greater(counts["count_all"], 1))
-        if not repeated.num_rows:
-            return
-        rows = pc.sum(repeated["count_all"]).as_py()
-        first = repeated.slice(0, 1).to_pylist()[0]
-    example = ", ".join(f"{k}={shown(first[f'k{i}'])}" for i, k in enumerate(keys))
-    raise ConfigError(
-        f"mode 'upsert' needs one row per key, but {rows} rows share {repeated.num_rows} key "
-        f"value(s) of keys {keys} (e.g. {example}: {first['count_all']} rows); which one would "
-        "win is arbitrary, so nothing was written. Keep one row per key with a `deduplicate` "
-        "node before this loader.", field="keys")
+    nested = [f"{f.name!r} ({f.type})" for f in table.schema if pa.types.is_nested(f.type)]
+    if nested:
+        raise ConfigError(f"upsert keys must hold single values, not lists or records: "
+                          f"{', '.join(nested)}", field="keys")
+    names = [f"k{i}" for i in range(len(keys))]  # no clash with the row number
+    table = table.rename_columns(names).append_column("row", pa.array(np.arange(table.num_rows)))
+    last = table.group_by(names).aggregate([("row", "max")])
+    if last.num_rows == table.num_rows:
+        return None
+    keep = np.zeros(table.num_rows, dtype=bool)
+    keep[last["row_max"].to_numpy()] = True
+    return pa.array(keep)
+
+
+def _kept(batches: Iterable[pa.RecordBatch], keep: pa.BooleanArray | None) -> Iterator[pa.RecordBatch]:
+    at = 0
+    for batch in batches:
+        yield batch if keep is None else batch.filter(keep.slice(at, batch.num_rows))
+        at += batch.num_rows
 
 
 def _prepared(batches: Iterable[pa.RecordBatch], size: int,

@@ -123,12 +123,17 @@ class MysqlLoader(Loader):
                 col_type = known or ddl_type(f.type, key=f.name in c.keys)
                 null = " NOT NULL" if fresh and f.name in c.keys and c.mode == "upsert" else ""
                 defs.append(f"{quote(f.name)} {col_type}{null}")
+            key_list = ", ".join(quote(k) for k in c.keys)
             if fresh and c.keys:
-                defs.append(f"PRIMARY KEY ({', '.join(quote(k) for k in c.keys)})")
+                defs.append(f"PRIMARY KEY ({key_list})")
+            elif c.mode == "upsert":
+                defs.append(f"UNIQUE KEY ({key_list})")
+            # an upsert keeps the last row of a key the input repeats, as every loader does
+            last_wins = c.mode == "upsert"
             create = (f"CREATE TABLE {staging} ({', '.join(defs)}) ENGINE=InnoDB "
                       "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
             if sql is not None:  # 2. pushed down: the server fills staging itself
-                cur.execute(f"{create} AS {sql}")
+                cur.execute(f"{create} {'REPLACE ' if last_wins else ''}AS {sql}")
                 total = _scalar(cur, f"SELECT COUNT(*) FROM {staging}")
             else:  # 2. the rows, in bulk
                 assert reader is not None
@@ -138,7 +143,10 @@ class MysqlLoader(Loader):
                     cur.execute("SELECT @@GLOBAL.local_infile")
                     row = cur.fetchone()
                     method = "load_data" if row and int(row[0]) else "insert"
-                total = _bulk_load(conn, cur, reader, staging, schema, method, c.batch_rows, ctx)
+                total = _bulk_load(conn, cur, reader, staging, schema, method, c.batch_rows, ctx,
+                                   replace=last_wins)
+                if last_wins:
+                    total = _scalar(cur, f"SELECT COUNT(*) FROM {staging}")
                 ctx.metrics["bulk_method"] = method
             conn.commit()
             # 3. apply
@@ -225,10 +233,12 @@ def _scalar(cur: Any, sql: str) -> int:
 
 
 def _bulk_load(conn: Any, cur: Any, reader: pa.RecordBatchReader, staging: str, schema: pa.Schema,
-               method: str, batch_rows: int, ctx: NodeContext) -> int:
+               method: str, batch_rows: int, ctx: NodeContext, *, replace: bool) -> int:
+    """Rows into ``staging``; with ``replace``, a row whose key is already there replaces it."""
     total = 0
     if method == "load_data":
-        load_sql = (f"LOAD DATA LOCAL INFILE %s INTO TABLE {staging} CHARACTER SET utf8mb4 "
+        load_sql = (f"LOAD DATA LOCAL INFILE %s {'REPLACE ' if replace else ''}INTO TABLE {staging} "
+                    "CHARACTER SET utf8mb4 "
                     "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
                     "LINES TERMINATED BY '\\n' ({})")
         exprs, targets, sets = _csv_plan(schema)
@@ -242,7 +252,7 @@ def _bulk_load(conn: Any, cur: Any, reader: pa.RecordBatchReader, staging: str, 
         return total
     cols = ", ".join(quote(f.name) for f in schema)
     marks = ", ".join(["%s"] * len(schema))
-    sql = f"INSERT INTO {staging} ({cols}) VALUES ({marks})"
+    sql = f"{'REPLACE' if replace else 'INSERT'} INTO {staging} ({cols}) VALUES ({marks})"
     for batch in _rebatch(reader, batch_rows):
         ctx.cancel.raise_if_cancelled()
         columns = [_py_values(batch.column(i), f.type) for i, f in enumerate(schema)]

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 STATE_DIR = Path(tempfile.gettempdir()) / "ecluse-test-servers"
 
@@ -260,6 +261,17 @@ def start_mongodb(storage: Path) -> tuple[str, object]:
         proc.kill()
         raise
     return f"mongodb://127.0.0.1:{port}/?directConnection=true", proc
+
+
+def stop(process: Any) -> None:
+    """End a server started here; one that ignores SIGTERM (the emulator sometimes does) is
+    killed after 10 s."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 # --- Apache Airflow: its own virtualenv, cached by the hash of its lock file --------------

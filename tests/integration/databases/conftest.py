@@ -60,8 +60,7 @@ def mongodb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """secantusdb, a MongoDB wire-protocol emulator (no real mongod can be installed here)."""
     url, server = servers.start_mongodb(Path(tmp_path_factory.mktemp("secantus")))
     yield url
-    server.terminate()  # type: ignore[attr-defined]
-    server.wait(10)  # type: ignore[attr-defined]
+    servers.stop(server)
 
 
 @pytest.fixture

@@ -21,16 +21,14 @@ pytestmark = pytest.mark.integration
 def gcs_endpoint() -> Iterator[str]:
     endpoint, proc = servers.start_gcs()
     yield endpoint
-    proc.terminate()
-    proc.wait(10)
+    servers.stop(proc)
 
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     conn, proc = servers.start_azurite(tmp_path_factory.mktemp("azurite"))
     yield conn
-    proc.terminate()
-    proc.wait(10)
+    servers.stop(proc)
 
 
 def _set(monkeypatch: pytest.MonkeyPatch, name: str, value: dict[str, Any]) -> None:

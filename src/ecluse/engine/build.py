@@ -58,15 +58,14 @@ def build_graph(plan: Plan, nodes: list[PlanNode], backend: EngineBackend,
 def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: NodeContext,
                 materialize_fanout: bool) -> None:
     module = pn.module
-    inputs = {port: [built.outputs[src] for src in sources] for port, sources in pn.inputs.items()}
     one_shot = any(src in built.one_shot for sources in pn.inputs.values() for src in sources)
-    if one_shot and isinstance(module, Transformer) and (
-            module.queries_input or len(module.outputs) > 1):
-        # its input would be executed more than once: a stream would be empty the second time
-        inputs = {port: [backend.materialize(built.outputs[src]) if src in built.one_shot
-                         else built.outputs[src] for src in sources]
-                  for port, sources in pn.inputs.items()}
-        one_shot = False
+    # a transform that executes its input more than once would find a stream empty the second time
+    rereads = one_shot and isinstance(module, Transformer) and (
+        module.queries_input or len(module.outputs) > 1)
+    inputs = {port: [backend.materialize(built.outputs[src]) if rereads and src in built.one_shot
+                     else built.outputs[src] for src in sources]
+              for port, sources in pn.inputs.items()}
+    one_shot = one_shot and not rereads
     if isinstance(module, Extractor):
         streams_before = len(backend.streams)
         table = module.read(ctx)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ecluse.sdk.errors import shown
+
 _SAMPLE_LINES = 200
 GROUP_SEPARATORS = "[ .\u00a0\u202f]"
 """Between groups of thousands: a space (also non-breaking, narrow) or a dot. A character
@@ -162,6 +164,3 @@ def first_malformed_line(paths: Sequence[str], delimiter: str, encoding: str, qu
     return None
 
 
-def shown(text: str) -> str:
-    """A line of a file as a message quotes it, cut at 120 characters."""
-    return repr(text if len(text) <= 120 else text[:117] + "...")

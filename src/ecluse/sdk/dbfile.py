@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from ecluse.sdk.config import ModuleConfig, columns_field, path_field, sql_field
 from ecluse.sdk.context import NodeContext
 from ecluse.sdk.duckdb_ext import duckdb_config
-from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.errors import ConfigError, cut
 from ecluse.sdk.ibis_sql import executable_sql
 from ecluse.sdk.module import Extractor, Loader, LoadResult
 from ecluse.sdk.relational import require_columns
@@ -355,11 +355,9 @@ _SQLITE_FITS = {
 '7' into 7 or 2.0 into 2); any other value would fail every later read of the table."""
 
 
-def _misfit(table: str, column: str, column_type: str, input_type: str, shown: str) -> ConfigError:
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
+def _misfit(table: str, column: str, column_type: str, input_type: str, value: str) -> ConfigError:
     return ConfigError(f"column {column!r} of table {table!r} is of type {column_type}, but the "
-                       f"incoming {column!r} is {input_type} and holds {shown}, which that type "
+                       f"incoming {column!r} is {input_type} and holds {cut(value, 60)}, which that type "
                        "cannot hold; nothing was changed: convert the column before this node (e.g. "
                        "a cleaner's cast) or load with mode 'replace' to recreate the table",
                        field="table")

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def cut(text: str, limit: int = 120) -> str:
+    """``text`` shortened to ``limit`` characters for a message."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def shown(value: Any, limit: int = 120) -> str:
+    """A value as a message quotes it: text in quotes, at most ``limit`` characters."""
+    return repr(cut(value, limit)) if isinstance(value, str) else cut(str(value), limit)
+
 
 class EcluseError(Exception):
     """Base of every error Ecluse raises on purpose."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ecluse.sdk.connections import Connection
-from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.errors import ConfigError, shown
 from ecluse.sdk.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -72,12 +72,6 @@ def server_message(exc: BaseException) -> str:
     text = str(exc).split(", full error: ")[0].split(", Timeout: ")[0]
     text = re.sub(r" \(configured timeouts: [^)]*\)", "", text)
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def shown(value: Any) -> str:
-    """A value as quoted in a message: strings in quotes, at most 100 characters."""
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 100 else f"{text[:100]}…"
 
 
 def get_path(doc: Any, path: str) -> Any:
@@ -266,7 +260,7 @@ def docs_to_batch(docs: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBat
             if bad is None:
                 raise
             raise ConfigError(
-                f"field {f.name!r} holds {shown(bad)}, which does not fit the type {f.type} "
+                f"field {f.name!r} holds {shown(bad, 100)}, which does not fit the type {f.type} "
                 "inferred from the sampled documents; raise `sample_size` so that the sample "
                 "holds such values (the column then widens, to text if need be), or leave the "
                 "field out with a `projection`", field="sample_size") from exc

@@ -3,7 +3,9 @@ swapping two neighbouring letters counts as one edit (``cvs`` -> ``csv``, not ``
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from ecluse.sdk.errors import ConfigError
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -37,3 +39,23 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """`` Did you mean 'x'?`` or an empty string."""
     found = closest(name, candidates)
     return f" Did you mean {found!r}?" if found else ""
+
+
+def no_such(kind: str, name: str, known: Iterable[str], *, within: str | None = None) -> ConfigError:
+    """``table 'x' does not exist in database 'd'. Did you mean 'y'?``, on the setting `table`
+    (a database extractor's table, its database or schema)."""
+    where = f" in {within}" if within else ""
+    return ConfigError(f"{kind} {name!r} does not exist{where}.{did_you_mean(name, known)}",
+                       field="table")
+
+
+def missing_column(table: str, wanted: Iterable[str], names: Sequence[str], *,
+                   fold_case: bool = False) -> ConfigError | None:
+    """The first of the ``columns`` setting's names that ``table`` lacks, as an error with a
+    'Did you mean'; ``fold_case`` where the database matches names whatever their case."""
+    known = {n.lower() if fold_case else n for n in names}
+    for column in wanted:
+        if (column.lower() if fold_case else column) not in known:
+            return ConfigError(f"table {table!r} has no column {column!r}."
+                               f"{did_you_mean(column, names)}", field="columns")
+    return None

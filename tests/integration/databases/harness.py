@@ -72,3 +72,16 @@ def extract(module: str, work: Path, *, state: Any = None, parameters: dict[str,
     if expect_ok:
         assert result.status == "succeeded", result.error
     return (pq.read_table(out) if result.status == "succeeded" else pa.table({})), result
+
+
+def mistyped_names(db: str, table_in_db: str) -> list[tuple[dict[str, Any], str, str]]:
+    """(config, field, message) of the names a database extractor answers with a 'Did you
+    mean', when database ``db`` has a table ``orders (id, amount)``; ``table_in_db`` is a wrong
+    table name qualified with ``db``."""
+    return [({"table": "ordrs"}, "table", "table 'ordrs' does not exist. Did you mean 'orders'?"),
+            ({"table": f"{db}.{table_in_db}"}, "table",
+             f"table {table_in_db!r} does not exist in database {db!r}. Did you mean 'orders'?"),
+            ({"table": f"{db[:-1]}.orders"}, "table",
+             f"database {db[:-1]!r} does not exist. Did you mean {db!r}?"),
+            ({"table": "orders", "columns": ["id", "amout"]}, "columns",
+             "table 'orders' has no column 'amout'. Did you mean 'amount'?")]

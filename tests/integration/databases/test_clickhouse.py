@@ -14,7 +14,7 @@ import pytest
 from clickhouse_driver import Client
 
 from ecluse.engine.state import MemoryStateStore
-from tests.integration.databases.harness import extract, load
+from tests.integration.databases.harness import extract, load, mistyped_names
 
 TABLE = 'odd `name` "select"'
 CONN = "test-clickhouse"
@@ -242,13 +242,6 @@ def test_a_mistyped_table_or_column_gets_a_suggestion(clickhouse_url: str, tmp_p
     `table` whatever was mistyped; the names it has are looked up then, for a 'Did you mean'."""
     db = clickhouse_url.rsplit("/", 1)[1]
     sql(clickhouse_url, "CREATE TABLE orders (id UInt32, amount Int32) ENGINE = MergeTree ORDER BY id")
-    for config, field, message in (
-            ({"table": "ordrs"}, "table", "table 'ordrs' does not exist. Did you mean 'orders'?"),
-            ({"table": f"{db}.Orders"}, "table",
-             f"table 'Orders' does not exist in database '{db}'. Did you mean 'orders'?"),
-            ({"table": f"{db[:-1]}.orders"}, "table",
-             f"database '{db[:-1]}' does not exist. Did you mean '{db}'?"),
-            ({"table": "orders", "columns": ["id", "amout"]}, "columns",
-             "table 'orders' has no column 'amout'. Did you mean 'amount'?")):
+    for config, field, message in mistyped_names(db, "Orders"):
         _, run = extract("clickhouse", tmp_path, connection=CONN, expect_ok=False, **config)
         assert run.error is not None and (run.error.field, run.error.reason) == (field, message)

@@ -13,7 +13,7 @@ import pymysql
 import pytest
 
 from ecluse.engine.state import MemoryStateStore
-from tests.integration.databases.harness import extract, load
+from tests.integration.databases.harness import extract, load, mistyped_names
 
 TABLE = 'odd `name` "select"'
 CONN = "test-mysql"
@@ -361,13 +361,7 @@ def test_a_mistyped_table_or_column_gets_a_suggestion(mysql_url: str, tmp_path: 
     db = mysql_url.rsplit("/", 1)[1]
     sql(mysql_url, "CREATE TABLE orders (id INT, amount INT)")
     for config, field, message in (
-            ({"table": "ordrs"}, "table", "table 'ordrs' does not exist. Did you mean 'orders'?"),
-            ({"table": f"{db}.Ordrs"}, "table",
-             f"table 'Ordrs' does not exist in database '{db}'. Did you mean 'orders'?"),
-            ({"table": f"{db[:-1]}.orders"}, "table",
-             f"database '{db[:-1]}' does not exist. Did you mean '{db}'?"),
-            ({"table": "orders", "columns": ["id", "amout"]}, "columns",
-             "table 'orders' has no column 'amout'. Did you mean 'amount'?"),
+            *mistyped_names(db, "Ordrs"),
             ({"table": "orders", "where": "o.amout > 1"}, "where",
              "MySQL rejected the condition: Unknown column 'o.amout' in 'WHERE'. Did you mean "
              "'amount'?")):

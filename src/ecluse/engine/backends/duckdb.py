@@ -17,9 +17,9 @@ import ibis.expr.types as ir
 from ibis.backends.sql.datatypes import DuckDBType
 
 from ecluse.engine.backends.base import EngineBackend, sql_identifier, sql_literal
-from ecluse.sdk.csv_sniff import first_malformed_line, shown
+from ecluse.sdk.csv_sniff import first_malformed_line
 from ecluse.sdk.duckdb_ext import duckdb_config
-from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.errors import ConfigError, shown
 from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport
 from ecluse.sdk.ibis_sql import executable_sql
 from ecluse.sdk.types import to_ibis_type

@@ -40,7 +40,7 @@ from ecluse.sdk.keyset import (
 from ecluse.sdk.sqltext import bind_pyformat as bind
 from ecluse.sdk.sqltext import check_query_or_table, query_parameters
 from ecluse.sdk.sqltext import split_db_table as split_table
-from ecluse.sdk.suggest import did_you_mean
+from ecluse.sdk.suggest import missing_column, no_such
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -171,22 +171,16 @@ class ClickhouseExtractor(Extractor):
         with contextlib.suppress(Exception):
             if code == _UNKNOWN_IDENTIFIER:
                 names = result_schema(client, f"SELECT * FROM {qualified(db, table)}")[0].names
-                missing = [col for col in c.columns if col not in names]
-                if missing:
-                    return ConfigError(f"table {c.table!r} has no column {missing[0]!r}."
-                                       f"{did_you_mean(missing[0], names)}", field="columns")
-                return ConfigError(f"ClickHouse rejected the condition: {first_line(exc)}",
-                                   field="where") if c.where else None
+                return missing_column(c.table, c.columns, names) or (ConfigError(
+                    f"ClickHouse rejected the condition: {first_line(exc)}", field="where")
+                    if c.where else None)
             if code == _UNKNOWN_DATABASE:
                 databases = [str(d) for (d,) in client.execute("SELECT name FROM system.databases")]
-                return ConfigError(f"database {db!r} does not exist."
-                                   f"{did_you_mean(str(db), databases)}", field="table")
+                return no_such("database", str(db), databases)
             tables = [str(t) for (t,) in client.execute(
                 "SELECT name FROM system.tables WHERE database = %(db)s",
                 {"db": db or client.execute("SELECT currentDatabase()")[0][0]})]
-            where = f" in database {db!r}" if db else ""
-            return ConfigError(f"table {table!r} does not exist{where}."
-                               f"{did_you_mean(table, tables)}", field="table")
+            return no_such("table", table, tables, within=db and f"database {db!r}")
         return None
 
     def _stream(self, client: Any, ctx: NodeContext, schema: pa.Schema,

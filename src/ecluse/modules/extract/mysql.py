@@ -50,7 +50,7 @@ from ecluse.sdk.mysql_connectorx import stream as connectorx_stream
 from ecluse.sdk.sqltext import bind_pyformat as bind
 from ecluse.sdk.sqltext import check_query_or_table, query_parameters
 from ecluse.sdk.sqltext import split_db_table as split_table
-from ecluse.sdk.suggest import did_you_mean
+from ecluse.sdk.suggest import did_you_mean, missing_column, no_such
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -200,11 +200,8 @@ class MysqlExtractor(Extractor):
         with contextlib.suppress(Exception), conn.cursor() as cur:
             if code == ER.BAD_FIELD_ERROR:
                 names = [f.name for f in result_fields(cur, f"SELECT * FROM {qualified(db, table)}")]
-                known = {n.lower() for n in names}
-                missing = [col for col in c.columns if col.lower() not in known]
-                if missing:
-                    return ConfigError(f"table {c.table!r} has no column {missing[0]!r}."
-                                       f"{did_you_mean(missing[0], names)}", field="columns")
+                if error := missing_column(c.table, c.columns, names, fold_case=True):
+                    return error
                 named = re.match(r"Unknown column '(?:.*\.)?(.*)' in", str(exc.args[-1]))
                 hint = did_you_mean(named.group(1), names) if named else ""
                 return ConfigError(f"MySQL rejected the condition: {first_line(exc)}.{hint}",
@@ -216,11 +213,8 @@ class MysqlExtractor(Extractor):
                 cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
                 databases = [str(d) for (d,) in cur.fetchall()]
                 if db not in databases:
-                    return ConfigError(f"database {db!r} does not exist."
-                                       f"{did_you_mean(db, databases)}", field="table")
-            where = f" in database {db!r}" if db else ""
-            return ConfigError(f"table {table!r} does not exist{where}."
-                               f"{did_you_mean(table, tables)}", field="table")
+                    return no_such("database", db, databases)
+            return no_such("table", table, tables, within=db and f"database {db!r}")
         return None
 
     def _stream(self, conn: Any, ctx: NodeContext, schema: pa.Schema, select: list[str],

@@ -37,7 +37,7 @@ from ecluse.sdk.arrow_pg import (
 from ecluse.sdk.arrow_pg_session import PgDatabase, PgSession, PgWarehouse, open_warehouse
 from ecluse.sdk.keyset import IncrementalConfig
 from ecluse.sdk.sqltext import check_query_or_table
-from ecluse.sdk.suggest import did_you_mean
+from ecluse.sdk.suggest import did_you_mean, missing_column, no_such
 from ecluse.sdk.warehouse import Warehouse
 
 _UNDEFINED_TABLE, _UNDEFINED_COLUMN = "42P01", "42703"  # SQLSTATEs
@@ -185,10 +185,8 @@ class PostgresExtractor(Extractor):
         with contextlib.suppress(Exception):
             if state == _UNDEFINED_COLUMN:
                 names = session.query(f"SELECT * FROM {qualified(schema, table)} LIMIT 0").schema.names
-                missing = [col for col in c.columns if col not in names]
-                if missing:
-                    return ConfigError(f"table {c.table!r} has no column {missing[0]!r}."
-                                       f"{did_you_mean(missing[0], names)}", field="columns")
+                if error := missing_column(c.table, c.columns, names):
+                    return error
                 named = re.search(r'column "?(?:[^" ]*\.)?([^" ]*)"? does not exist', str(exc))
                 hint = did_you_mean(named.group(1), names) if named else ""
                 return ConfigError(f"PostgreSQL rejected the condition: {first_line(exc)}.{hint}",
@@ -197,15 +195,12 @@ class PostgresExtractor(Extractor):
                     "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", [schema]):
                 schemas = [str(n) for (n,) in session.rows(
                     "SELECT nspname::text FROM pg_catalog.pg_namespace")]
-                return ConfigError(f"schema {schema!r} does not exist."
-                                   f"{did_you_mean(schema, schemas)}", field="table")
+                return no_such("schema", schema, schemas)
             tables = [str(t) for (t,) in session.rows(
                 "SELECT table_name::text FROM information_schema.tables WHERE "
                 "table_schema = $1 OR ($1 IS NULL AND table_schema = ANY(current_schemas(false)))",
                 [schema])]
-            where = f" in schema {schema!r}" if schema else ""
-            return ConfigError(f"table {table!r} does not exist{where}."
-                               f"{did_you_mean(table, tables)}", field="table")
+            return no_such("table", table, tables, within=schema and f"schema {schema!r}")
         return None
 
     def _stream(self, database: PgDatabase, ctx: NodeContext, exprs: list[str], schema: Any,

@@ -147,13 +147,13 @@ class ClickhouseLoader(Loader):
             if sql is not None:  # pushed down: the server fills staging itself
                 client.execute(f"INSERT INTO {staging} ({cols}{numbered and ', ' + _ROW}) "
                                f"SELECT *{numbered and ', rowNumberInAllBlocks()'} FROM ({sql})")
-                total = _count(client, staging)
+                total = 0 if last_wins else _count(client, staging)
             else:
                 assert reader is not None
                 total = self._insert(client, ctx, reader, staging, schema, types, last_wins)
             keys = ", ".join(quote(k) for k in c.keys)
             rows = f"SELECT {cols} FROM {staging}"
-            if last_wins:
+            if last_wins:  # the rows written: one per key
                 rows += f" ORDER BY {_ROW} DESC LIMIT 1 BY {keys}"
                 total = int(client.execute(f"SELECT uniqExact({keys}) FROM {staging}")[0][0])
             if fresh:
@@ -221,6 +221,7 @@ class ClickhouseLoader(Loader):
     def _insert(self, client: Any, ctx: NodeContext, reader: pa.RecordBatchReader, staging: str,
                 schema: pa.Schema, types: dict[str, str], numbered: bool) -> int:
         """The rows into ``staging``; ``numbered``: with their place in the input (``_ROW``)."""
+        import numpy as np
         import pyarrow as pa
 
         cols = ", ".join(quote(f.name) for f in schema) + (f", {_ROW}" if numbered else "")
@@ -232,7 +233,8 @@ class ClickhouseLoader(Loader):
             data = pa.Table.from_batches(pending, schema=schema)
             check_fits(data, types)
             if numbered:
-                data = data.append_column(_ROW, pa.array(range(total, total + count), pa.uint64()))
+                data = data.append_column(_ROW, pa.array(np.arange(total, total + count,
+                                                                   dtype=np.uint64)))
             insert_arrow(client, f"INSERT INTO {staging} ({cols}) VALUES", data)
 
         for batch in reader:

@@ -3,8 +3,6 @@ everywhere, unicode, emojis, very long text, extreme numbers, timestamps at DST 
 an empty table go through each database's loader and come back through its extractor, inside
 real pipelines, and must compare exactly - up to the type widening documented for that database
 in docs/databases.md (and applied in ``WIDEN`` below, nothing else).
-
-PostgreSQL joins this table when its modules land (add a row to ``TARGETS``).
 """
 
 from __future__ import annotations
@@ -40,6 +38,8 @@ AWKWARD = pa.table({
     "ts": pa.array([None, dt.datetime(2024, 3, 31, 1, 59, 59), dt.datetime(2024, 3, 31, 2, 30),
                     dt.datetime(2024, 10, 27, 2, 30, 0, 500000), dt.datetime(1970, 1, 1)],
                    pa.timestamp("us")),
+    # bytes that are not UTF-8 text (a NUL, invalid lead bytes), and an empty value
+    "blob": pa.array([None, b"\x00\xff\xfe binary", b"", b"plain", b"\x80"], pa.binary()),
     # a column name with quotes, a backquote, spaces and a reserved word
     'we"ird `col` select': [None, "a", "b", "c", "d"],
 })
@@ -93,6 +93,8 @@ def _clickhouse_expected(name: str, values: list[Any]) -> list[Any]:
 
 
 TARGETS: dict[str, tuple[str | None, Callable[[Path], dict[str, Any]], Widen, Widen]] = {
+    "postgres": ("postgres_conformance_url",
+                 lambda p: {"connection": "test-postgres", "table": TABLE}, _same, _same),
     "duckdb": (None, lambda p: {"path": str(p / "db.duckdb"), "table": TABLE}, _same, _same),
     "sqlite": (None, lambda p: {"path": str(p / "db.sqlite"), "table": TABLE}, _sqlite,
                _sqlite_expected),
@@ -140,3 +142,4 @@ def test_empty_table_round_trip(kind: str, tmp_path: Path, request: pytest.Fixtu
         assert back.column_names == ["_id"]
     else:
         assert back.column_names == AWKWARD.column_names
+        assert back.schema.field("blob").type == pa.binary(), kind

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ecluse.sdk.connections import Connection
-from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.errors import ConfigError, shown
 from ecluse.sdk.warehouse import SqlWarehouse
 
 if TYPE_CHECKING:
@@ -177,6 +177,48 @@ def _for_old_servers(node: sge.Expression) -> sge.Expression:
 
 
 # --- types ------------------------------------------------------------------------------
+
+BINARY_COMMENT = "binary data: Ecluse reads it back as bytes"
+"""The comment the loader puts on a String column it creates from binary data. ClickHouse keeps
+text and bytes in the same String type; the extractor reads columns with this comment as
+bytes, so binary data round-trips."""
+
+
+def is_binary(dtype: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    t = pa.types
+    return bool(t.is_binary(dtype) or t.is_large_binary(dtype) or t.is_fixed_size_binary(dtype))
+
+
+def binary_columns(client: Any, db: str | None, table: str) -> set[str]:
+    """The columns of ``table`` that hold binary data, by the loader's comment."""
+    db = db or str(client.execute("SELECT currentDatabase()")[0][0])
+    rows = client.execute("SELECT name FROM system.columns WHERE database = %(db)s AND "
+                          "table = %(t)s AND comment = %(c)s",
+                          {"db": db, "t": table, "c": BINARY_COMMENT})
+    return {str(name) for (name,) in rows}
+
+
+def as_text_column(values: pa.Array, name: str, first_row: int = 1) -> pa.Array:
+    """Bytes read from a String column as text, or an error naming the column and the first
+    value that is not UTF-8."""
+    import pyarrow as pa
+
+    try:
+        return values.cast(pa.string())
+    except pa.ArrowInvalid:
+        for row, value in enumerate(values.to_pylist(), start=first_row):
+            try:
+                _ = value is None or value.decode()
+            except UnicodeDecodeError:
+                raise ConfigError(
+                    f"column {name!r} holds bytes that are not UTF-8 text ({shown(value)}, row "
+                    f"{row} of the result); ClickHouse keeps text and binary data in the same "
+                    f"String type: add {name!r} to `binary_columns` to read the column as bytes",
+                    field="binary_columns") from None
+        raise
+
 
 def _unwrap(ch: str) -> tuple[str, bool]:
     nullable = False

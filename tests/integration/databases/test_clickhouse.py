@@ -245,3 +245,44 @@ def test_a_mistyped_table_or_column_gets_a_suggestion(clickhouse_url: str, tmp_p
     for config, field, message in mistyped_names(db, "Orders"):
         _, run = extract("clickhouse", tmp_path, connection=CONN, expect_ok=False, **config)
         assert run.error is not None and (run.error.field, run.error.reason) == (field, message)
+
+
+def test_binary_data_round_trips_and_foreign_bytes_are_named(clickhouse_url: str,
+                                                             tmp_path: Path) -> None:
+    """ClickHouse keeps text and bytes in one String type. The extractor failed with "Invalid
+    UTF8 payload" on a value that is not UTF-8; columns the loader creates from binary data are
+    marked (a column comment, set on added columns too) and read back as bytes, and other
+    tables' binary columns are read as bytes when listed in `binary_columns`."""
+    blobs = [b"\x00\xff\xfe", None, b"\x80 plain"]
+    first = pa.table({"id": [1, 2, 3], "blob": pa.array(blobs, pa.binary())})
+    assert load("clickhouse", first, tmp_path, connection=CONN, table="b1", keys=["id"]).status \
+        == "succeeded"
+    more = first.append_column("more", pa.array([b"\xc3", b"", None], pa.binary()))
+    run = load("clickhouse", more, tmp_path, connection=CONN, table="b1", mode="append")
+    assert run.status == "succeeded", run.error
+    back, _ = extract("clickhouse", tmp_path, connection=CONN, table="b1")
+    assert back.schema.field("blob").type == back.schema.field("more").type == pa.binary()
+    assert sorted(map(repr, back.column("more").to_pylist())) == \
+        ["None"] * 4 + ["b''", "b'\\xc3'"]
+
+    # a table made elsewhere, read by both of the extractor's paths (the Arrow stream, and the
+    # driver's values for a Tuple column)
+    sql(clickhouse_url, "CREATE TABLE b2 (id UInt32, label String, pair Tuple(UInt8, String)) "
+        "ENGINE = MergeTree ORDER BY id")
+    sql(clickhouse_url, "INSERT INTO b2 SELECT 1, 'fine', (1, 'a')")
+    sql(clickhouse_url, "INSERT INTO b2 SELECT 2, unhex('C328'), (2, 'b')")
+    for columns in (["id", "label"], []):
+        _, run = extract("clickhouse", tmp_path, connection=CONN, table="b2", columns=columns,
+                         expect_ok=False)
+        assert run.error is not None and run.error.field == "binary_columns"
+        assert run.error.reason.startswith("column 'label' holds bytes that are not UTF-8 text "
+                                           "(b'\\xc3(', row ")
+        assert "add 'label' to `binary_columns`" in run.error.reason
+        back, _ = extract("clickhouse", tmp_path, connection=CONN, table="b2", columns=columns,
+                          binary_columns=["label"])
+        assert back.sort_by("id").column("label").to_pylist() == [b"fine", b"\xc3("]
+    _, run = extract("clickhouse", tmp_path, connection=CONN, query="SELECT * FROM b2",
+                     binary_columns=["id", "lable"], expect_ok=False)
+    assert run.error is not None and run.error.reason.startswith(
+        "`binary_columns` names 'id', 'lable', which the result has no String or FixedString "
+        "column of; its text columns are: label")

@@ -20,6 +20,8 @@ from ecluse.sdk import (
 )
 from ecluse.sdk.clickhouse_arrow import (
     as_text,
+    as_text_column,
+    binary_columns,
     connect,
     connect_params,
     first_line,
@@ -64,6 +66,11 @@ class ClickhouseExtractConfig(ModuleConfig):
                                        default_factory=list)
     where: str | None = sql_field("Filter on `table` (SQL condition, `:name` parameters allowed).",
                                   dialect="clickhouse", default=None)
+    binary_columns: list[str] = columns_field(
+        "String or FixedString columns to read as bytes. ClickHouse keeps text and binary data "
+        "in the same String type; columns the clickhouse loader created from binary data are "
+        "read as bytes without being listed (FixedString values lose trailing zero bytes).",
+        default_factory=list)
     final: bool = Field(False, description="Read `table` with FINAL (collapsed rows of a "
                         "ReplacingMergeTree), at some cost in speed.")
     incremental: IncrementalConfig | None = Field(
@@ -148,6 +155,11 @@ class ClickhouseExtractor(Extractor):
                 field="query" if c.query else "table")
             client.disconnect()
             raise error from exc
+        try:
+            schema = self._with_binary(client, schema, convert)
+        except BaseException:
+            client.disconnect()
+            raise
         if inc is not None:
             for col, what in ((inc.cursor_column, "cursor_column"), (inc.key_column, "key_column")):
                 if col is not None and col not in schema.names:
@@ -160,6 +172,26 @@ class ClickhouseExtractor(Extractor):
         reader = pa.RecordBatchReader.from_batches(
             schema, self._stream(client, ctx, schema, convert, position))
         return ctx.backend.from_arrow(reader, name="clickhouse")
+
+    def _with_binary(self, client: Any, schema: pa.Schema,
+                     convert: list[Callable[[Any], Any] | None]) -> pa.Schema:
+        """``schema`` with the binary columns (`binary_columns`, and those of `table` that the
+        loader marked) typed as bytes."""
+        import pyarrow as pa
+
+        c = self.config
+        text = {f.name for f, fn in zip(schema, convert, strict=True)
+                if f.type == pa.string() and fn is None}
+        wrong = [n for n in c.binary_columns if n not in text]
+        if wrong:
+            raise ConfigError(f"`binary_columns` names {', '.join(map(repr, wrong))}, which "
+                              "the result has no String or FixedString column of; its text "
+                              f"columns are: {', '.join(sorted(text)) or 'none'}",
+                              field="binary_columns")
+        wanted = set(c.binary_columns)
+        if c.table is not None and text:
+            wanted |= binary_columns(client, *split_table(c.table)) & text
+        return pa.schema([f.with_type(pa.binary()) if f.name in wanted else f for f in schema])
 
     def _unknown_name(self, client: Any, exc: Exception) -> ConfigError | None:
         """When the server says `table` (or a column of `columns`) does not exist: the names it
@@ -217,8 +249,7 @@ class ClickhouseExtractor(Extractor):
                     sql += f" LIMIT {int(ctx.sample_rows)}"
                 try:
                     batches = _arrow_batches(client, sql, values, schema) if arrow else \
-                        (_columns_to_batch(columns, schema, convert)
-                         for columns in _blocks(client, sql, values))
+                        _converted(_blocks(client, sql, values), schema, convert)
                 except Exception as exc:
                     raise ConfigError(f"ClickHouse rejected the query: {first_line(exc)}",
                                       field="query") from exc
@@ -261,17 +292,30 @@ def _arrow_batches(client: Any, sql: str, values: dict[str, Any],
                    schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """The driver's own Arrow stream (NumPy columns: numbers, dates, timestamps and text read
     without a Python object per value), cast to the probed schema (timestamps in seconds to
-    microseconds, time zones named). Used when every column maps to Arrow without a conversion
-    of the driver's values, or reads as text in SQL (``_select_list``); the others take
-    ``_blocks``."""
+    microseconds, time zones named, text checked to be UTF-8). Used when every column maps to
+    Arrow without a conversion of the driver's values, or reads as text in SQL
+    (``_select_list``); the others take ``_blocks``."""
     import pyarrow as pa
 
+    strings = {f.name: pa.binary() for f in schema if f.type in (pa.string(), pa.binary())}
     reader = client.query_arrow_stream(sql, values, settings={"use_numpy": True},
-                                       field_metadata=False)
+                                       field_metadata=False, arrow_types=strings)
+    first_row = 1
     for batch in reader:
         yield pa.RecordBatch.from_arrays(
-            [col if col.type == f.type else col.cast(f.type)
+            [_typed_column(col, f, first_row)
              for col, f in zip(batch.columns, schema, strict=True)], schema=schema)
+        first_row += batch.num_rows
+
+
+def _typed_column(column: pa.Array, field: pa.Field, first_row: int) -> pa.Array:
+    import pyarrow as pa
+
+    if column.type == field.type:
+        return column
+    if field.type == pa.string() and column.type == pa.binary():
+        return as_text_column(column, field.name, first_row)
+    return column.cast(field.type)
 
 
 def _blocks(client: Any, sql: str, values: dict[str, Any]) -> Iterator[Any]:
@@ -291,16 +335,38 @@ def _blocks(client: Any, sql: str, values: dict[str, Any]) -> Iterator[Any]:
     return iter(client.execute_iter(sql, values))
 
 
-def _columns_to_batch(columns: Any, schema: pa.Schema,
-                      convert: list[Callable[[Any], Any] | None]) -> pa.RecordBatch:
+def _converted(blocks: Iterator[Any], schema: pa.Schema,
+               convert: list[Callable[[Any], Any] | None]) -> Iterator[pa.RecordBatch]:
+    """Blocks of driver values as Arrow batches. The driver gives a String value as text, or
+    as bytes where it is not UTF-8."""
     import pyarrow as pa
 
-    arrays = []
-    for values, f, fn in zip(columns, schema, convert, strict=True):
-        if fn is not None:
-            values = [None if v is None else fn(v) for v in values]
-        arrays.append(pa.array(values, type=f.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    first_row = 1
+    for columns in blocks:
+        arrays = []
+        for values, f, fn in zip(columns, schema, convert, strict=True):
+            if fn is not None:
+                values = [None if v is None else fn(v) for v in values]
+            arrays.append(_array(values, f, first_row))
+        batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+        first_row += batch.num_rows
+        yield batch
+
+
+def _array(values: list[Any], field: pa.Field, first_row: int) -> pa.Array:
+    import pyarrow as pa
+
+    def raw() -> pa.Array:
+        return pa.array([v.encode() if isinstance(v, str) else v for v in values], pa.binary())
+
+    if field.type == pa.binary():
+        return raw()
+    try:
+        return pa.array(values, type=field.type)
+    except pa.ArrowInvalid:
+        if field.type != pa.string():
+            raise
+        return as_text_column(raw(), field.name, first_row)
 
 
 def _guarded(rows: Iterator[Any]) -> Iterator[Any]:

@@ -117,6 +117,23 @@ def test_upsert_without_unique_index_is_refused(mysql_url: str, tmp_path: Path) 
     assert "unique index" in result.error.reason
 
 
+@pytest.mark.parametrize("method", ["load_data", "insert"])
+def test_upsert_on_a_nullable_unique_key(method: str, mysql_url: str, tmp_path: Path) -> None:
+    """A unique key lets NULL keys repeat: rows with a NULL key are inserted (they match no row,
+    as in the target's index), the last row of a repeated key wins, and the counts say so. The
+    counts took NULL for a match and said 2 updated, 1 inserted."""
+    sql(mysql_url, "CREATE TABLE nk (id INT NULL, v VARCHAR(10), UNIQUE KEY (id))",
+        "INSERT INTO nk VALUES (1, 'old'), (NULL, 'n0')")
+    data = pa.table({"id": [1, None, 1, 2], "v": ["a", "b", "c", "d"]})
+    result = load("mysql", data, tmp_path, connection=CONN, table="nk", mode="upsert",
+                  keys=["id"], bulk_method=method)
+    assert result.status == "succeeded", result.error
+    assert sorted(sql(mysql_url, "SELECT id, v FROM nk"), key=repr) == \
+        [(1, "c"), (2, "d"), (None, "b"), (None, "n0")]
+    extra = result.nodes["out"].extra
+    assert (extra["rows_inserted"], extra["rows_updated"]) == (2, 1)
+
+
 @pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
 def test_failure_mid_load_leaves_the_table_unchanged(mode: str, mysql_url: str, tmp_path: Path) -> None:
     setup = load("mysql", pa.table({"id": [1, 2], "text": ["a", "b"]}), tmp_path, connection=CONN,

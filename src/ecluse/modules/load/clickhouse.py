@@ -151,22 +151,28 @@ class ClickhouseLoader(Loader):
             if sql is not None:  # pushed down: the server fills staging itself
                 client.execute(f"INSERT INTO {staging} ({cols}{numbered and ', ' + _ROW}) "
                                f"SELECT *{numbered and ', rowNumberInAllBlocks()'} FROM ({sql})")
-                total = 0 if last_wins else _count(client, staging)
+                total = _count(client, staging)
             else:
                 assert reader is not None
                 total = self._insert(client, ctx, reader, staging, schema, types, last_wins)
             keys = ", ".join(quote(k) for k in c.keys)
             rows = f"SELECT {cols} FROM {staging}"
+            repeats = False
             if last_wins:  # the rows written: one per key
-                rows += f" ORDER BY {_ROW} DESC LIMIT 1 BY {keys}"
-                total = int(client.execute(f"SELECT uniqExact({keys}) FROM {staging}")[0][0])
+                staged, total = total, int(client.execute(f"SELECT uniqExact({keys}) "
+                                                          f"FROM {staging}")[0][0])
+                repeats = total < staged
+                if repeats:
+                    rows += f" ORDER BY {_ROW} DESC LIMIT 1 BY {keys}"
             if fresh:
                 deleted = 0
                 fill = staging
-                if last_wins:  # a new table of one row per key
+                if repeats:  # a new table of one row per key
                     client.execute(f"CREATE TABLE {swap} ({defs}) ENGINE = {engine}", settings=lc)
                     client.execute(f"INSERT INTO {swap} ({cols}) {rows}")
                     fill = swap
+                elif last_wins:
+                    client.execute(f"ALTER TABLE {staging} DROP COLUMN {_ROW}")
                 if existing is not None:
                     deleted = _count(client, target)
                     client.execute(f"RENAME TABLE {target} TO {old}, {fill} TO {target}")

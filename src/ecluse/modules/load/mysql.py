@@ -114,17 +114,19 @@ class MysqlLoader(Loader):
                 raise ConfigError(f"the incoming data has column(s) {[f.name for f in new_cols]} "
                                   f"that table {c.table} lacks; set schema_evolution to "
                                   "'add_columns' to add them", field="schema_evolution")
-            if c.mode == "upsert" and not fresh:
-                _require_unique(cur, db, name, c.keys)
+            # staging is keyed like the target: the primary key when the target's key columns
+            # are NOT NULL (a clustered key: the load and the apply read in key order), else a
+            # unique key (NULL keys stay distinct, as in the target)
+            clustered = fresh or (c.mode == "upsert" and _require_unique(cur, db, name, c.keys))
             # 1. the staging table: typed like the target where the target has the column
             defs = []
             for f in schema:
                 known = None if fresh else (existing or {}).get(f.name)
                 col_type = known or ddl_type(f.type, key=f.name in c.keys)
-                null = " NOT NULL" if fresh and f.name in c.keys and c.mode == "upsert" else ""
+                null = " NOT NULL" if clustered and f.name in c.keys and c.mode == "upsert" else ""
                 defs.append(f"{quote(f.name)} {col_type}{null}")
             key_list = ", ".join(quote(k) for k in c.keys)
-            if fresh and c.keys:
+            if clustered and c.keys:
                 defs.append(f"PRIMARY KEY ({key_list})")
             elif c.mode == "upsert":
                 defs.append(f"UNIQUE KEY ({key_list})")
@@ -169,7 +171,8 @@ class MysqlLoader(Loader):
                 cur.execute("START TRANSACTION")
                 updated = 0
                 if c.mode == "upsert":
-                    match = " AND ".join(f"t.{quote(k)} <=> s.{quote(k)}" for k in c.keys)
+                    # `=`: a NULL key matches no row, as in the target's unique index
+                    match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in c.keys)
                     updated = _scalar(cur, f"SELECT COUNT(*) FROM {staging} s JOIN {target} t ON {match}")
                     sets = ", ".join(f"{quote(f.name)} = s.{quote(f.name)}" for f in schema
                                      if f.name not in c.keys) or \
@@ -216,7 +219,9 @@ def _columns(cur: Any, db: str | None, name: str) -> dict[str, str] | None:
     return {r[0]: r[1] for r in rows} or None
 
 
-def _require_unique(cur: Any, db: str | None, name: str, keys: list[str]) -> None:
+def _require_unique(cur: Any, db: str | None, name: str, keys: list[str]) -> bool:
+    """Refuse an upsert into a table without a unique index on `keys`; whether every key column
+    is NOT NULL."""
     cur.execute("SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME SEPARATOR '\\0') FROM "
                 "information_schema.STATISTICS WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) "
                 "AND TABLE_NAME = %s AND NON_UNIQUE = 0 GROUP BY INDEX_NAME", (db, name))
@@ -224,6 +229,11 @@ def _require_unique(cur: Any, db: str | None, name: str, keys: list[str]) -> Non
         raise ConfigError(f"upsert into {name} needs a primary key or unique index on exactly "
                           f"{keys}; create one (ALTER TABLE … ADD UNIQUE (…)) or use another mode",
                           field="keys")
+    cur.execute("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                "COALESCE(%s, DATABASE()) AND TABLE_NAME = %s AND IS_NULLABLE = 'NO' AND "
+                f"COLUMN_NAME IN ({', '.join(['%s'] * len(keys))})", (db, name, *keys))
+    row = cur.fetchone()
+    return bool(row) and int(row[0]) == len(set(keys))
 
 
 def _scalar(cur: Any, sql: str) -> int:

@@ -26,7 +26,14 @@ VALID: dict[str, Any] = {
 }
 
 
-CONNECTIONS = StaticConnections({"warehouse": parse_connection("warehouse", "postgresql://u@h/db")})
+CONNECTIONS = StaticConnections({
+    "warehouse": parse_connection("warehouse", "postgresql://u@h/db"),
+    "minio": parse_connection("minio", {"type": "s3", "endpoint_url": "http://127.0.0.1:9000"}),
+    "lake": parse_connection("lake", {"type": "iceberg", "uri": "sqlite:///c.db",
+                                      "s3_connection": "mini"}),
+    "pg-lake": parse_connection("pg-lake", {"type": "iceberg", "uri": "sqlite:///c.db",
+                                            "s3_connection": "warehouse"}),
+})
 
 
 def errors(doc: Any, **kwargs: Any) -> list[Any]:
@@ -98,6 +105,16 @@ CASES = [
      "wrong_connection_type", "/nodes/3/config/connection", "out",
      ["the connection 'warehouse' is a postgres connection; the mysql module needs a mysql "
       "connection."]),
+    ("connection naming a connection that does not exist", lambda d: d["nodes"][3].update(
+        module="iceberg", config={"connection": "lake", "table": "sales.orders"}),
+     "unknown_connection", "/nodes/3/config/connection", "out",
+     ["the connection 'lake' names 's3_connection' 'mini', which does not exist.",
+      "Did you mean 'minio'"]),
+    ("connection naming a connection of another type", lambda d: d["nodes"][3].update(
+        module="iceberg", config={"connection": "pg-lake", "table": "sales.orders"}),
+     "wrong_connection_type", "/nodes/3/config/connection", "out",
+     ["the connection 'pg-lake' names 's3_connection' 'warehouse', which is a postgres "
+      "connection; it must be an s3 connection."]),
 ]
 
 
@@ -186,6 +203,28 @@ def test_connection_types_from_the_environment_are_checked_against_the_module() 
     found = errors(mutate(lambda d: d["nodes"][0].update(
         module="rest", config={"connection": "lake", "url": "/orders"})), connections=connections)
     assert "'lake' is a gcs connection; the rest module needs an http connection" in found[0].message
+
+
+def test_a_connection_named_inside_a_connection_is_checked_like_the_nodes_own() -> None:
+    """An iceberg connection's s3_connection was only looked up when the run opened the catalog:
+    validate said nothing of a missing one or of one of another type."""
+    def problems(s3_connection: str) -> list[tuple[str, str | None, str | None]]:
+        environ = {"ECLUSE_CONN_LAKE": '{"type": "iceberg", "uri": "sqlite:///c.db", '
+                                       f'"s3_connection": "{s3_connection}"}}',
+                   "ECLUSE_CONN_MINIO": '{"type": "s3"}', "ECLUSE_CONN_API": "https://a.example",
+                   "ECLUSE_CONN_BROKEN": "ftp://files.example.com"}
+        doc = mutate(lambda d: d["nodes"][3].update(
+            module="iceberg", config={"connection": "lake", "table": "sales.orders"}))
+        return [(p.code, p.field, p.message) for p in
+                errors(doc, connections=EnvConnections(environ))]
+
+    assert problems("minio") == []
+    assert problems("api") == [(
+        "wrong_connection_type", "connection", "Node 'out': the connection 'lake' names "
+        "'s3_connection' 'api', which is an http connection; it must be an s3 connection.")]
+    [(code, field, message)] = problems("broken")
+    assert (code, field) == ("invalid_connection", "connection")
+    assert "unsupported URL scheme 'ftp'" in message and "ECLUSE_CONN_BROKEN" in message
 
 
 def test_a_connection_variable_that_does_not_parse_is_a_problem_not_a_crash() -> None:

@@ -112,6 +112,7 @@ class _Run:
         self.pipeline_id = options.pipeline_id or plan.pipeline.id or plan.pipeline.name
         self.metrics = {pn.id: NodeMetrics(pn.id, pn.node.module) for pn in plan.nodes}
         self.shared: dict[str, Any] = {}
+        self.written: frozenset[str] = frozenset()
         self.loaders_of: dict[str, list[str]] = {pn.id: [] for pn in plan.nodes}
         """Node id -> the loaders it feeds (computed once: the run consults it per node)."""
         for pn in plan.nodes:
@@ -134,6 +135,7 @@ class _Run:
                 cancel=self.options.cancel, base_dir=self.options.base_dir,
                 artifacts_dir=work_dir.parent / pn.id,
                 previous_state=self.options.state.get(self.pipeline_id, pn.id), shared=self.shared,
+                written=self.written,
                 on_progress=lambda node_id, rows: self.emit("node_progress", node_id, rows=rows),
                 on_log=lambda node_id, level, msg, fields: self.emit(
                     "log", node_id, level=level, message=msg, **fields))
@@ -185,6 +187,7 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
     try:
         options.cancel.raise_if_cancelled()
         factory = run.make_context(backend, work_dir)
+        run.written = _written(run, factory)
         pushdowns = _pushdowns(run, factory, warehouses) if options.pushdown else {}
         needed = {n.id for pn in plan.nodes if isinstance(pn.module, Loader)
                   and pn.id not in pushdowns for n in plan.upstream(pn.id)}
@@ -241,6 +244,17 @@ def _final_status(run_status: NodeStatus, error: NodeError | None, node_id: str)
     if run_status == "failed" and error is not None and error.node_id not in ("", node_id):
         return "cancelled"
     return run_status
+
+
+def _written(run: _Run, factory: Callable[[PlanNode], NodeContext]) -> frozenset[str]:
+    """The databases the run's loaders write (see ``NodeContext.written``), known before any
+    node opens one."""
+    keys = set()
+    for pn in run.plan.nodes:
+        if isinstance(pn.module, Loader):
+            with contextlib.suppress(Exception):  # a loader's own error is its node's to report
+                keys.add(pn.module.warehouse_key(factory(pn)))
+    return frozenset(k for k in keys if k is not None)
 
 
 def _pushdowns(run: _Run, factory: Callable[[PlanNode], NodeContext],

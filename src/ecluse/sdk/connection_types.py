@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from ecluse.sdk.config import connection_field, connection_kinds, fields_with_widget
 from ecluse.sdk.connections import url_schemes
 from ecluse.spec.problems import pointer
 
@@ -119,8 +120,8 @@ class IcebergConnection(_Fields):
     catalog: Literal["sql", "rest"] = "sql"
     uri: str | None = Field(None, description="The catalog's database URL (sql) or REST endpoint.")
     warehouse: str | None = Field(None, description="Where table files go (a folder or s3:// URL).")
-    s3_connection: str | None = Field(None, description="An s3 connection for the warehouse.",
-                                      json_schema_extra={"x-widget": "connection"})
+    s3_connection: str | None = connection_field("An s3 connection for the warehouse.",
+                                                 kinds=("s3",), default=None)
     catalog_name: str | None = None
     properties: dict[str, str] = Field(default_factory=dict,
                                        description="More pyiceberg catalog properties.")
@@ -137,6 +138,15 @@ CONNECTION_TYPES: dict[str, type[BaseModel]] = {
     "azure_blob": AzureBlobConnection,
     "iceberg": IcebergConnection,
 }
+
+
+def connection_references(kind: str) -> dict[str, tuple[str, ...]]:
+    """The fields of a ``kind`` connection that name another connection (declared with
+    ``connection_field``), each with the connection types it accepts (empty: any)."""
+    model = CONNECTION_TYPES.get(kind)
+    if model is None:
+        return {}
+    return {name: connection_kinds(model, name) for name in fields_with_widget(model, "connection")}
 
 
 def connection_type_schemas() -> list[dict[str, Any]]:

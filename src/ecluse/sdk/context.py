@@ -95,6 +95,10 @@ class NodeContext:
     shared: dict[str, Any] = field(default_factory=dict)
     """Resources shared by the nodes of one run (one connection per database...); the same
     dict for every node; the engine closes what it holds (``close()``) when the run ends."""
+    written: frozenset[str] = frozenset()
+    """The databases the run's loaders write, by ``Loader.warehouse_key``: a source the run
+    also loads into opens it for writing, any other read-only (so other programs can read it
+    at the same time)."""
     scratch: dict[str, Any] = field(default_factory=dict)
     """The module's own per-run notes (kept between ``read`` and ``finish``)."""
 

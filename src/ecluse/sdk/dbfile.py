@@ -46,49 +46,83 @@ SQLITE_WAIT_S = 30.0
 """How long a SQLite load waits for another program's write to end before giving up."""
 
 
-def connect(path: Path, kind: FileKind) -> duckdb.DuckDBPyConnection:
-    """A DuckDB instance with the file attached as the default database: read-write, or
-    read-only when another program holds the file read-only or its storage is read-only."""
+def connect(path: Path, kind: FileKind, *, write: bool) -> duckdb.DuckDBPyConnection:
+    """A DuckDB instance with the file attached as the default database, read-write if
+    ``write`` else READ_ONLY: DuckDB locks a file attached read-write against every other
+    program, one attached read-only only against writers. (A SQLite file is attached as it
+    comes: SQLite locks per transaction, so readers never block each other, and a read-only
+    attach would leave a WAL database's -wal and -shm files behind.)"""
     import duckdb
 
     con = duckdb.connect(config=duckdb_config())
     # the TYPE is explicit: DuckDB attaches an existing CSV, Parquet or JSON file as an
     # in-memory database with a view over it, where a load would vanish
-    attach = f"ATTACH '{_escape(str(path))}' AS {ALIAS} (TYPE {kind}"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = ", READ_ONLY" if kind == "duckdb" and not write else ""
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con.execute(attach + ")")
-    except duckdb.IOException as exc:
-        try:
-            con.execute(attach + ", READ_ONLY)")
-        except duckdb.Error:
-            con.close()
-            held = re.search(r"Conflicting lock is held in (.*?)(?:\. See also|$)", str(exc))
-            if held:
-                raise ConfigError(f"the database file {path} is open in another program, "
-                                  f"{held.group(1)}; DuckDB lets only one program use a file open "
-                                  "for writing: close it there, or retry when it is done",
-                                  field="path") from exc
-            raise ConfigError(f"cannot open the database file {path}: {str(exc).splitlines()[0]}",
-                              field="path") from exc
+        con.execute(f"ATTACH '{_escape(str(path))}' AS {ALIAS} (TYPE {kind}{mode})")
+    except duckdb.Error as exc:
+        con.close()
+        raise _attach_failure(path, write, exc) from exc
     con.execute(f"USE {ALIAS}")
     return con
 
 
-def database(ctx: NodeContext, path: Path, kind: FileKind, *,
-             must_exist: bool) -> duckdb.DuckDBPyConnection:
+def _attach_failure(path: Path, write: bool, exc: Exception) -> ConfigError:
+    text = str(exc)
+    held = (re.search(r"Conflicting lock is held in (.*?\(PID \d+\))", text)
+            or re.search(r"Conflicting lock is held in (.*?)(?:\. See also|\. However|$)", text))
+    if held and write:
+        return ConfigError(f"cannot write the database file {path}: it is open in another "
+                           f"program, {held.group(1)}; DuckDB writes a file only while no other "
+                           "program has it open, even to read it: close it there, or retry when it "
+                           "is done; nothing was written", field="path")
+    if held:
+        return ConfigError(f"the database file {path} is open for writing in another program, "
+                           f"{held.group(1)}; DuckDB lets other programs read a file only while none "
+                           "has it open for writing: retry when it is done", field="path")
+    if "Unique file handle conflict" in text:
+        return ConfigError(f"the database file {path} is in use by another run of this process, "
+                           "and DuckDB lets one run at a time use a file that one of them writes: "
+                           "retry when it is done", field="path")
+    purpose = " for writing" if write else ""
+    return ConfigError(f"cannot open the database file {path}{purpose}: {text.splitlines()[0]}",
+                       field="path")
+
+
+def database(ctx: NodeContext, path: Path, kind: FileKind, *, must_exist: bool,
+             write: bool) -> duckdb.DuckDBPyConnection:
     """A cursor on the run's one database instance for ``path`` (DuckDB refuses to attach the
-    same file twice in a process, and extractor, loader and pushdown may all need it)."""
+    same file twice in a process, and extractor, loader and pushdown may all need it). It is
+    read-write when this node, or any loader of the run (``ctx.written``), writes the file."""
     key = f"dbfile:{kind}:{path.resolve()}"
     base = ctx.shared.get(key)
+    for_loader = not write and warehouse_key(kind, path) in ctx.written
     if base is None:
         if must_exist and not path.exists():
             raise ConfigError(f"database file {path} does not exist", field="path")
-        base = ctx.shared[key] = connect(path, kind)
+        try:
+            base = ctx.shared[key] = connect(path, kind, write=write or for_loader)
+        except ConfigError as exc:
+            if not for_loader:
+                raise
+            raise ConfigError(f"{exc} (this node only reads the file, but a loader of this run "
+                              "writes it, and the run opens it once, for writing)",
+                              field=exc.field) from exc
+    elif write and kind == "duckdb" and _read_only(base):
+        raise ConfigError(f"cannot write the database file {path}: this run opened it read-only "
+                          "to read it, not knowing a loader would write it", field="path")
     cursor = base.cursor()
     cursor.execute(f"USE {ALIAS}")
     ctx.cancel.on_cancel(cursor.interrupt)  # a cancelled run stops this cursor's query too
     return cursor
+
+
+def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT readonly FROM duckdb_databases() WHERE database_name = ?",
+                      [ALIAS]).fetchone()
+    return bool(row and row[0])
 
 
 def _escape(text: str) -> str:
@@ -133,11 +167,6 @@ def load(con: duckdb.DuckDBPyConnection, data: pa.RecordBatchReader | str, table
     """Load ``data`` (Arrow batches, or a SELECT over this same database) into ``table`` in
     one transaction of the target database: on any error the table is exactly as it was
     (the transaction rolls back, DDL included)."""
-    row = con.execute("SELECT path, readonly FROM duckdb_databases() WHERE database_name = ?",
-                      [ALIAS]).fetchone()
-    if row is not None and row[1]:
-        raise ConfigError(f"cannot write the database file {row[0]}: another program holds it open "
-                          "read-only, or its storage is read-only; nothing was written", field="path")
     if isinstance(data, str):
         con.execute(f"CREATE OR REPLACE TEMP VIEW ecluse_source AS {data}")
     else:
@@ -261,8 +290,17 @@ def _sqlite_column(array: pa.Array) -> list[Any]:
     return [_sqlite_value(v) for v in values]
 
 
+def _is_number(dtype: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
+                or pa.types.is_decimal(dtype))
+
+
 def _sqlite_load(con: Any, data: pa.RecordBatchReader, name: str, mode: LoadMode,
                  keys: Sequence[str], add_columns: bool) -> LoadCounts:
+    import pyarrow as pa
+
     schema = data.schema
     target = quote_identifier(name)
     cols = ", ".join(quote_identifier(n) for n in schema.names)
@@ -285,6 +323,19 @@ def _sqlite_load(con: Any, data: pa.RecordBatchReader, name: str, mode: LoadMode
         for f in new:
             con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(f.name)} "
                         f"{_sqlite_type(f.type)}")
+    for f in schema:
+        column_type = declared.get(f.name.lower())
+        if column_type is None:
+            continue
+        boolean_column = "bool" in column_type.lower()
+        number_column = _read_as(column_type) in ("integer", "real")
+        if ((pa.types.is_boolean(f.type) and number_column and not boolean_column)
+                or (boolean_column and _is_number(f.type))):
+            import ibis
+
+            raise _boolean_misfit(name, f.name, column_type, type_name(ibis.dtype(f.type)),
+                                  "boolean" if boolean_column else
+                                  "int64" if _read_as(column_type) == "integer" else "float64")
     # columns whose incoming type the table's declares differently: their values go through a
     # staging table typed like the target (same affinity) and are checked before the target
     checked = [f for f in schema if f.name.lower() in declared
@@ -363,6 +414,17 @@ def _misfit(table: str, column: str, column_type: str, input_type: str, value: s
                        field="table")
 
 
+def _boolean_misfit(table: str, column: str, column_type: str, input_type: str,
+                    cast_to: str) -> ConfigError:
+    """PostgreSQL refuses a boolean into a number column and a number into a boolean one; these
+    loaders stored true as 1, and 5 as true (DuckDB) or 5 in a BOOLEAN column (SQLite)."""
+    return ConfigError(f"column {column!r} of table {table!r} is of type {column_type}, but the "
+                       f"incoming {column!r} is {input_type}: a boolean and a number do not mix in "
+                       "one column; nothing was changed: cast the column before this node (e.g. a "
+                       f"cleaner's cast to {cast_to}) or load with mode 'replace' to recreate the "
+                       "table", field="table")
+
+
 def _count(con: duckdb.DuckDBPyConnection, target: str) -> int:
     row = con.execute(f"SELECT count(*) FROM {target}").fetchone()
     return int(row[0]) if row else 0
@@ -381,6 +443,20 @@ def _existing_columns(con: duckdb.DuckDBPyConnection, schema: str | None,
 _INTEGERS = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                        "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"})
 _MISFIT = "ecluse-misfit:"
+
+
+def _is_number_type(duckdb_type: str) -> bool:
+    return duckdb_type in _INTEGERS or duckdb_type in ("FLOAT", "DOUBLE") \
+        or duckdb_type.startswith("DECIMAL")
+
+
+def _cast_to(column_type: str) -> str:
+    """The cleaner's cast (a type users write) that makes a column fit ``column_type``."""
+    if column_type == "BOOLEAN":
+        return "boolean"
+    if column_type in _INTEGERS:
+        return "int64"
+    return column_type.lower() if column_type.startswith("DECIMAL") else "float64"
 
 
 def _fitted(index: int, column: str, incoming: str, column_type: str) -> str:
@@ -429,6 +505,10 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, mode: LoadMode, keys: Sequ
     cols = ", ".join(quote_identifier(c) for c in types)
     changed = [(c, types[c], existing[c.lower()]) for c in types
                if c.lower() in existing and types[c] != existing[c.lower()]]
+    for c, incoming, column_type in changed:
+        if ((incoming == "BOOLEAN" and _is_number_type(column_type))
+                or (column_type == "BOOLEAN" and _is_number_type(incoming))):
+            raise _boolean_misfit(table, c, column_type, incoming, _cast_to(column_type))
     fitted = {c: _fitted(i, c, incoming, column_type)
               for i, (c, incoming, column_type) in enumerate(changed)}
     select = ", ".join(fitted.get(c, quote_identifier(c)) for c in types)
@@ -489,7 +569,7 @@ class DbFileExtractor(Extractor):
 
     def read(self, ctx: NodeContext) -> ir.Table:
         c = self.config
-        con = database(ctx, ctx.resolve_path(c.path), self.file_kind, must_exist=True)
+        con = database(ctx, ctx.resolve_path(c.path), self.file_kind, must_exist=True, write=False)
         ctx.scratch["connection"] = con
         sql = source_query(table=c.table, query=c.query, columns=c.columns, where=c.where)
         limit = 0 if ctx.mode == "schema" else ctx.sample_rows
@@ -506,7 +586,7 @@ class DbFileExtractor(Extractor):
         return warehouse_key(self.file_kind, ctx.resolve_path(self.config.path))
 
     def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
-        return open_warehouse(ctx, ctx.resolve_path(self.config.path))
+        return open_warehouse(ctx, ctx.resolve_path(self.config.path), write=False)
 
     def warehouse_relation(self, con: Warehouse, ctx: NodeContext) -> ir.Table | None:
         c = self.config
@@ -549,7 +629,7 @@ class DbFileLoader(Loader):
         if self.file_kind == "sqlite":
             counts = load_sqlite(path, batches, c.table, mode=c.mode, keys=c.keys, add_columns=evolve)
         else:
-            con = database(ctx, path, self.file_kind, must_exist=False)
+            con = database(ctx, path, self.file_kind, must_exist=False, write=True)
             try:
                 counts = load(con, batches, c.table, mode=c.mode, keys=c.keys, add_columns=evolve)
             finally:
@@ -565,7 +645,7 @@ class DbFileLoader(Loader):
         return warehouse_key(self.file_kind, ctx.resolve_path(self.config.path))
 
     def open_warehouse(self, ctx: NodeContext) -> BaseBackend:
-        return open_warehouse(ctx, ctx.resolve_path(self.config.path))
+        return open_warehouse(ctx, ctx.resolve_path(self.config.path), write=True)
 
     def write_in_warehouse(self, table: ir.Table, con: Warehouse, ctx: NodeContext) -> LoadResult:
         c = self.config
@@ -580,7 +660,8 @@ def warehouse_key(kind: FileKind, path: Path) -> str | None:
     return f"duckdb:{path.resolve()}" if kind == "duckdb" else None
 
 
-def open_warehouse(ctx: NodeContext, path: Path) -> BaseBackend:
+def open_warehouse(ctx: NodeContext, path: Path, *, write: bool) -> BaseBackend:
     import ibis
 
-    return ibis.duckdb.from_connection(database(ctx, path, "duckdb", must_exist=False))
+    return ibis.duckdb.from_connection(database(ctx, path, "duckdb", must_exist=not write,
+                                                write=write))

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecluse.sdk.connections import Connection
 from ecluse.sdk.context import NodeContext
-from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.errors import ConfigError, ConnectionNotFound
 
 
 def catalog_from_connection(ctx: NodeContext, name: str) -> Any:
@@ -41,7 +42,7 @@ def catalog_from_connection(ctx: NodeContext, name: str) -> Any:
         if conn.get(key):
             props[key] = conn.get(key)
     if conn.get("s3_connection"):
-        s3 = ctx.connection(str(conn.get("s3_connection")))
+        s3 = _s3_connection(ctx, name, str(conn.get("s3_connection")))
         props.update({k: v for k, v in {
             "s3.endpoint": s3.get("endpoint_url"), "s3.access-key-id": s3.get("access_key_id"),
             "s3.secret-access-key": s3.get("secret_access_key"), "s3.session-token": s3.get("session_token"),
@@ -54,6 +55,17 @@ def catalog_from_connection(ctx: NodeContext, name: str) -> Any:
     except Exception as exc:
         raise ConfigError(f"cannot open the Iceberg catalog of connection {name!r}: "
                           f"{str(exc).splitlines()[0][:300]}", field="connection") from exc
+
+
+def _s3_connection(ctx: NodeContext, name: str, s3_name: str) -> Connection:
+    said = f"connection {name!r} names s3_connection {s3_name!r}"
+    try:
+        s3 = ctx.connection(s3_name)
+    except ConnectionNotFound:
+        raise ConfigError(f"{said}, which does not exist", field="connection") from None
+    if s3.type != "s3":
+        raise ConfigError(f"{said}, which is of type {s3.type!r}, not s3", field="connection")
+    return s3
 
 
 def split_identifier(value: str) -> tuple[str, str]:

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from ecluse.sdk.backend import ENGINES
 from ecluse.sdk.config import connection_kinds, fields_with_widget
-from ecluse.sdk.connections import ConnectionResolver
+from ecluse.sdk.connection_types import connection_references
+from ecluse.sdk.connections import Connection, ConnectionResolver
 from ecluse.sdk.module import Module
 from ecluse.sdk.registry import Registry
 from ecluse.sdk.sqltext import query_parameters
@@ -268,12 +269,45 @@ def _connection(node: _RawNode, module: type[Module], field_name: str, name: str
                         "unknown_connection", node_id=node.id, field=field_name)]
     kinds = connection_kinds(module.Config, field_name)
     if not kinds or found.type in kinds:
-        return []
-    needed = " or ".join(", ".join(kinds).rsplit(", ", 1))
+        return _references(node, field_name, found, connections, seen=(name,))
     return [Problem(where, f"Node {node.id!r}: the connection {name!r} is {_a(found.type)} "
-                    f"{found.type} connection; the {module.name} module needs {_a(kinds[0])} "
-                    f"{needed} connection.", "wrong_connection_type", node_id=node.id,
-                    field=field_name)]
+                    f"{found.type} connection; the {module.name} module needs {_kinds(kinds)} "
+                    "connection.", "wrong_connection_type", node_id=node.id, field=field_name)]
+
+
+def _references(node: _RawNode, field_name: str, found: Connection,
+                connections: ConnectionResolver, *, seen: tuple[str, ...]) -> list[Problem]:
+    """The connections that ``found`` names in its own fields (an iceberg connection's
+    ``s3_connection``), checked like the node's: reported on the node's field."""
+    where = pointer("nodes", node.index, "config", field_name)
+    problems: list[Problem] = []
+    for key, kinds in connection_references(found.type).items():
+        name = found.get(key)
+        if not isinstance(name, str) or not name:
+            continue
+        said = f"Node {node.id!r}: the connection {found.name!r} names {key!r} {name!r}"
+        try:
+            target = connections.get(name)
+        except ValueError as exc:
+            problems.append(Problem(where, f"{said}: {exc}.", "invalid_connection",
+                                    node_id=node.id, field=field_name))
+            continue
+        if target is None:
+            problems.append(Problem(where, f"{said}, which does not exist."
+                                    + _did_you_mean(name, connections.names()),
+                                    "unknown_connection", node_id=node.id, field=field_name))
+        elif kinds and target.type not in kinds:
+            problems.append(Problem(where, f"{said}, which is {_a(target.type)} {target.type} "
+                                    f"connection; it must be {_kinds(kinds)} connection.",
+                                    "wrong_connection_type", node_id=node.id, field=field_name))
+        elif name not in seen:
+            problems += _references(node, field_name, target, connections, seen=(*seen, name))
+    return problems
+
+
+def _kinds(kinds: tuple[str, ...]) -> str:
+    """'an s3', 'a mysql or postgres'."""
+    return f"{_a(kinds[0])} " + " or ".join(", ".join(kinds).rsplit(", ", 1))
 
 
 def _a(kind: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,7 +16,7 @@ import pytest
 
 from ecluse.engine.plan import compile_pipeline
 from ecluse.engine.run import RunOptions, RunResult, run_pipeline
-from ecluse.sdk import Extractor, ModuleConfig, NodeContext
+from ecluse.sdk import Extractor, Loader, LoadResult, ModuleConfig, NodeContext
 from ecluse.sdk.registry import Registry, default_registry
 from ecluse.sdk.sqltext import quote_identifier
 
@@ -263,6 +264,39 @@ def test_an_append_whose_column_changed_type_is_refused_naming_the_column(
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_a_boolean_appended_into_a_number_column_or_back_is_refused(kind: str,
+                                                                    tmp_path: Path) -> None:
+    """Both stored true as 1 in an INTEGER column (PostgreSQL refuses it); DuckDB stored 5 as
+    true in a BOOLEAN column, SQLite stored 5 there."""
+    path = tmp_path / f"db.{kind}"
+    assert load(kind, path, pa.table({"id": [1], "text": ["a"], "qty": [10], "ok": [True]})).status \
+        == "succeeded"
+    before = snapshot(kind, path)
+    int_type, bool_type, int_input, bool_input = (
+        ("INTEGER", "BOOLEAN", "int64", "boolean") if kind == "sqlite"
+        else ("BIGINT", "BOOLEAN", "BIGINT", "BOOLEAN"))
+    for data, mode, message in (
+            ({"qty": [True], "ok": [False]}, "append",
+             f"column 'qty' of table {TABLE!r} is of type {int_type}, but the incoming 'qty' is "
+             f"{bool_input}: a boolean and a number do not mix in one column; nothing was changed: "
+             "cast the column before this node (e.g. a cleaner's cast to int64)"),
+            ({"qty": [2], "ok": [5]}, "upsert",
+             f"column 'ok' of table {TABLE!r} is of type {bool_type}, but the incoming 'ok' is "
+             f"{int_input}: a boolean and a number do not mix in one column; nothing was changed: "
+             "cast the column before this node (e.g. a cleaner's cast to boolean)")):
+        result = load(kind, path, pa.table({"id": [2], "text": ["b"], **data}), mode=mode,
+                      keys=["id"])
+        assert result.status == "failed" and result.error is not None
+        assert result.error.field == "table"
+        assert message in result.error.reason
+        assert snapshot(kind, path) == before
+    result = load(kind, path, pa.table({"id": [2], "text": ["b"], "qty": [1], "ok": [False]}),
+                  mode="append")
+    assert result.status == "succeeded", result.error
+    assert read_back(kind, path).column("qty").to_pylist() == [10, 1]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_upsert_keeps_the_last_row_of_a_key_given_twice(kind: str, tmp_path: Path) -> None:
     path = tmp_path / f"db.{kind}"
     for _ in range(2):  # into a new table, then into an existing one
@@ -318,12 +352,131 @@ def test_a_sqlite_file_another_program_is_writing(tmp_path: Path,
     assert snapshot("sqlite", path) == [(1, "a"), (2, "b"), (9, "other")]
 
 
+HOLD = """
+import sys
+from pathlib import Path
+
+from ecluse.engine.plan import compile_pipeline
+from ecluse.engine.run import RunOptions, run_pipeline
+from ecluse.sdk import LoadResult, Loader, ModuleConfig
+from ecluse.sdk.registry import Registry, default_registry
+
+
+class Hold(Loader):
+    name = "hold"
+    title = description = "reads its first batch, then waits for stdin to close"
+
+    class Config(ModuleConfig):
+        pass
+
+    def write(self, table, ctx):
+        ctx.backend.to_batches(table).read_next_batch()
+        print("open", flush=True)
+        sys.stdin.read()
+        return LoadResult()
+
+
+kind, path, data_dir = sys.argv[1:]
+doc = {"name": "hold", "nodes": [
+    {"id": "src", "type": "extractor", "module": kind, "config": {"path": path, "table": "t"}},
+    {"id": "out", "type": "loader", "module": "hold", "config": {}}],
+    "edges": [{"source": "src", "target": "out"}]}
+registry = Registry([*default_registry().all(), Hold])
+result = run_pipeline(compile_pipeline(doc, registry), RunOptions(data_dir=Path(data_dir)))
+print(result.status, result.error, flush=True)
+"""
+
+
+class _Hold(Loader):
+    """The in-process twin of HOLD: a run that stays open while it reads."""
+
+    name = "hold"
+    title = description = "test"
+    opened = threading.Event()
+    release = threading.Event()
+
+    class Config(ModuleConfig):
+        pass
+
+    def write(self, table: ir.Table, ctx: NodeContext) -> LoadResult:
+        ctx.backend.to_batches(table).read_next_batch()
+        _Hold.opened.set()
+        _Hold.release.wait(120)
+        return LoadResult()
+
+
+def _two_tables(kind: str, path: Path) -> None:
+    assert load(kind, path, pa.table({"id": [1], "text": ["a"]})).status == "succeeded"
+    assert load(kind, path, pa.table({"id": [1, 2]}), table="t").status == "succeeded"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_programs_read_a_database_file_at_once(kind: str, tmp_path: Path) -> None:
+    """A run attached a DuckDB file read-write even to only read it, which locked every other
+    program out: a second run reading it failed with 'open in another program'. SQLite files
+    could already be read by two programs at once (SQLite locks per transaction)."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / f"db.{kind}"
+    _two_tables(kind, path)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, kind, str(path), str(tmp_path / "h")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        assert read_back(kind, path).column("id").to_pylist() == [1]
+        if kind == "duckdb":  # a writer is refused, naming the program that reads the file
+            result = load(kind, path, pa.table({"id": [2], "text": ["b"]}), mode="append")
+            assert result.status == "failed" and result.error is not None
+            assert result.error.node_id == "out" and result.error.field == "path"
+            assert (f"cannot write the database file {path}: it is open in another program, "
+                    in result.error.reason)
+            assert f"(PID {holder.pid}); DuckDB writes a file only while" in result.error.reason
+    finally:
+        out, _ = holder.communicate("")
+    assert out == "succeeded None\n"
+    assert load(kind, path, pa.table({"id": [2], "text": ["b"]}), mode="append").status \
+        == "succeeded"
+
+
+def test_two_runs_of_one_process_read_a_duckdb_file_at_once(tmp_path: Path) -> None:
+    """Both attached it read-write, and DuckDB refuses a file attached twice in a process
+    unless both attachments are read-only ('Unique file handle conflict', unexplained)."""
+    path = tmp_path / "db.duckdb"
+    _two_tables("duckdb", path)
+    doc = {"name": "hold", "nodes": [
+        {"id": "src", "type": "extractor", "module": "duckdb",
+         "config": {"path": str(path), "table": "t"}},
+        {"id": "out", "type": "loader", "module": "hold", "config": {}}],
+        "edges": [{"source": "src", "target": "out"}]}
+    registry = Registry([*REGISTRY.all(), _Hold])
+    _Hold.opened.clear()
+    _Hold.release.clear()
+    results: list[RunResult] = []
+    holder = threading.Thread(target=lambda: results.append(run_pipeline(
+        compile_pipeline(doc, registry), RunOptions(data_dir=tmp_path / "h"))))
+    holder.start()
+    try:
+        assert _Hold.opened.wait(60)
+        assert read_back("duckdb", path).column("id").to_pylist() == [1]
+        result = load("duckdb", path, pa.table({"id": [2], "text": ["b"]}), mode="append")
+        assert result.status == "failed" and result.error is not None
+        assert result.error.field == "path"
+        assert "is in use by another run of this process" in result.error.reason
+    finally:
+        _Hold.release.set()
+        holder.join()
+    assert results[0].status == "succeeded", results[0].error
+
+
 def test_a_duckdb_file_open_in_another_program(tmp_path: Path) -> None:
     import subprocess
     import sys
 
     path = tmp_path / "db.duckdb"
-    assert load("duckdb", path, pa.table({"id": [1], "text": ["a"]})).status == "succeeded"
+    _two_tables("duckdb", path)
     for read_only in (True, False):
         holder = subprocess.Popen(
             [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1], "
@@ -334,14 +487,44 @@ def test_a_duckdb_file_open_in_another_program(tmp_path: Path) -> None:
             result = load("duckdb", path, pa.table({"id": [2], "text": ["b"]}), mode="append")
             assert result.status == "failed" and result.error is not None
             assert result.error.field == "path"
-            if read_only:  # it can still be read; writing says why not
+            assert (f"cannot write the database file {path}: it is open in another program, "
+                    in result.error.reason)
+            assert f"(PID {holder.pid}); DuckDB writes a file only while" in result.error.reason
+            # a run that reads the file and loads into it opens it once, for writing
+            copy = {"name": "copy", "nodes": [
+                {"id": "src", "type": "extractor", "module": "duckdb",
+                 "config": {"path": str(path), "table": "t"}},
+                {"id": "out", "type": "loader", "module": "duckdb",
+                 "config": {"path": str(path), "table": "t2"}}],
+                "edges": [{"source": "src", "target": "out"}]}
+            result = run_pipeline(compile_pipeline(copy, REGISTRY),
+                                  RunOptions(data_dir=tmp_path / "d"))
+            assert result.status == "failed" and result.error is not None
+            assert result.error.node_id == "src" and result.error.field == "path"
+            assert "cannot write the database file" in result.error.reason
+            assert "this node only reads the file, but a loader of this run writes it" \
+                in result.error.reason
+            if read_only:  # it can still be read
                 assert read_back("duckdb", path).column("id").to_pylist() == [1]
-                assert "another program holds it open read-only" in result.error.reason
             else:
-                assert f"{path} is open in another program" in result.error.reason
-                assert f"(PID {holder.pid})" in result.error.reason
+                doc = {"name": "read", "nodes": [
+                    {"id": "src", "type": "extractor", "module": "duckdb",
+                     "config": {"path": str(path), "table": "t"}},
+                    {"id": "out", "type": "loader", "module": "parquet",
+                     "config": {"path": str(tmp_path / "back.parquet")}}],
+                    "edges": [{"source": "src", "target": "out"}]}
+                result = run_pipeline(compile_pipeline(doc, REGISTRY),
+                                      RunOptions(data_dir=tmp_path / "d"))
+                assert result.status == "failed" and result.error is not None
+                assert result.error.node_id == "src" and result.error.field == "path"
+                assert (f"the database file {path} is open for writing in another program"
+                        in result.error.reason)
+                assert f"(PID {holder.pid}); DuckDB lets other programs read" in result.error.reason
         finally:
             holder.communicate("")
+    result = run_pipeline(compile_pipeline(copy, REGISTRY), RunOptions(data_dir=tmp_path / "d"))
+    assert result.status == "succeeded", result.error
+    assert result.nodes["out"].extra["rows_inserted"] == 2
 
 
 def test_a_time_of_day_is_stored_by_the_sqlite_loader_as_text(tmp_path: Path) -> None:

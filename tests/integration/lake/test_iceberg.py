@@ -108,6 +108,20 @@ def test_warehouse_on_the_s3_server(s3_store: dict[str, Any], workdir: Path,
     assert sorted(pq.read_table(out).column("id").to_pylist()) == [1, 2]
 
 
+def test_an_s3_connection_that_is_missing_or_of_another_type(workdir: Path, catalog: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """One of another type was read as if it were s3 (its fields silently ignored)."""
+    conn = {"type": "iceberg", "uri": f"sqlite:///{workdir}/catalog.db",
+            "warehouse": str(workdir / "warehouse")}
+    for s3, message in (("cat", "which is of type 'iceberg', not s3"),
+                        ("minio", "which does not exist")):
+        monkeypatch.setenv("ECLUSE_CONN_LAKE", json.dumps({**conn, "s3_connection": s3}))
+        r = _load(workdir, pa.table({"id": [1]}), connection="lake", table="db.t")
+        assert r.status == "failed" and r.error is not None
+        assert r.error.field == "connection"
+        assert f"connection 'lake' names s3_connection {s3!r}, {message}" in r.error.reason
+
+
 def _source_node(workdir: Path, rows: pa.Table) -> dict[str, Any]:
     src = workdir / "s3src.parquet"
     pq.write_table(rows, src)

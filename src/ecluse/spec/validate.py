@@ -18,7 +18,6 @@ from pydantic import ValidationError
 
 from ecluse.sdk.backend import ENGINES
 from ecluse.sdk.config import connection_kinds, fields_with_widget
-from ecluse.sdk.connection_types import connection_references
 from ecluse.sdk.connections import Connection, ConnectionResolver
 from ecluse.sdk.module import Module
 from ecluse.sdk.registry import Registry
@@ -279,6 +278,9 @@ def _references(node: _RawNode, field_name: str, found: Connection,
                 connections: ConnectionResolver, *, seen: tuple[str, ...]) -> list[Problem]:
     """The connections that ``found`` names in its own fields (an iceberg connection's
     ``s3_connection``), checked like the node's: reported on the node's field."""
+    # imported here: sdk.connection_types imports spec.problems, whose package imports this
+    from ecluse.sdk.connection_types import connection_references
+
     where = pointer("nodes", node.index, "config", field_name)
     problems: list[Problem] = []
     for key, kinds in connection_references(found.type).items():

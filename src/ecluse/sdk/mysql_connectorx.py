@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ecluse.sdk.errors import ConfigError
+from ecluse.sdk.mysql_arrow import not_a_boolean
 from ecluse.sdk.mysql_arrow import quote as quote_ident
 
 if TYPE_CHECKING:
@@ -173,6 +174,8 @@ def _cast(column: pa.Array, field: pa.Field) -> pa.Array:
         return column.cast(pa.int64()).cast(to)
     if (fast := _rescaled(column, to)) is not None:
         return fast
+    if pa.types.is_boolean(to) and pa.types.is_integer(column.type):
+        _check_boolean(column, field.name)
     try:
         return column.cast(to)
     except pa.ArrowInvalid as exc:
@@ -184,6 +187,15 @@ def _cast(column: pa.Array, field: pa.Field) -> pa.Array:
             f"column {field.name!r}: the server declared it DECIMAL({to.precision}, {to.scale}) "
             f"but sent a value that does not fit ({exc}); CAST the expression to a wider "
             "DECIMAL in the query", field="query") from exc
+
+
+def _check_boolean(column: pa.Array, name: str) -> None:
+    import pyarrow.compute as pc
+
+    bounds = pc.min_max(column)
+    if bounds["min"].as_py() is not None and (bounds["min"].as_py() < 0 or bounds["max"].as_py() > 1):
+        value = pc.filter(column, pc.or_(pc.less(column, 0), pc.greater(column, 1)))[0]
+        raise not_a_boolean(name, value.as_py())
 
 
 def _rescaled(column: pa.Array, to: pa.DataType) -> pa.Array | None:

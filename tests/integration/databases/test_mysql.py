@@ -408,3 +408,31 @@ def test_a_zero_date_fails_naming_its_column_and_the_way_out(mysql_url: str, tmp
     back, _ = extract("mysql", tmp_path, connection=CONN,
                       query="SELECT id, NULLIF(`d`, '0000-00-00') AS d FROM zd")
     assert back.sort_by("id").column("d").to_pylist() == [dt.date(2024, 1, 5), None]
+
+
+def test_a_tinyint1_holding_other_numbers_than_0_and_1_fails_naming_it(mysql_url: str,
+                                                                         tmp_path: Path) -> None:
+    """TINYINT(1) is read as a boolean (MySQL's BOOLEAN is TINYINT(1)); a 5 in it was read as
+    true, on every read path. Now the read fails naming the column and the cast that keeps the
+    numbers."""
+    sql(mysql_url, "CREATE TABLE tb (id INT PRIMARY KEY, flag TINYINT(1), spot POINT)",
+        "INSERT INTO tb VALUES (1, 0, NULL), (2, 1, NULL), (3, NULL, NULL), (4, 5, POINT(1, 2))")
+    readings: list[dict[str, Any]] = [
+        {"table": "tb", "columns": ["id", "flag"]},  # connectorx in this process
+        {"table": "tb", "columns": ["id", "flag"], "where": "id > 0"},  # in a child process
+        {"table": "tb", "columns": ["id", "flag"],  # keyset pages, read whole
+         "incremental": {"cursor_column": "id", "key_column": "id", "page_size": 10}},
+        {"table": "tb"},  # PyMySQL (a POINT column)
+    ]
+    for config in readings:
+        _, run = extract("mysql", tmp_path, connection=CONN, expect_ok=False, **config)
+        assert run.error is not None and run.error.field == "query", config
+        assert run.error.reason.startswith("column 'flag' is TINYINT(1), which MySQL uses for "
+                                           "booleans and the extractor reads as one, but it "
+                                           "holds 5, which is not 0 or 1"), run.error.reason
+    back, _ = extract("mysql", tmp_path, connection=CONN,
+                      query="SELECT id, CAST(flag AS SIGNED) AS flag FROM tb")
+    assert back.sort_by("id").column("flag").to_pylist() == [0, 1, None, 5]
+    sql(mysql_url, "UPDATE tb SET flag = 1 WHERE id = 4")
+    back, _ = extract("mysql", tmp_path, connection=CONN, table="tb", columns=["id", "flag"])
+    assert back.sort_by("id").column("flag").to_pylist() == [False, True, None, True]

@@ -38,6 +38,7 @@ from ecluse.sdk.mysql_arrow import (
     connect,
     connect_params,
     first_line,
+    not_a_boolean,
     open_warehouse,
     qualified,
     quote,
@@ -302,8 +303,8 @@ class MysqlExtractor(Extractor):
         import pyarrow as pa
 
         convert: list[Callable[[Any], Any] | None] = [
-            _time if pa.types.is_duration(f.type) else bool if pa.types.is_boolean(f.type) else None
-            for f in schema]
+            _time if pa.types.is_duration(f.type) else
+            _boolean(f.name) if pa.types.is_boolean(f.type) else None for f in schema]
         cur = conn.cursor()
         try:
             cur.execute(sql, values)
@@ -344,6 +345,14 @@ def _guarded(batches: Iterator[pa.RecordBatch], schema: pa.Schema, field: str
 
 
 _CX_NOT_A_DATE = re.compile(r"Couldn't convert the value `Date\(\"'([^']*)'\"\)`")
+
+
+def _boolean(column: str) -> Callable[[Any], bool]:
+    def convert(value: Any) -> bool:
+        if value in (0, 1):
+            return bool(value)
+        raise not_a_boolean(column, value)
+    return convert
 
 
 def _dated(dtype: pa.DataType) -> bool:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ecluse.sdk.connections import Connection
-from ecluse.sdk.errors import ConfigError, shown
+from ecluse.sdk.errors import ConfigError, boolean_misfit, shown
 from ecluse.sdk.warehouse import SqlWarehouse
 
 if TYPE_CHECKING:
@@ -378,6 +378,23 @@ _DATE_DAYS = {"Date": (0, 65535), "Date32": (-25567, 120529)}
 """Days since 1970-01-01 each date type holds."""
 _DATETIME_SECONDS = (0, 2**32 - 1)
 """Seconds since the epoch a DateTime (UInt32) holds."""
+
+
+def check_booleans(schema: pa.Schema, types: dict[str, str], table: str) -> None:
+    """Refuse booleans into a number column and numbers into a Bool one (``boolean_misfit``).
+    A UInt8 column takes both: it is what servers before 21.12 store booleans as."""
+    import pyarrow as pa
+
+    t = pa.types
+    for f in schema:
+        base, _ = _unwrap(types.get(f.name, ""))
+        number = t.is_integer(f.type) or t.is_floating(f.type) or t.is_decimal(f.type)
+        number_column = base in _WIRE_INTS or base.startswith("Decimal")
+        if t.is_boolean(f.type) and number_column and base not in ("UInt8", "Bool"):
+            cast_to = "int64" if base.startswith(("Int", "UInt")) else "float64"
+            raise boolean_misfit(table, f.name, base, "boolean", cast_to)
+        if base == "Bool" and number:
+            raise boolean_misfit(table, f.name, base, str(f.type), "boolean")
 
 
 def check_fits(data: pa.Table, types: dict[str, str]) -> None:

@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from ecluse.sdk.config import ModuleConfig, columns_field, path_field, sql_field
 from ecluse.sdk.context import NodeContext
 from ecluse.sdk.duckdb_ext import duckdb_config
-from ecluse.sdk.errors import ConfigError, cut
+from ecluse.sdk.errors import ConfigError, boolean_misfit, cut
 from ecluse.sdk.ibis_sql import executable_sql
 from ecluse.sdk.module import Extractor, Loader, LoadResult
 from ecluse.sdk.relational import require_columns
@@ -333,7 +333,7 @@ def _sqlite_load(con: Any, data: pa.RecordBatchReader, name: str, mode: LoadMode
                 or (boolean_column and _is_number(f.type))):
             import ibis
 
-            raise _boolean_misfit(name, f.name, column_type, type_name(ibis.dtype(f.type)),
+            raise boolean_misfit(name, f.name, column_type, type_name(ibis.dtype(f.type)),
                                   "boolean" if boolean_column else
                                   "int64" if _read_as(column_type) == "integer" else "float64")
     # columns whose incoming type the table's declares differently: their values go through a
@@ -412,17 +412,6 @@ def _misfit(table: str, column: str, column_type: str, input_type: str, value: s
                        "cannot hold; nothing was changed: convert the column before this node (e.g. "
                        "a cleaner's cast) or load with mode 'replace' to recreate the table",
                        field="table")
-
-
-def _boolean_misfit(table: str, column: str, column_type: str, input_type: str,
-                    cast_to: str) -> ConfigError:
-    """PostgreSQL refuses a boolean into a number column and a number into a boolean one; these
-    loaders stored true as 1, and 5 as true (DuckDB) or 5 in a BOOLEAN column (SQLite)."""
-    return ConfigError(f"column {column!r} of table {table!r} is of type {column_type}, but the "
-                       f"incoming {column!r} is {input_type}: a boolean and a number do not mix in "
-                       "one column; nothing was changed: cast the column before this node (e.g. a "
-                       f"cleaner's cast to {cast_to}) or load with mode 'replace' to recreate the "
-                       "table", field="table")
 
 
 def _count(con: duckdb.DuckDBPyConnection, target: str) -> int:
@@ -508,7 +497,7 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, mode: LoadMode, keys: Sequ
     for c, incoming, column_type in changed:
         if ((incoming == "BOOLEAN" and _is_number_type(column_type))
                 or (column_type == "BOOLEAN" and _is_number_type(incoming))):
-            raise _boolean_misfit(table, c, column_type, incoming, _cast_to(column_type))
+            raise boolean_misfit(table, c, column_type, incoming, _cast_to(column_type))
     fitted = {c: _fitted(i, c, incoming, column_type)
               for i, (c, incoming, column_type) in enumerate(changed)}
     select = ", ".join(fitted.get(c, quote_identifier(c)) for c in types)

@@ -52,3 +52,15 @@ class NodeError(EcluseError):
 class RunCancelled(EcluseError):
     def __init__(self) -> None:
         super().__init__("the run was cancelled")
+
+
+def boolean_misfit(table: str, column: str, column_type: str, input_type: str,
+                   cast_to: str) -> ConfigError:
+    """A load of booleans into a number column, or of numbers into a boolean one. PostgreSQL
+    refuses both; the other loaders refuse them alike rather than store true as 1, or 5 as
+    true."""
+    return ConfigError(f"column {column!r} of table {table!r} is of type {column_type}, but the "
+                       f"incoming {column!r} is {input_type}: a boolean and a number do not mix in "
+                       "one column; nothing was changed: cast the column before this node (e.g. a "
+                       f"cleaner's cast to {cast_to}) or load with mode 'replace' to recreate the "
+                       "table", field="table")

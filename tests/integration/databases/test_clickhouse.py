@@ -286,3 +286,24 @@ def test_binary_data_round_trips_and_foreign_bytes_are_named(clickhouse_url: str
     assert run.error is not None and run.error.reason.startswith(
         "`binary_columns` names 'id', 'lable', which the result has no String or FixedString "
         "column of; its text columns are: label")
+
+
+def test_a_boolean_appended_into_a_number_column_is_refused(clickhouse_url: str,
+                                                            tmp_path: Path) -> None:
+    """As PostgreSQL, SQLite and DuckDB do; ClickHouse stored true as 1. A UInt8 column takes
+    booleans: servers before 21.12 store them so."""
+    sql(clickhouse_url, "CREATE TABLE nb (id UInt32, qty Int64, flag UInt8) "
+        "ENGINE = MergeTree ORDER BY id")
+    sql(clickhouse_url, "INSERT INTO nb SELECT 1, 7, 0")
+    data = pa.table({"id": pa.array([2], pa.uint32()), "qty": [True], "flag": [True]})
+    for mode in ("append", "upsert"):
+        result = load("clickhouse", data, tmp_path, connection=CONN, table="nb", mode=mode,
+                      keys=["id"])
+        assert result.status == "failed" and result.error is not None
+        assert result.error.reason.startswith(
+            "column 'qty' of table 'nb' is of type Int64, but the incoming 'qty' is boolean: a "
+            "boolean and a number do not mix in one column; nothing was changed")
+    assert sql(clickhouse_url, "SELECT id, qty, flag FROM nb") == [(1, 7, 0)]
+    fixed = data.set_column(1, "qty", pa.array([3], pa.int64()))
+    assert load("clickhouse", fixed, tmp_path, connection=CONN, table="nb").status == "succeeded"
+    assert sorted(sql(clickhouse_url, "SELECT id, qty, flag FROM nb")) == [(1, 7, 0), (2, 3, 1)]

@@ -436,3 +436,26 @@ def test_a_tinyint1_holding_other_numbers_than_0_and_1_fails_naming_it(mysql_url
     sql(mysql_url, "UPDATE tb SET flag = 1 WHERE id = 4")
     back, _ = extract("mysql", tmp_path, connection=CONN, table="tb", columns=["id", "flag"])
     assert back.sort_by("id").column("flag").to_pylist() == [False, True, None, True]
+
+
+def test_booleans_and_numbers_do_not_mix_in_one_column(mysql_url: str, tmp_path: Path) -> None:
+    """As PostgreSQL, SQLite, DuckDB and ClickHouse refuse them: MySQL stored true as 1 in an
+    INT column, and a 5 in a BOOLEAN one (which then read back as true)."""
+    sql(mysql_url, "CREATE TABLE bn (id INT PRIMARY KEY, qty INT, ok BOOLEAN)",
+        "INSERT INTO bn VALUES (1, 7, TRUE)")
+    for data, message in (
+            (pa.table({"id": [2], "qty": [True], "ok": [False]}),
+             "column 'qty' of table 'bn' is of type INT(11), but the incoming 'qty' is boolean"),
+            (pa.table({"id": [2], "qty": [3], "ok": [5]}),
+             "column 'ok' of table 'bn' is of type TINYINT(1) (BOOLEAN), but the incoming 'ok' "
+             "is int64")):
+        for mode in ("append", "upsert"):
+            result = load("mysql", data, tmp_path, connection=CONN, table="bn", mode=mode,
+                          keys=["id"])
+            assert result.status == "failed" and result.error is not None
+            assert result.error.reason.startswith(message), result.error.reason
+    assert sql(mysql_url, "SELECT id, qty, ok FROM bn") == [(1, 7, 1)]
+    good = pa.table({"id": [2], "qty": [3], "ok": [False]})
+    assert load("mysql", good, tmp_path, connection=CONN, table="bn", mode="append").status \
+        == "succeeded"
+    assert sql(mysql_url, "SELECT id, qty, ok FROM bn ORDER BY id") == [(1, 7, 1), (2, 3, 0)]

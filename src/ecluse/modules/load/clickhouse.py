@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
 from ecluse.sdk.clickhouse_arrow import (
     BINARY_COMMENT,
+    check_booleans,
     check_fits,
     connect,
     ddl_type,
@@ -133,6 +134,7 @@ class ClickhouseLoader(Loader):
             types = {f.name: self._type(f, server) for f in schema}
             if existing and not fresh:
                 types.update({k: v for k, v in existing.items() if k in types})
+                check_booleans(schema, types, c.table)
             binary = {f.name for f in schema if is_binary(f.type)}
             defs = ", ".join(f"{quote(n)} {t}" + (_BINARY if n in binary else "")
                              for n, t in types.items())

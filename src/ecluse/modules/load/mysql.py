@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 
 from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
 from ecluse.sdk.config import connection_field
+from ecluse.sdk.errors import boolean_misfit
 from ecluse.sdk.mysql_arrow import (
     connect,
     ddl_type,
@@ -118,6 +119,8 @@ class MysqlLoader(Loader):
             # are NOT NULL (a clustered key: the load and the apply read in key order), else a
             # unique key (NULL keys stay distinct, as in the target)
             clustered = fresh or (c.mode == "upsert" and _require_unique(cur, db, name, c.keys))
+            if not fresh:
+                _check_booleans(schema, existing or {}, c.table)
             # 1. the staging table: typed like the target where the target has the column
             defs = []
             for f in schema:
@@ -234,6 +237,28 @@ def _require_unique(cur: Any, db: str | None, name: str, keys: list[str]) -> boo
                 f"COLUMN_NAME IN ({', '.join(['%s'] * len(keys))})", (db, name, *keys))
     row = cur.fetchone()
     return bool(row) and int(row[0]) == len(set(keys))
+
+
+def _check_booleans(schema: pa.Schema, existing: dict[str, str], table: str) -> None:
+    """Booleans go into BOOLEAN (TINYINT(1)) columns only, and numbers into other columns:
+    true would be stored as 1, and a 5 in a TINYINT(1) column cannot be read back as a boolean."""
+    import pyarrow as pa
+
+    t = pa.types
+    for f in schema:
+        column_type = existing.get(f.name, "").lower()
+        boolean_column = column_type.startswith("tinyint(1)")
+        number_column = column_type.split("(")[0].split(" ")[0] in _NUMBER_TYPES
+        if t.is_boolean(f.type) and number_column and not boolean_column:
+            cast_to = "int64" if "int" in column_type else "float64"
+            raise boolean_misfit(table, f.name, column_type.upper(), "boolean", cast_to)
+        if boolean_column and (t.is_integer(f.type) or t.is_floating(f.type)
+                               or t.is_decimal(f.type)):
+            raise boolean_misfit(table, f.name, "TINYINT(1) (BOOLEAN)", str(f.type), "boolean")
+
+
+_NUMBER_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint",
+                           "decimal", "numeric", "float", "double", "real"})
 
 
 def _scalar(cur: Any, sql: str) -> int:

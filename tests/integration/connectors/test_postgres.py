@@ -188,6 +188,22 @@ def test_upsert_without_unique_key_is_a_clear_error(pg: str, workdir: Path) -> N
     assert "primary key or unique index" in result.error.reason
 
 
+def test_a_boolean_into_a_number_column_is_named(pg: str, workdir: Path) -> None:
+    """PostgreSQL refused it with "cannot cast type boolean to bigint", naming no column."""
+    sql(pg, "CREATE TABLE bn (id int, qty bigint, ok boolean)")
+    for select, message in (
+            ("SELECT 1 AS id, true AS qty, true AS ok",
+             "column 'qty' of table 'bn' is of type bigint, but the incoming 'qty' is boolean"),
+            ("SELECT 1 AS id, 2::bigint AS qty, 1 AS ok",
+             "column 'ok' of table 'bn' is of type boolean, but the incoming 'ok' is integer")):
+        doc = chain(node("e", "extractor", "postgres", connection="pg", query=select),
+                    node("l", "loader", "postgres", connection="pg", table="bn"))
+        result = run_doc(doc)
+        assert result.status == "failed" and result.error.reason.startswith(message), \
+            result.error.reason
+    assert sql(pg, "SELECT count(*) FROM bn") == [(0,)]
+
+
 def test_schema_evolution(pg: str, workdir: Path) -> None:
     sql(pg, "CREATE TABLE evo (id int)")
     _load(pg, "SELECT 1 AS id, 'new' AS label, 2.5::numeric(5,1) AS score", table="evo")

@@ -36,6 +36,7 @@ from ecluse.sdk.arrow_pg import (
     warehouse_key,
 )
 from ecluse.sdk.arrow_pg_session import PgSession, PgTable, PgWarehouse, open_warehouse, read_catalog
+from ecluse.sdk.errors import boolean_misfit
 from ecluse.sdk.relational import require_columns
 from ecluse.sdk.warehouse import Warehouse
 
@@ -149,6 +150,7 @@ class PostgresLoader(Loader):
             existing = dict(wanted)
         else:
             existing = found.types()
+            _check_booleans(wanted, existing, c.table)
             missing = [n for n in wanted if n not in existing]
             if missing and c.schema_evolution == "fail":
                 raise ConfigError(f"table {c.table!r} has no column(s) {', '.join(map(repr, missing))} "
@@ -237,6 +239,21 @@ def _stream(reader: Any, json_cols: list[int], schema: Any, ctx: NodeContext) ->
             ctx.progress(rows)
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _check_booleans(wanted: dict[str, str], existing: dict[str, str], table: str) -> None:
+    """PostgreSQL refuses these casts too, but without naming the column: the same message as
+    every database loader's."""
+    for name, incoming in wanted.items():
+        have = base_type(existing.get(name, ""))
+        if base_type(incoming) == "bool" and have in _PG_NUMBERS:
+            raise boolean_misfit(table, name, existing[name], "boolean",
+                                 "int64" if have.startswith("int") else "float64")
+        if have == "bool" and base_type(incoming) in _PG_NUMBERS:
+            raise boolean_misfit(table, name, existing[name], incoming, "boolean")
+
+
+_PG_NUMBERS = frozenset({"int2", "int4", "int8", "numeric", "decimal", "float4", "float8"})
 
 
 def _require_unique(session: PgSession, schema_name: str | None, table_name: str, keys: list[str],

@@ -209,8 +209,10 @@ def as_text_column(values: pa.Array, name: str, first_row: int = 1) -> pa.Array:
         return values.cast(pa.string())
     except pa.ArrowInvalid:
         for row, value in enumerate(values.to_pylist(), start=first_row):
+            if value is None:
+                continue
             try:
-                _ = value is None or value.decode()
+                value.decode()
             except UnicodeDecodeError:
                 raise ConfigError(
                     f"column {name!r} holds bytes that are not UTF-8 text ({shown(value)}, row "

@@ -508,3 +508,26 @@ def test_both_outputs_of_a_validator_over_a_stream_get_their_rows(workdir: Path,
     assert _Stream.reads == [5]
     assert pq.read_table(workdir / "good.parquet")["x"].to_pylist() == [2, 3, 4]
     assert sorted(pq.read_table(workdir / "bad.parquet")["x"].to_pylist()) == [0, 1]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_a_union_of_three_streams_keeps_every_row(workdir: Path, engine: str) -> None:
+    """A loader that reads the result as a stream (here sqlite) lost the second of three
+    one-shot inputs on DuckDB: ibis nested the union as a UNION (b UNION c), which DuckDB 1.4
+    streams without b. The run succeeded with 6 rows of 9."""
+    import sqlite3
+
+    doc = {"name": "u", "engine": engine,
+           "nodes": [node("a", "extractor", "test_stream", rows=2),
+                     node("b", "extractor", "test_stream", rows=3),
+                     node("c", "extractor", "test_stream", rows=4),
+                     node("u", "transformer", "union"),
+                     node("out", "loader", "sqlite", path="u.sqlite", table="u")],
+           "edges": [{"source": s, "target": "u"} for s in "abc"] + [
+               {"source": "u", "target": "out"}]}
+    result = run_pipeline(compile_pipeline(doc, _registry(), parameters=None),
+                          RunOptions(data_dir=workdir / "d"))
+    assert result.status == "succeeded", result.error
+    with sqlite3.connect(workdir / "u.sqlite") as con:
+        assert sorted(con.execute("SELECT x FROM u").fetchall()) == sorted(
+            (x,) for n in (2, 3, 4) for x in range(n))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import ClassVar, Literal
 
 import ibis
@@ -52,7 +53,11 @@ class Union(Transformer):
         aligned = [t.select(*[(t[c].cast(ty) if c in t.columns and t[c].type() != ty
                                else t[c] if c in t.columns else ibis.null(ty)).name(c)
                               for c, ty in target.items()]) for t in tables]
-        return ibis.union(*aligned, distinct=self.config.distinct)
+        # folded to the left, (a UNION b) UNION c: DuckDB 1.4 streaming a result (what a
+        # loader reads) of a UNION (b UNION c), as ibis.union(a, b, c) nests it, loses b when
+        # the inputs are one-shot streams (database extractors), and the run succeeds
+        distinct = self.config.distinct
+        return functools.reduce(lambda left, right: left.union(right, distinct=distinct), aligned)
 
 
 def _common(name: str, types: list[dt.DataType]) -> dt.DataType:

@@ -531,3 +531,23 @@ def test_a_union_of_three_streams_keeps_every_row(workdir: Path, engine: str) ->
     with sqlite3.connect(workdir / "u.sqlite") as con:
         assert sorted(con.execute("SELECT x FROM u").fetchall()) == sorted(
             (x,) for n in (2, 3, 4) for x in range(n))
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+@pytest.mark.parametrize("step", [
+    node("t", "transformer", "unpivot", columns=["x", "y"], names_to="k", values_to="v"),
+    node("t", "transformer", "sql", query="SELECT a.x, b.y FROM input a JOIN input b ON a.x = b.x"),
+])
+def test_a_transform_that_scans_a_stream_twice_gets_it_whole(workdir: Path, engine: str,
+                                                             step: dict[str, Any]) -> None:
+    """An unpivot is a union of one select per column, a self-join scans its input twice: on a
+    one-shot stream the second scan found nothing, and the run succeeded with half the rows
+    (unpivot) or none (self-join). The engine now materialises such a stream first."""
+    doc = chain(node("s", "extractor", "test_stream", rows=4),
+                node("d", "transformer", "derive", columns={"y": "x * 10"}), step,
+                node("out", "loader", "parquet", path="o.parquet"), engine=engine)
+    doc["edges"][1]["target_handle"] = "in"
+    result = run_pipeline(compile_pipeline(doc, _registry(), parameters=None),
+                          RunOptions(data_dir=workdir / "d"))
+    assert result.status == "succeeded", result.error
+    assert pq.read_table(workdir / "o.parquet").num_rows == (8 if step["module"] == "unpivot" else 4)

@@ -62,9 +62,13 @@ def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: No
     # a transform that executes its input more than once would find a stream empty the second time
     rereads = one_shot and isinstance(module, Transformer) and (
         module.queries_input or len(module.outputs) > 1)
-    inputs = {port: [backend.materialize(built.outputs[src]) if rereads and src in built.one_shot
-                     else built.outputs[src] for src in sources]
-              for port, sources in pn.inputs.items()}
+
+    def inputs_of(materialized: bool) -> dict[str, list[ir.Table]]:
+        return {port: [backend.materialize(built.outputs[src])
+                       if materialized and src in built.one_shot else built.outputs[src]
+                       for src in sources] for port, sources in pn.inputs.items()}
+
+    inputs = inputs_of(rereads)
     one_shot = one_shot and not rereads
     if isinstance(module, Extractor):
         streams_before = len(backend.streams)
@@ -79,6 +83,13 @@ def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: No
         results: Mapping[str, ir.Table] = {"out": table}
     elif isinstance(module, Transformer):
         produced = module.transform(Inputs(inputs), ctx)
+        streams = [built.outputs[src] for sources in pn.inputs.values() for src in sources
+                   if src in built.one_shot]
+        if one_shot and _reads_twice(produced, streams):
+            # its query scans a stream twice (an unpivot's union, a SQL self-join...): the
+            # second scan would find it empty
+            produced = module.transform(Inputs(inputs_of(True)), ctx)
+            one_shot = False
         results = {"out": produced} if isinstance(produced, ir.Table) else produced
         missing = {p.name for p in module.outputs} - set(results)
         if missing:
@@ -97,3 +108,22 @@ def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: No
         elif one_shot:
             built.one_shot.add((pn.id, port))
         built.outputs[(pn.id, port)] = table
+
+
+def _reads_twice(produced: ir.Table | Mapping[str, ir.Table], streams: list[ir.Table]) -> bool:
+    """Whether a relation of ``produced`` is built on one of ``streams`` in more than one place
+    (each such place is a scan of it)."""
+    import ibis.expr.operations as ops
+    from ibis.common.graph import Graph
+
+    targets = {stream.op() for stream in streams}
+    tables = [produced] if isinstance(produced, ir.Table) else list(produced.values())
+    for table in tables:
+        scans: dict[object, int] = {}
+        for node, children in Graph.from_bfs(table.op()).items():
+            if isinstance(node, ops.Relation):
+                for child in set(children) & targets:
+                    scans[child] = scans.get(child, 0) + 1
+        if any(n > 1 for n in scans.values()):
+            return True
+    return False

@@ -18,6 +18,7 @@ import datetime as _dt
 import decimal
 import itertools
 import re
+from collections import Counter
 from typing import Any, ClassVar
 
 import ibis.expr.types as ir
@@ -73,9 +74,11 @@ class Sql(Transformer):
         tree = bind(tree, self.config.query, views, ctx.parameters)
         if getattr(ctx, "backend", None) is None:
             raise ConfigError("a SQL query needs an engine to know its output", field="query")
-        used = {t.name for t in tree.find_all(exp.Table)}
+        used = Counter(t.name for t in tree.find_all(exp.Table))
         for name, table in tables.items():
-            if views[name] in used:
+            if used[views[name]] > 1:  # scanned twice: a one-shot stream would be empty the
+                table = ctx.backend.materialize(table)  # second time
+            if used[views[name]]:
                 ctx.backend.create_view(views[name], table)
         con: Any = ctx.backend.con
         try:

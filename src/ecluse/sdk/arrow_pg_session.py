@@ -75,6 +75,10 @@ class PgSession:
         except Exception as exc:
             raise ConfigError(f"cannot connect to {database.name!r}: {first_line(exc)}",
                               field="connection") from exc
+        # as the engine and the MySQL modules do: a naive timestamp cast to timestamptz (a
+        # load into an existing column), and SQL on times (pushdown, queries), in UTC, not in
+        # the zone the server or the database was set up with
+        self.execute("SET TIME ZONE 'UTC'")
 
     @classmethod
     def open(cls, uri: str, *, name: str) -> PgSession:

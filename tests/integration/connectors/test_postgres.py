@@ -204,6 +204,31 @@ def test_a_boolean_into_a_number_column_is_named(pg: str, workdir: Path) -> None
     assert sql(pg, "SELECT count(*) FROM bn") == [(0,)]
 
 
+def test_times_are_loaded_in_utc_whatever_the_databases_time_zone(pg: str, workdir: Path) -> None:
+    """The staging casts ran in the session's time zone: in a database set to New York, a
+    naive 10:00 loaded into a timestamptz column became 15:00 UTC, and the instant 10:00 UTC
+    into a timestamp column became 05:00."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from tests.integration.databases.harness import load
+
+    db = pg.rsplit("/", 1)[1]
+    sql(pg, f'ALTER DATABASE "{db}" SET timezone = \'America/New_York\'')
+    sql(pg, "CREATE TABLE tz (id int PRIMARY KEY, at timestamptz, naive timestamp)")
+    data = pa.table({"id": [1],
+                     "at": pa.array([dt.datetime(2024, 6, 1, 10)], pa.timestamp("us")),
+                     "naive": pa.array([dt.datetime(2024, 6, 1, 10, tzinfo=dt.UTC)],
+                                       pa.timestamp("us", tz="UTC"))})
+    for mode in ("append", "upsert"):
+        result = load("postgres", data, workdir, connection="pg", table="tz", mode=mode,
+                      keys=["id"])
+        assert result.status == "succeeded", result.error
+        assert sql(pg, "SELECT at AT TIME ZONE 'UTC', naive FROM tz") == [
+            (dt.datetime(2024, 6, 1, 10), dt.datetime(2024, 6, 1, 10))]
+
+
 def test_schema_evolution(pg: str, workdir: Path) -> None:
     sql(pg, "CREATE TABLE evo (id int)")
     _load(pg, "SELECT 1 AS id, 'new' AS label, 2.5::numeric(5,1) AS score", table="evo")

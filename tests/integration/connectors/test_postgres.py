@@ -229,6 +229,20 @@ def test_times_are_loaded_in_utc_whatever_the_databases_time_zone(pg: str, workd
             (dt.datetime(2024, 6, 1, 10), dt.datetime(2024, 6, 1, 10))]
 
 
+def test_merge_delete_keeps_the_incoming_rows_with_a_null_key(pg: str, workdir: Path) -> None:
+    """A row with a NULL key matches no row (the unique index says NULLs differ), so upsert
+    inserts it; merge_delete then deleted it again, as a row 'not in the data', and reported it
+    inserted. The target's own row with that NULL key is not in the data: it goes."""
+    sql(pg, "CREATE TABLE md (a int, b text, v int, UNIQUE (a, b))")
+    sql(pg, "INSERT INTO md VALUES (1, 'x', 10), (1, NULL, 11), (2, 'y', 12)")
+    source = ("SELECT * FROM (VALUES (1, 'x', 100), (1, NULL, 101), (3, 'z', 103), (3, 'z', 104)) "
+              "AS v(a, b, v)")
+    extra = _load(pg, source, table="md", mode="merge_delete", keys=["a", "b"])
+    assert sql(pg, "SELECT a, b, v FROM md ORDER BY a, b NULLS FIRST") == [
+        (1, None, 101), (1, "x", 100), (3, "z", 104)]
+    assert (extra["rows_inserted"], extra["rows_updated"], extra["rows_deleted"]) == (2, 1, 2)
+
+
 def test_schema_evolution(pg: str, workdir: Path) -> None:
     sql(pg, "CREATE TABLE evo (id int)")
     _load(pg, "SELECT 1 AS id, 'new' AS label, 2.5::numeric(5,1) AS score", table="evo")

@@ -218,10 +218,14 @@ class PostgresLoader(Loader):
                       "count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM w")
             ((inserted, updated),) = session.rows(upsert)
             if c.mode == "merge_delete":
-                match = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}::{safe_type(existing[k])}"
-                                     for k in c.keys)
-                deleted = session.execute(f"DELETE FROM {target} AS t WHERE NOT EXISTS (SELECT 1 "
-                                          f"FROM {stage} AS s WHERE {match})")
+                match = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}::"
+                                     f"{safe_type(existing[k])}" for k in c.keys)
+                # rows this transaction wrote are the data: a row with a NULL key was inserted
+                # (it matches no row, as the unique index says) and must not be deleted again
+                deleted = session.execute(
+                    f"DELETE FROM {target} AS t WHERE t.xmin <> "
+                    "((txid_current() % 4294967296)::text)::xid AND NOT EXISTS (SELECT 1 FROM "
+                    f"{stage} AS s WHERE {match})")
         session.execute(f"DROP TABLE {stage}")
         return LoadResult(rows_written=written, rows_inserted=int(inserted), rows_updated=int(updated),
                           rows_deleted=deleted, location=c.table)

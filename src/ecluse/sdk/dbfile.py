@@ -24,6 +24,7 @@ from ecluse.sdk.module import Extractor, Loader, LoadResult
 from ecluse.sdk.relational import require_columns
 from ecluse.sdk.sqltext import (
     bind_parameters,
+    interval_microseconds,
     query_parameters,
     quote_identifier,
     quote_table,
@@ -143,11 +144,28 @@ def stream(con: duckdb.DuckDBPyConnection, sql: str, parameters: Mapping[str, An
            limit: int | None = None, batch_size: int = 100_000,
            field: str = "query") -> pa.RecordBatchReader:
     """The rows of ``sql`` as Arrow batches; ``:name`` parameters are bound, not pasted."""
+    import pyarrow as pa
+
     text, values = bind_parameters(sql, parameters, style="dollar")
     if limit is not None:
         text = f"SELECT * FROM ({text}) LIMIT {int(limit)}"
     try:
-        return con.execute(text, values).fetch_record_batch(batch_size)
+        reader = con.execute(text, values).fetch_record_batch(batch_size)
+        intervals = [f.name for f in reader.schema if pa.types.is_interval(f.type)]
+        if not intervals:
+            return reader
+        # DuckDB hands intervals over as month-day-nano values, which engines (Polars) and
+        # loaders cannot take: as durations, their exact length
+        reader.close()
+        lengths = ", ".join(map(interval_microseconds, intervals))
+        reader = con.execute(f"SELECT * REPLACE ({lengths}) FROM ({text})", values) \
+            .fetch_record_batch(batch_size)
+        schema = pa.schema([f.with_type(pa.duration("us")) if f.name in intervals else f
+                            for f in reader.schema])
+        return pa.RecordBatchReader.from_batches(schema, (
+            pa.RecordBatch.from_arrays([c.cast(t) for c, t in zip(b.columns, schema.types,
+                                                                  strict=True)], schema=schema)
+            for b in reader))
     except Exception as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         hints = [line for line in lines[1:] if line.startswith(("Did you mean", "Candidate"))]

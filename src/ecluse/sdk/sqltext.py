@@ -99,3 +99,18 @@ def check_query_or_table(query: str | None, table: str | None, *, table_options_
             split(table)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+
+
+def interval_microseconds(column: str) -> str:
+    """DuckDB SQL: an INTERVAL column as its exact length in microseconds (what an Arrow
+    duration holds), or an error naming the column when a value counts months, which have no
+    fixed length."""
+    c = quote_identifier(column)
+    months = f"date_part('month', {c}) <> 0 OR date_part('year', {c}) <> 0"
+    text = (f"column {column!r} holds an interval counting months or years, which has no "
+            "fixed length; write it to Parquet, or turn it into days first")
+    message = "'" + text.replace("'", "''") + "'"
+    length = " + ".join(f"date_part('{part}', {c})::BIGINT * {scale}" for part, scale in
+                        (("day", 86_400_000_000), ("hour", 3_600_000_000), ("minute", 60_000_000),
+                         ("microseconds", 1)))
+    return f"CASE WHEN {months} THEN error({message}) ELSE {length} END AS {c}"

@@ -561,3 +561,19 @@ def test_a_file_that_is_not_a_database_is_named_on_path(kind: str, tmp_path: Pat
     assert result.status == "failed" and result.error is not None
     assert result.error.field == "path" and str(path) in result.error.reason
     assert path.read_text() == "id,text\n1,a\n"
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_preview_of_an_interval_column(engine: str, tmp_path: Path) -> None:
+    """`run` handed intervals over as durations, but `preview` (and the samples cleaners and
+    validators show) failed: "Unsupported cast from month_day_nano_interval to duration"."""
+    from tests.helpers import preview
+
+    path = tmp_path / "iv.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE iv AS SELECT 1 AS id, INTERVAL '26 hours 30 minutes' AS took")
+    doc = {"name": "p", "nodes": [
+        {"id": "src", "type": "extractor", "module": "duckdb",
+         "config": {"path": str(path), "table": "iv"}}], "edges": []}
+    table = preview(doc, "src", engine=engine)
+    assert table.column("took").to_pylist() == [dt.timedelta(hours=26, minutes=30)]

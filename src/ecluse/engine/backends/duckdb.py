@@ -22,6 +22,7 @@ from ecluse.sdk.duckdb_ext import duckdb_config
 from ecluse.sdk.errors import ConfigError, shown
 from ecluse.sdk.files import CsvReadOptions, FileWrite, ScanReport
 from ecluse.sdk.ibis_sql import executable_sql
+from ecluse.sdk.sqltext import interval_microseconds
 from ecluse.sdk.types import to_ibis_type
 
 if TYPE_CHECKING:
@@ -174,14 +175,19 @@ class DuckDBBackend(EngineBackend):
         self.last_scan_rows = _scan_cardinalities(profile)
         return int(result[0]) if result else 0
 
-    def to_batches(self, table: ir.Table, *, batch_size: int = 100_000) -> pa.RecordBatchReader:
-        import pyarrow as pa
-
+    def _arrow_sql(self, table: ir.Table) -> str:
+        """The query whose Arrow result is ``table``'s schema: DuckDB hands intervals over as
+        month-day-nano values, which the schema's durations are not."""
         sql = self.conformed_sql(table)
         intervals = [n for n, t in table.schema().items() if t.is_interval()]
         if intervals:
-            sql = f"SELECT * REPLACE ({', '.join(map(_microseconds, intervals))}) FROM ({sql})"
-        reader = self.raw.execute(sql).fetch_record_batch(batch_size)
+            sql = f"SELECT * REPLACE ({', '.join(map(interval_microseconds, intervals))}) FROM ({sql})"
+        return sql
+
+    def to_batches(self, table: ir.Table, *, batch_size: int = 100_000) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
+        reader = self.raw.execute(self._arrow_sql(table)).fetch_record_batch(batch_size)
         schema = table.schema().to_pyarrow()
         if reader.schema.equals(schema):
             return reader
@@ -193,7 +199,7 @@ class DuckDBBackend(EngineBackend):
         import pyarrow as pa
 
         limited = table.limit(limit) if limit is not None else table
-        result = self.raw.execute(self.conformed_sql(limited)).fetch_arrow_table()
+        result = self.raw.execute(self._arrow_sql(limited)).fetch_arrow_table()
         schema = table.schema().to_pyarrow()
         if result.schema.equals(schema):
             return result
@@ -251,19 +257,6 @@ def _null_columns_typed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBa
               batch.column(i).cast(field.type) if pa.types.is_duration(field.type) else
               batch.column(i) for i, field in enumerate(schema)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def _microseconds(column: str) -> str:
-    """An INTERVAL column as its exact length in microseconds (Arrow's duration), or an error
-    naming the column when a value counts months, which have no fixed length."""
-    c = sql_identifier(column)
-    months = f"date_part('month', {c}) <> 0 OR date_part('year', {c}) <> 0"
-    message = sql_literal(f"column {column!r} holds an interval counting months or years, which "
-                          "has no fixed length; write it to Parquet, or turn it into days first")
-    length = " + ".join(f"date_part('{part}', {c})::BIGINT * {scale}" for part, scale in
-                        (("day", 86_400_000_000), ("hour", 3_600_000_000), ("minute", 60_000_000),
-                         ("microseconds", 1)))
-    return f"CASE WHEN {months} THEN error({message}) ELSE {length} END AS {c}"
 
 
 class _DuckDBRejects:

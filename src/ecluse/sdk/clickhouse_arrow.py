@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from ecluse.sdk.connections import Connection
 from ecluse.sdk.errors import ConfigError, boolean_misfit, shown
+from ecluse.sdk.types import duration_text
 from ecluse.sdk.warehouse import SqlWarehouse
 
 if TYPE_CHECKING:
@@ -315,6 +316,10 @@ def py_values(array: Any, dtype: pa.DataType, ch_type: str) -> list[Any]:
         return [None if v is None else bytes(v) for v in values]
     if pa.types.is_nested(dtype):
         return [None if v is None else json.dumps(v, default=str, ensure_ascii=False) for v in values]
+    if pa.types.is_time(dtype):  # no time-of-day type: its text, as String
+        return [None if v is None else v.isoformat() for v in values]
+    if pa.types.is_duration(dtype):  # no duration type: text that casts back (26:00:00.000000)
+        return [None if v is None else duration_text(v) for v in values]
     return values
 
 

@@ -30,7 +30,7 @@ from ecluse.sdk.sqltext import (
     quote_table,
     split_db_table,
 )
-from ecluse.sdk.types import type_name
+from ecluse.sdk.types import duration_text, type_name
 
 if TYPE_CHECKING:
     import duckdb
@@ -285,10 +285,7 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, dt.timedelta):  # no SQLite type: text that casts back (26:00:00)
-        micros = abs(value) // dt.timedelta(microseconds=1)
-        seconds, us = divmod(micros, 1_000_000)
-        return (f"{'-' if value < dt.timedelta(0) else ''}{seconds // 3600:02d}:"
-                f"{seconds // 60 % 60:02d}:{seconds % 60:02d}.{us:06d}")
+        return duration_text(value)
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=str)
     return value

@@ -3,6 +3,7 @@ mapping to Ibis data types."""
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Annotated
 
@@ -63,3 +64,12 @@ def _check_type_name(value: str) -> str:
 
 TypeName = Annotated[str, AfterValidator(_check_type_name)]
 """A config field holding a column type name, validated when the config is parsed."""
+
+
+def duration_text(value: datetime.timedelta) -> str:
+    """A duration as text that casts back to an interval (``26:00:00.000000``), for databases
+    without a duration type."""
+    micros = abs(value) // datetime.timedelta(microseconds=1)
+    seconds, us = divmod(micros, 1_000_000)
+    return (f"{'-' if value < datetime.timedelta(0) else ''}{seconds // 3600:02d}:"
+            f"{seconds // 60 % 60:02d}:{seconds % 60:02d}.{us:06d}")

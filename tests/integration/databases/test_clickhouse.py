@@ -307,3 +307,16 @@ def test_a_boolean_appended_into_a_number_column_is_refused(clickhouse_url: str,
     fixed = data.set_column(1, "qty", pa.array([3], pa.int64()))
     assert load("clickhouse", fixed, tmp_path, connection=CONN, table="nb").status == "succeeded"
     assert sorted(sql(clickhouse_url, "SELECT id, qty, flag FROM nb")) == [(1, 7, 0), (2, 3, 1)]
+
+
+def test_times_of_day_and_durations_are_written_as_text(clickhouse_url: str,
+                                                         tmp_path: Path) -> None:
+    """ClickHouse has neither type: they go to String columns as text that casts back, as in
+    SQLite. The load failed with "'datetime.time' object has no attribute 'encode'"."""
+    data = pa.table({"id": [1, 2], "at": pa.array([dt.time(9, 30, 0, 250), None], pa.time64("us")),
+                     "took": pa.array([dt.timedelta(hours=26, microseconds=5), None],
+                                      pa.duration("us"))})
+    result = load("clickhouse", data, tmp_path, connection=CONN, table="tm", keys=["id"])
+    assert result.status == "succeeded", result.error
+    assert sorted(sql(clickhouse_url, "SELECT id, at, took FROM tm")) == [
+        (1, "09:30:00.000250", "26:00:00.000005"), (2, None, None)]

@@ -61,7 +61,7 @@ def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: No
     one_shot = any(src in built.one_shot for sources in pn.inputs.values() for src in sources)
     # a transform that executes its input more than once would find a stream empty the second time
     rereads = one_shot and isinstance(module, Transformer) and (
-        module.queries_input or len(module.outputs) > 1)
+        module.queries_input or len(module.outputs) > 1 or module.scans_an_input_twice(ctx))
 
     def inputs_of(materialized: bool) -> dict[str, list[ir.Table]]:
         return {port: [backend.materialize(built.outputs[src])
@@ -83,11 +83,11 @@ def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: No
         results: Mapping[str, ir.Table] = {"out": table}
     elif isinstance(module, Transformer):
         produced = module.transform(Inputs(inputs), ctx)
-        streams = [built.outputs[src] for sources in pn.inputs.values() for src in sources
-                   if src in built.one_shot]
-        if one_shot and _reads_twice(produced, streams):
-            # its query scans a stream twice (an unpivot's union, a SQL self-join...): the
-            # second scan would find it empty
+        if one_shot and _reads_twice(produced, [built.outputs[src] for sources in
+                                                pn.inputs.values() for src in sources
+                                                if src in built.one_shot]):
+            # its query scans a stream twice (an unpivot's union of selects...): the second
+            # scan would find it empty
             produced = module.transform(Inputs(inputs_of(True)), ctx)
             one_shot = False
         results = {"out": produced} if isinstance(produced, ir.Table) else produced
@@ -111,19 +111,17 @@ def _build_node(pn: PlanNode, built: BuiltGraph, backend: EngineBackend, ctx: No
 
 
 def _reads_twice(produced: ir.Table | Mapping[str, ir.Table], streams: list[ir.Table]) -> bool:
-    """Whether a relation of ``produced`` is built on one of ``streams`` in more than one place
-    (each such place is a scan of it)."""
+    """Whether ``produced`` (a single output: a transform with several gets its streams
+    materialised up front) is built on one of ``streams`` in more than one place, each such
+    place being a scan of it."""
+    from collections import Counter
+
     import ibis.expr.operations as ops
     from ibis.common.graph import Graph
 
+    if not isinstance(produced, ir.Table):
+        return False
     targets = {stream.op() for stream in streams}
-    tables = [produced] if isinstance(produced, ir.Table) else list(produced.values())
-    for table in tables:
-        scans: dict[object, int] = {}
-        for node, children in Graph.from_bfs(table.op()).items():
-            if isinstance(node, ops.Relation):
-                for child in set(children) & targets:
-                    scans[child] = scans.get(child, 0) + 1
-        if any(n > 1 for n in scans.values()):
-            return True
-    return False
+    scans = Counter(child for node, children in Graph.from_bfs(produced.op()).items()
+                    if isinstance(node, ops.Relation) for child in set(children) & targets)
+    return any(n > 1 for n in scans.values())

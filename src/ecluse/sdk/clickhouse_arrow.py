@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from ecluse.sdk.connections import Connection
 from ecluse.sdk.errors import ConfigError, boolean_misfit, shown
-from ecluse.sdk.types import duration_text
+from ecluse.sdk.types import duration_text, is_arrow_number
 from ecluse.sdk.warehouse import SqlWarehouse
 
 if TYPE_CHECKING:
@@ -395,12 +395,11 @@ def check_booleans(schema: pa.Schema, types: dict[str, str], table: str) -> None
     t = pa.types
     for f in schema:
         base, _ = _unwrap(types.get(f.name, ""))
-        number = t.is_integer(f.type) or t.is_floating(f.type) or t.is_decimal(f.type)
         number_column = base in _WIRE_INTS or base.startswith("Decimal")
         if t.is_boolean(f.type) and number_column and base not in ("UInt8", "Bool"):
             cast_to = "int64" if base.startswith(("Int", "UInt")) else "float64"
             raise boolean_misfit(table, f.name, base, "boolean", cast_to)
-        if base == "Bool" and number:
+        if base == "Bool" and is_arrow_number(f.type):
             raise boolean_misfit(table, f.name, base, str(f.type), "boolean")
 
 

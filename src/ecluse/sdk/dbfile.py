@@ -30,7 +30,7 @@ from ecluse.sdk.sqltext import (
     quote_table,
     split_db_table,
 )
-from ecluse.sdk.types import duration_text, type_name
+from ecluse.sdk.types import duration_text, is_arrow_number, type_name
 
 if TYPE_CHECKING:
     import duckdb
@@ -305,13 +305,6 @@ def _sqlite_column(array: pa.Array) -> list[Any]:
     return [_sqlite_value(v) for v in values]
 
 
-def _is_number(dtype: pa.DataType) -> bool:
-    import pyarrow as pa
-
-    return bool(pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
-                or pa.types.is_decimal(dtype))
-
-
 def _sqlite_load(con: Any, data: pa.RecordBatchReader, name: str, mode: LoadMode,
                  keys: Sequence[str], add_columns: bool) -> LoadCounts:
     import pyarrow as pa
@@ -345,7 +338,7 @@ def _sqlite_load(con: Any, data: pa.RecordBatchReader, name: str, mode: LoadMode
         boolean_column = "bool" in column_type.lower()
         number_column = _read_as(column_type) in ("integer", "real")
         if ((pa.types.is_boolean(f.type) and number_column and not boolean_column)
-                or (boolean_column and _is_number(f.type))):
+                or (boolean_column and is_arrow_number(f.type))):
             import ibis
 
             raise boolean_misfit(name, f.name, column_type, type_name(ibis.dtype(f.type)),

@@ -169,6 +169,12 @@ class Transformer(Module):
     """``transform`` runs a query over its input (counts, distinct values) besides building its
     output, so the engine materialises an input that is a one-shot stream first."""
 
+    def scans_an_input_twice(self, ctx: NodeContext) -> bool:
+        """Whether the output reads one input in two places that its relation does not show
+        (SQL text naming it twice); the engine then materialises a one-shot stream first. A
+        relation built with Ibis needs nothing: the engine sees its scans."""
+        return False
+
     @abstractmethod
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table | Mapping[str, ir.Table]:
         """Relations in, relations out: build Ibis expressions, never execute them."""

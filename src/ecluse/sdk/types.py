@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import ibis.expr.datatypes as dt
 from pydantic import AfterValidator
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _SIMPLE: dict[str, dt.DataType] = {
     "string": dt.string,
@@ -73,3 +76,11 @@ def duration_text(value: datetime.timedelta) -> str:
     seconds, us = divmod(micros, 1_000_000)
     return (f"{'-' if value < datetime.timedelta(0) else ''}{seconds // 3600:02d}:"
             f"{seconds // 60 % 60:02d}:{seconds % 60:02d}.{us:06d}")
+
+
+def is_arrow_number(dtype: pa.DataType) -> bool:
+    """An integer, float or decimal Arrow type (what a boolean does not mix with on a load)."""
+    import pyarrow as pa
+
+    t = pa.types
+    return bool(t.is_integer(dtype) or t.is_floating(dtype) or t.is_decimal(dtype))

@@ -28,6 +28,7 @@ from ecluse.sdk.mysql_arrow import (
 )
 from ecluse.sdk.relational import require_columns
 from ecluse.sdk.sqltext import split_db_table as split_table
+from ecluse.sdk.types import is_arrow_number
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -252,8 +253,7 @@ def _check_booleans(schema: pa.Schema, existing: dict[str, str], table: str) -> 
         if t.is_boolean(f.type) and number_column and not boolean_column:
             cast_to = "int64" if "int" in column_type else "float64"
             raise boolean_misfit(table, f.name, column_type.upper(), "boolean", cast_to)
-        if boolean_column and (t.is_integer(f.type) or t.is_floating(f.type)
-                               or t.is_decimal(f.type)):
+        if boolean_column and is_arrow_number(f.type):
             raise boolean_misfit(table, f.name, "TINYINT(1) (BOOLEAN)", str(f.type), "boolean")
 
 

@@ -74,17 +74,31 @@ class Sql(Transformer):
         tree = bind(tree, self.config.query, views, ctx.parameters)
         if getattr(ctx, "backend", None) is None:
             raise ConfigError("a SQL query needs an engine to know its output", field="query")
-        used = Counter(t.name for t in tree.find_all(exp.Table))
+        used = {t.name for t in tree.find_all(exp.Table)}
         for name, table in tables.items():
-            if used[views[name]] > 1:  # scanned twice: a one-shot stream would be empty the
-                table = ctx.backend.materialize(table)  # second time
-            if used[views[name]]:
+            if views[name] in used:
                 ctx.backend.create_view(views[name], table)
         con: Any = ctx.backend.con
         try:
             return con.sql(tree.sql(dialect="duckdb"), dialect="duckdb")  # type: ignore[no-any-return]
         except Exception as exc:  # the engine's planner: unknown column, type error...
             raise ConfigError(f"the query cannot run: {_first_line(exc)}", field="query") from exc
+
+    def scans_an_input_twice(self, ctx: NodeContext) -> bool:
+        """The query names one input twice (a self-join), under one name or two (`input` and
+        `in`, or the id of the node feeding it)."""
+        try:
+            tree = parse_query(self.config.query)
+        except ConfigError:
+            return False  # transform() reports it
+        handle_of = {"input": "in", **{h: h for h in HANDLES}}
+        for handle, ids in (getattr(ctx, "upstream", None) or {}).items():
+            for node_id in ids:
+                handle_of.setdefault(str(node_id), handle)
+        ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+        scans = Counter(handle_of[t.name] for t in tree.find_all(exp.Table)
+                        if t.name in handle_of and t.name not in ctes)
+        return any(n > 1 for n in scans.values())
 
     @staticmethod
     def _named_inputs(inputs: Inputs, ctx: NodeContext) -> dict[str, ir.Table]:

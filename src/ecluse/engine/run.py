@@ -287,6 +287,9 @@ def _load(run: _Run, pn: PlanNode, table: Any, ctx: NodeContext, *,
         else:
             result = module.write(table, ctx)
     except Exception as exc:
+        if ctx.cancel.cancelled:  # the loader stopped because the run was cancelled
+            run.finish(pn, "cancelled")
+            raise RunCancelled from exc
         error = as_node_error(pn.id, exc)
         if built is not None:
             error = blame(run.plan, built, pn.id, error)

@@ -134,6 +134,55 @@ def test_upsert_on_a_nullable_unique_key(method: str, mysql_url: str, tmp_path: 
     assert (extra["rows_inserted"], extra["rows_updated"]) == (2, 1)
 
 
+@pytest.mark.parametrize("method", ["load_data", "insert", "pushdown"])
+def test_values_the_column_would_round_are_refused(method: str, mysql_url: str,
+                                                   tmp_path: Path) -> None:
+    """MySQL rounds 1.234 into DECIMAL(5,2) (a note, not a warning) and 1.5 into INT (nothing
+    at all): the load succeeded with other values than the data's."""
+    from tests.helpers import chain, node, run_doc
+
+    sql(mysql_url, "CREATE TABLE n (id INT, price DECIMAL(5,2), qty INT)",
+        "CREATE TABLE src (id INT, price DECIMAL(10,3), qty DOUBLE)")
+
+    def append(price: str, qty: float) -> Any:
+        if method == "pushdown":
+            sql(mysql_url, "DELETE FROM src", f"INSERT INTO src VALUES (1, {price}, {qty})")
+            result = run_doc(chain(node("s", "extractor", "mysql", connection=CONN, table="src"),
+                                   node("t", "transformer", "derive", columns={"id": "id + 0"}),
+                                   node("out", "loader", "mysql", connection=CONN, table="n")),
+                             data_dir=tmp_path / "d")
+            assert "pushed_down" in result.nodes["out"].extra or result.status == "failed"
+            return result
+        data = pa.table({"id": [1], "price": pa.array([decimal.Decimal(price)], pa.decimal128(10, 3)),
+                         "qty": pa.array([qty], pa.float64())})
+        return load("mysql", data, tmp_path, connection=CONN, table="n", bulk_method=method)
+
+    exact = append("1.200", 2.0)
+    assert exact.status == "succeeded", exact.error
+    assert sql(mysql_url, "SELECT price, qty FROM n") == [(decimal.Decimal("1.20"), 2)]
+    for price, qty, column, value in (("1.234", 2.0, "price", "1.234"), ("1.5", 1.5, "qty", "1.5")):
+        result = append(price, qty)
+        assert result.status == "failed" and result.error is not None
+        assert f"column {column!r} holds {value}" in result.error.reason, result.error.reason
+        assert "round" in result.error.reason
+    assert sql(mysql_url, "SELECT price, qty FROM n") == [(decimal.Decimal("1.20"), 2)]
+
+
+@pytest.mark.parametrize("method", ["load_data", "insert"])
+def test_upsert_on_a_case_insensitive_key(method: str, mysql_url: str, tmp_path: Path) -> None:
+    """Under a _ci collation 'x' and 'X' are one key: staging compared keys in binary, kept both,
+    and the target took whichever came last in staging's order (the first row of each key)."""
+    sql(mysql_url, "CREATE TABLE k (code VARCHAR(10) PRIMARY KEY, v INT) "
+        "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci", "INSERT INTO k VALUES ('x', 0)")
+    data = pa.table({"code": ["x", "X", "y", "Y"], "v": [1, 2, 3, 4]})
+    result = load("mysql", data, tmp_path, connection=CONN, table="k", mode="upsert",
+                  keys=["code"], bulk_method=method)
+    assert result.status == "succeeded", result.error
+    assert sorted(sql(mysql_url, "SELECT code, v FROM k")) == [("Y", 4), ("x", 2)]
+    extra = result.nodes["out"].extra
+    assert (extra["rows_inserted"], extra["rows_updated"]) == (1, 1)
+
+
 @pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
 def test_failure_mid_load_leaves_the_table_unchanged(mode: str, mysql_url: str, tmp_path: Path) -> None:
     setup = load("mysql", pa.table({"id": [1, 2], "text": ["a", "b"]}), tmp_path, connection=CONN,
@@ -284,6 +333,44 @@ def test_cancel_kills_the_running_query(mysql_url: str, tmp_path: Path) -> None:
     worker.join(120)
     assert not worker.is_alive() and box["r"].status == "cancelled"
     assert running() == []
+
+
+def test_cancel_during_load_data_stops_at_once_and_says_cancelled(mysql_url: str,
+                                                                 tmp_path: Path) -> None:
+    """Cancelling while LOAD DATA runs: the thread writing the CSV files blocked on handing over
+    its next file (or the error the cancel gave it) and the loader waited 60 s for it, then was
+    reported failed."""
+    import threading
+
+    from ecluse.engine.plan import compile_pipeline
+    from ecluse.engine.run import RunOptions, run_pipeline
+    from ecluse.sdk.context import CancelToken
+    from tests.integration.databases.harness import REGISTRY, MemorySource
+
+    rows = 1_000_000
+    MemorySource.data["big"] = pa.table({"id": pa.array(range(rows), pa.int64()),
+                                         "v": pa.array(["some text"] * rows)})
+    doc = {"name": "cancel", "nodes": [
+        {"id": "src", "type": "extractor", "module": "test_memory",
+         "config": {"key": "big", "chunk": 50_000}},
+        {"id": "out", "type": "loader", "module": "mysql",
+         "config": {"connection": CONN, "table": "big", "bulk_method": "load_data"}}],
+        "edges": [{"source": "src", "target": "out"}]}
+    cancel = CancelToken()
+    box: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: box.update(r=run_pipeline(
+        compile_pipeline(doc, REGISTRY), RunOptions(data_dir=tmp_path / "d", cancel=cancel))))
+    worker.start()
+    while not sql(mysql_url, "SELECT ID FROM information_schema.PROCESSLIST "
+                  "WHERE INFO LIKE 'LOAD DATA%'"):  # the second file is written meanwhile
+        worker.join(0.05)
+        assert worker.is_alive(), box
+    cancel.cancel()
+    worker.join(120)
+    result = box["r"]
+    assert (result.status, result.nodes["out"].status) == ("cancelled", "cancelled")
+    assert "mysql-csv" not in [t.name for t in threading.enumerate()]
+    assert sql(mysql_url, "SHOW TABLES") == []  # neither the target nor staging
 
 
 def test_a_query_failing_in_the_child_reports_the_servers_error(mysql_url: str, tmp_path: Path) -> None:

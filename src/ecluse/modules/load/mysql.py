@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -122,10 +124,16 @@ class MysqlLoader(Loader):
             clustered = fresh or (c.mode == "upsert" and _require_unique(cur, db, name, c.keys))
             if not fresh:
                 _check_booleans(schema, existing or {}, c.table)
-            # 1. the staging table: typed like the target where the target has the column
+            # 1. the staging table: typed like the target where the target has the column,
+            # except where the target would round the values (they are checked in staging)
             defs = []
+            rounding: dict[str, int] = {}
             for f in schema:
                 known = None if fresh else (existing or {}).get(f.name)
+                scale = None if known is None else _rounding_scale(f.type, known)
+                if scale is not None:
+                    rounding[f.name] = scale
+                    known = None
                 col_type = known or ddl_type(f.type, key=f.name in c.keys)
                 null = " NOT NULL" if clustered and f.name in c.keys and c.mode == "upsert" else ""
                 defs.append(f"{quote(f.name)} {col_type}{null}")
@@ -154,6 +162,8 @@ class MysqlLoader(Loader):
                 if last_wins:
                     total = _scalar(cur, f"SELECT COUNT(*) FROM {staging}")
                 ctx.metrics["bulk_method"] = method
+            for column, scale in rounding.items():
+                _refuse_rounding(cur, staging, column, scale, (existing or {})[column], c.table)
             conn.commit()
             # 3. apply
             cols = ", ".join(quote(f.name) for f in schema)
@@ -216,11 +226,15 @@ class MysqlLoader(Loader):
 
 
 def _columns(cur: Any, db: str | None, name: str) -> dict[str, str] | None:
-    cur.execute("SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
-                "WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) AND TABLE_NAME = %s "
-                "ORDER BY ORDINAL_POSITION", (db, name))
+    """Each column's type as staging declares it: with its character set and collation, so that
+    staging's key compares text as the target's does ('x' and 'X' are one key under a _ci
+    collation, and the last row of the two is the one written)."""
+    cur.execute("SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME FROM "
+                "information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) "
+                "AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (db, name))
     rows = cur.fetchall()
-    return {r[0]: r[1] for r in rows} or None
+    return {r[0]: r[1] + (f" CHARACTER SET {r[2]} COLLATE {r[3]}" if r[2] and r[3] else "")
+            for r in rows} or None
 
 
 def _require_unique(cur: Any, db: str | None, name: str, keys: list[str]) -> bool:
@@ -257,8 +271,37 @@ def _check_booleans(schema: pa.Schema, existing: dict[str, str], table: str) -> 
             raise boolean_misfit(table, f.name, "TINYINT(1) (BOOLEAN)", str(f.type), "boolean")
 
 
-_NUMBER_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint",
-                           "decimal", "numeric", "float", "double", "real"})
+_INTEGER_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint"})
+_NUMBER_TYPES = _INTEGER_TYPES | {"decimal", "numeric", "float", "double", "real"}
+
+
+def _rounding_scale(dtype: pa.DataType, column_type: str) -> int | None:
+    """The decimal places a column of ``column_type`` keeps when it would round values of
+    ``dtype`` to them (MySQL rounds 1.234 into DECIMAL(5,2), and 1.5 into INT, without a
+    warning); None when the values fit as they are. Floats into DECIMAL round as a cast
+    does: a float has no exact decimal digits to lose."""
+    import pyarrow as pa
+
+    base = column_type.lower().split("(")[0].split(" ")[0]
+    fraction = pa.types.is_floating(dtype) or (pa.types.is_decimal(dtype) and dtype.scale > 0)
+    if base in _INTEGER_TYPES and not column_type.lower().startswith("tinyint(1)") and fraction:
+        return 0
+    scale = re.match(r"(?:decimal|numeric)\(\d+,(\d+)\)", column_type.lower())
+    if scale and pa.types.is_decimal(dtype) and dtype.scale > int(scale.group(1)):
+        return int(scale.group(1))
+    return None
+
+
+def _refuse_rounding(cur: Any, staging: str, column: str, scale: int, column_type: str,
+                     table: str) -> None:
+    col = quote(column)
+    cur.execute(f"SELECT {col} FROM {staging} WHERE {col} <> ROUND({col}, {scale}) LIMIT 1")
+    row = cur.fetchone()
+    if row:
+        kind = column_type.split(" CHARACTER SET")[0].upper()
+        raise ConfigError(f"column {column!r} holds {row[0]}, which the {kind} column of {table} "
+                          f"would round to {scale} decimal place(s); round it first (a cleaner "
+                          "`cast`, or a derive), or widen the column", field="table")
 
 
 def _scalar(cur: Any, sql: str) -> int:
@@ -333,17 +376,19 @@ def _csv_files(reader: pa.RecordBatchReader, exprs: list[str], batch_rows: int,
     try:
         while True:
             item = out.get()
+            ctx.cancel.raise_if_cancelled()  # the worker's error may be the cancel's doing
             if item is None:
                 return
             if isinstance(item, BaseException):
                 raise item
-            ctx.cancel.raise_if_cancelled()
             yield item
     finally:
         stop.set()
-        with contextlib.suppress(queue.Empty):
-            out.get_nowait()
-        worker.join(timeout=60)
+        # the worker may be blocked handing over a file or its error: take them until it ends
+        deadline = time.monotonic() + 60
+        while worker.is_alive() and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                out.get(timeout=0.1)
         for path in paths:
             with contextlib.suppress(OSError):
                 os.unlink(path)

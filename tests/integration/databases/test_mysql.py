@@ -87,6 +87,21 @@ def test_both_bulk_paths_round_trip(method: str, mysql_url: str, tmp_path: Path)
         assert back.column(name).to_pylist() == AWKWARD.column(name).to_pylist(), name
 
 
+@pytest.mark.parametrize("method", ["load_data", "insert"])
+def test_float32_extremes_round_trip(method: str, mysql_url: str, tmp_path: Path) -> None:
+    """float32's maximum was written as its shortest text, 3.4028235e+38, which is above what
+    a FLOAT holds: LOAD DATA refused it as out of range."""
+    import numpy as np
+
+    info = np.finfo(np.float32)
+    values = [float(info.max), float(-info.max), float(info.tiny), 1.1, None]
+    data = pa.table({"id": list(range(5)), "f": pa.array(values, pa.float32())})
+    result = load("mysql", data, tmp_path, connection=CONN, table="f32", bulk_method=method)
+    assert result.status == "succeeded", result.error
+    back, _ = extract("mysql", tmp_path, connection=CONN, table="f32")
+    assert back.sort_by("id").column("f").to_pylist() == data.column("f").to_pylist()
+
+
 def test_modes_and_schema_evolution(mysql_url: str, tmp_path: Path) -> None:
     first = pa.table({"id": [1, 2], "text": ["a", "b"]})
     run = lambda data, **kw: load("mysql", data, tmp_path, connection=CONN, table=TABLE, **kw)  # noqa: E731

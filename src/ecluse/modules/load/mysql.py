@@ -426,6 +426,8 @@ def _csv_plan(schema: pa.Schema) -> tuple[list[str], list[str], list[str]]:
             col = f"to_json({col})"
         elif pa.types.is_duration(t):
             col = f"CAST({col} AS VARCHAR)"
+        elif pa.types.is_float32(t):  # float32's shortest text of its maximum is above FLOAT's
+            col = f"CAST({col} AS DOUBLE)"
         exprs.append(col)
         targets.append(target)
     return exprs, targets, sets

@@ -133,16 +133,48 @@ def open_warehouse(connection: Connection) -> SqlWarehouse:
 @functools.cache
 def _exact_compiler() -> Any:
     """Ibis's ClickHouse compiler, except that a pushed-down chain gives the engine's results:
-    distinct counts are exact (``uniqExact``, not the approximate ``uniq``), and upper/lower
-    case, lengths and substrings work on characters (ClickHouse's plain functions work on bytes:
-    ``upper('é')`` is ``'é'``, ``length('é')`` is 2)."""
+
+    - distinct counts are exact (``uniqExact``, not the approximate ``uniq``), and 0 for a group
+      of NULLs (ClickHouse 18.16 gave NULL);
+    - aggregates of no value (an empty input, a group of NULLs) are NULL, not the type's
+      default (``sum`` 0, ``avg`` nan, ``min`` 0 or '');
+    - the sample variance and standard deviation of one value are NULL, not nan;
+    - upper/lower case, lengths and substrings work on characters (ClickHouse's plain functions
+      work on bytes: ``upper('é')`` is ``'é'``, ``length('é')`` is 2)."""
     import ibis.expr.operations as ops
-    from ibis.backends.sql.compilers.clickhouse import ClickHouseCompiler
+    from ibis.backends.sql.compilers.base import NULL
+    from ibis.backends.sql.compilers.clickhouse import ClickhouseAggGen, ClickHouseCompiler
+
+    class NullWhenNoValue(ClickhouseAggGen):  # type: ignore[misc]
+        """Nullable arguments, the rows a filter leaves out as NULLs: ClickHouse's aggregates of
+        Nullable values skip NULLs and give NULL when no value is left, as the engine's do
+        (``sumIf(toNullable(x), cond)`` still gives 0 when ``cond`` holds for no row)."""
+
+        def aggregate(self, compiler: Any, name: str, *args: Any, where: Any = None,
+                      order_by: Any = ()) -> Any:
+            if name in _NULL_WHEN_NO_VALUE:
+                args = tuple(compiler.f.toNullable(a) if where is None
+                             else compiler.if_(where, a, NULL) for a in args)
+                where = None
+            return super().aggregate(compiler, name, *args, where=where, order_by=order_by)
 
     class ExactCompiler(ClickHouseCompiler):  # type: ignore[misc]
-        SIMPLE_OPS = {**ClickHouseCompiler.SIMPLE_OPS, ops.CountDistinct: "uniqExact",
+        agg = NullWhenNoValue()
+        SIMPLE_OPS = {**{op: f for op, f in ClickHouseCompiler.SIMPLE_OPS.items()
+                         if op is not ops.CountDistinct},
                       ops.Uppercase: "upperUTF8", ops.Lowercase: "lowerUTF8",
                       ops.StringLength: "lengthUTF8"}
+
+        def visit_CountDistinct(self, op: Any, *, arg: Any, where: Any) -> Any:  # noqa: N802
+            return self.f.ifNull(self.agg.uniqExact(arg, where=where), 0)
+
+        def visit_StandardDevVariance(self, op: Any, *, how: str, where: Any, arg: Any) -> Any:  # noqa: N802
+            values = self.agg.count(arg, where=where)
+            fewest = 2 if how == "sample" else 1
+            spread = super().visit_StandardDevVariance(op, how=how, where=where, arg=arg)
+            return self.if_(values >= fewest, spread, NULL)
+
+        visit_StandardDev = visit_Variance = visit_StandardDevVariance  # noqa: N815
 
         def visit_Substring(self, op: Any, *, arg: Any, start: Any, length: Any) -> Any:  # noqa: N802
             start += 1
@@ -151,6 +183,12 @@ def _exact_compiler() -> Any:
             return self.f.substringUTF8(arg, start, *rest)
 
     return ExactCompiler()
+
+
+_NULL_WHEN_NO_VALUE = frozenset({"sum", "avg", "min", "max", "any", "anyLast",
+                                 "quantileExactExclusive"})
+"""The aggregates the engine gives NULL for when there is no value; on a column that is not
+Nullable, ClickHouse gives the type's default (0, nan, '')."""
 
 
 _TRUNCATE_TO = {"YEAR": "toStartOfYear", "QUARTER": "toStartOfQuarter", "MONTH": "toStartOfMonth",

@@ -320,3 +320,81 @@ def test_times_of_day_and_durations_are_written_as_text(clickhouse_url: str,
     assert result.status == "succeeded", result.error
     assert sorted(sql(clickhouse_url, "SELECT id, at, took FROM tm")) == [
         (1, "09:30:00.000250", "26:00:00.000005"), (2, None, None)]
+
+
+def test_replace_keeps_the_tables_definition(clickhouse_url: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`replace` built staging from the data's columns and renamed it over the target: a table
+    the user made (its engine, partitioning, ORDER BY, non-Nullable types, defaults) became
+    Ecluse's generic MergeTree. Staging is now a copy of the table's definition."""
+    import ecluse.modules.load.clickhouse as module
+
+    sql(clickhouse_url, "CREATE TABLE kept (ts DateTime('UTC'), id UInt64, name String, "
+        "status String DEFAULT 'new', score Nullable(Float64)) ENGINE = ReplacingMergeTree "
+        "PARTITION BY toYYYYMM(ts) ORDER BY (id) SETTINGS index_granularity = 1024")
+    sql(clickhouse_url, "INSERT INTO kept (ts, id, name, status, score) SELECT "
+        "toDateTime('2024-01-05 10:00:00', 'UTC'), 1, 'old', 'done', 1.5")
+    definition = lambda: sql(clickhouse_url, "SHOW CREATE TABLE kept")  # noqa: E731
+    rows = lambda: sorted(sql(clickhouse_url, "SELECT id, name, status, score FROM kept"))  # noqa: E731
+    before = definition()
+    at = [dt.datetime(2024, 2, 1, tzinfo=dt.UTC), dt.datetime(2024, 3, 1, tzinfo=dt.UTC)]
+    new = pa.table({"id": [7, 8], "ts": at, "name": ["x", "y"], "score": [None, 2.5]})
+    run = lambda data, **kw: load("clickhouse", data, tmp_path, connection=CONN, table="kept",  # noqa: E731
+                                  mode="replace", **kw)
+    result = run(new)
+    assert result.status == "succeeded", result.error
+    assert (result.nodes["out"].extra["rows_inserted"], result.nodes["out"].extra["rows_deleted"]) \
+        == (2, 1)
+    assert definition() == before
+    assert rows() == [(7, "x", "new", None), (8, "y", "new", 2.5)]
+
+    # a failure mid-load, or after every row is in staging: the table is as it was
+    result = run(new.slice(0, 1), fail=True, batch_rows=100)
+    assert result.status == "failed" and result.error is not None
+    with monkeypatch.context() as patched:
+        def lost(*_: Any) -> int:
+            raise ConnectionError("server gone")
+        patched.setattr(module, "_count", lost)
+        result = run(pa.table({"id": [9], "ts": at[:1], "name": ["z"]}))
+        assert result.status == "failed" and result.error is not None
+        assert "server gone" in result.error.reason
+    assert definition() == before and rows() == [(7, "x", "new", None), (8, "y", "new", 2.5)]
+    assert sql(clickhouse_url, "SELECT name FROM system.tables WHERE "
+               "database = currentDatabase()") == [("kept",)]
+
+    # new columns are added as append adds them (or refused); the rest of the definition stays
+    wider = new.append_column("extra", pa.array([1, None], pa.int64()))
+    result = run(wider, schema_evolution="fail")
+    assert result.status == "failed" and result.error is not None
+    assert "add_columns" in result.error.reason and definition() == before
+    assert run(wider).status == "succeeded"
+    (text,), = definition()
+    assert " ".join(text.split()) == " ".join(before[0][0].split()).replace(
+        "score Nullable(Float64)", "score Nullable(Float64), extra Nullable(Int64)")
+    assert sorted(sql(clickhouse_url, "SELECT id, extra FROM kept")) == [(7, 1), (8, None)]
+
+
+def test_replace_and_upsert_refuse_a_table_a_copy_would_share(clickhouse_url: str,
+                                                              tmp_path: Path) -> None:
+    """A copy of a Distributed table (``CREATE TABLE … AS``) writes into the tables behind it,
+    and that of a Replicated one joins its replication: replace and upsert say so and change
+    nothing, where replace silently made the table a plain MergeTree."""
+    db = clickhouse_url.rsplit("/", 1)[1]
+    sql(clickhouse_url, "CREATE TABLE local (id UInt64, v String) ENGINE = MergeTree ORDER BY id")
+    sql(clickhouse_url, "INSERT INTO local SELECT 1, 'a'")
+    sql(clickhouse_url, f"CREATE TABLE spread AS local ENGINE = Distributed(test_shard_localhost, "
+        f"{db}, local)")
+    before = sql(clickhouse_url, "SHOW CREATE TABLE spread")
+    for mode in ("replace", "upsert"):
+        result = load("clickhouse", pa.table({"id": [2], "v": ["b"]}), tmp_path, connection=CONN,
+                      table="spread", mode=mode, keys=["id"])
+        assert result.status == "failed" and result.error is not None
+        assert result.error.field == "mode"
+        assert result.error.reason.startswith(
+            f"mode {mode!r} builds the new spread from a copy of its definition (CREATE TABLE … "
+            "AS) and swaps it in; spread has the Distributed engine, and a copy would write into "
+            "the very tables it distributes to, before the swap: nothing was changed.")
+    assert sql(clickhouse_url, "SHOW CREATE TABLE spread") == before
+    assert sql(clickhouse_url, "SELECT * FROM local") == [(1, "a")]
+    assert sorted(sql(clickhouse_url, "SELECT name FROM system.tables WHERE "
+                      "database = currentDatabase()")) == [("local",), ("spread",)]

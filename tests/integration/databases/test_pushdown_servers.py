@@ -191,6 +191,23 @@ CLICKHOUSE_CHAINS = {
                    time_bucket={"column": "ts", "unit": "week", "name": "week"},
                    aggregations=[{"function": "count", "name": "n"}])], True),
     "divide": ([node("t", "transformer", "derive", columns={"q": "qty / (qty - 2)"})], True),
+    # a group of NULLs (élodie's score and note), groups of one row (ŝara, ömer): a distinct
+    # count of 0, NULL spreads and sums, as the engine gives (ClickHouse gave NULL and nan)
+    "nulls": ([node("t", "transformer", "aggregate", group_by=["name"], aggregations=[
+        {"column": f, "function": fn, "name": f"{fn}_{f}"}
+        for f in ("note", "score", "qty")
+        for fn in ("count_distinct", "count", "stddev", "sum", "mean", "min", "max", "first")
+        if (f, fn) not in {("note", "stddev"), ("note", "sum"), ("note", "mean"),
+                           ("qty", "first")}])], True),
+    # no row at all (no group): NULL sums, means, minima; counts of 0 (ClickHouse gave 0 and nan)
+    "empty": ([node("f", "transformer", "filter", condition="qty > 100"),
+               node("t", "transformer", "aggregate", aggregations=[
+                   {"column": "qty", "function": fn, "name": fn}
+                   for fn in ("count_distinct", "count", "stddev", "sum", "mean", "min", "max",
+                              "first", "last")] + [{"function": "count", "name": "n"}])], True),
+    # empty cells are NULL (sumIf gave 0)
+    "pivot": ([node("t", "transformer", "pivot", index=["name"], columns="note", values="qty",
+                    pivot_values=["a", "b"])], True),
     # an interpolated median needs ClickHouse 20.1: older servers leave it to the engine
     "median": ([node("t", "transformer", "aggregate", group_by=["name"],
                      aggregations=[{"column": "qty", "function": "median", "name": "m"}])], None),
@@ -201,14 +218,16 @@ CLICKHOUSE_CHAINS = {
 def test_clickhouse_chain_gives_the_engines_results(clickhouse_url: str, chain_name: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     run = _clickhouse(clickhouse_url)
-    run("CREATE TABLE src (id Int64, name String, email String, qty Int64, ts DateTime) "
-        "ENGINE = MergeTree ORDER BY id")
-    rows = [(1, "élodie", "ÉLO@X.FR", 2, "2024-01-31 23:00:00"),
-            (2, "ŝara", "ŜA@X.FR", 3, "2024-02-04 12:00:00"),
-            (3, "ömer", "Ö@X.FR", 4, "2024-02-05 00:00:00"),
-            (4, "élodie", "e@x", 7, "2024-02-11 10:00:00")]
+    run("CREATE TABLE src (id Int64, name String, email String, qty Int64, ts DateTime, "
+        "score Nullable(Float64), note Nullable(String)) ENGINE = MergeTree ORDER BY id")
+    rows = [(1, "élodie", "ÉLO@X.FR", 2, "2024-01-31 23:00:00", "NULL", "NULL"),
+            (2, "ŝara", "ŜA@X.FR", 3, "2024-02-04 12:00:00", "1.5", "'a'"),
+            (3, "ömer", "Ö@X.FR", 4, "2024-02-05 00:00:00", "2.5", "'b'"),
+            (4, "élodie", "e@x", 7, "2024-02-11 10:00:00", "NULL", "NULL")]
     run("INSERT INTO src " + " UNION ALL ".join(
-        f"SELECT {i}, '{n}', '{e}', {q}, toDateTime('{ts}')" for i, n, e, q, ts in rows))
+        f"SELECT {i} AS id, '{n}' AS name, '{e}' AS email, {q} AS qty, toDateTime('{ts}') AS ts, "
+        f"toNullable(toFloat64OrNull('{s}')) AS score, toNullable({t}) AS note"
+        for i, n, e, q, ts, s, t in rows))
     middle, pushed = CLICKHOUSE_CHAINS[chain_name]
 
     def doc(target: str) -> dict[str, Any]:

@@ -3,7 +3,9 @@ private staging table, then applied in one step. New tables use a MergeTree engi
 ``ORDER BY`` the `keys`. ClickHouse has no transactions, so nothing touches the target until
 every row has landed in staging:
 
-- replace: the staging table is renamed over the target (``RENAME TABLE a TO old, staging TO a``);
+- replace: staging is a copy of the target's definition (``CREATE TABLE staging AS a``: engine,
+  partitioning, ORDER BY, types, defaults, codecs, TTL), with the data's new columns added, and
+  is renamed over it (``RENAME TABLE a TO old, staging TO a``); a new table is just renamed;
 - append: one ``INSERT … SELECT`` from staging;
 - upsert: a new table = target rows whose keys are not in the data + the data, swapped in with
   ``RENAME`` (exact results at once, no FINAL needed; works on every MergeTree engine).
@@ -51,7 +53,8 @@ class ClickhouseLoadConfig(ModuleConfig):
                        "(created from the data's columns when missing).", examples=["analytics.events"])
     mode: Literal["append", "replace", "upsert"] = Field(
         "append", description="append: add the rows; replace: the table holds exactly the new "
-        "rows; upsert: rows whose `keys` match are replaced, the others inserted.")
+        "rows, its definition (engine, partitioning, ORDER BY, types, defaults) kept; upsert: "
+        "rows whose `keys` match are replaced, the others inserted.")
     keys: list[str] = columns_field("Key columns: the table's ORDER BY when it is created, and "
                                     "the columns matching rows for upsert.", default_factory=list)
     engine: Literal["MergeTree", "ReplacingMergeTree"] = Field(
@@ -125,16 +128,18 @@ class ClickhouseLoader(Loader):
         server = version(client)
         try:
             existing = _columns(client, db, name)
-            fresh = existing is None or c.mode == "replace"
+            fresh = existing is None
             new_cols = [] if fresh else [f for f in schema if f.name not in (existing or {})]
             if new_cols and c.schema_evolution == "fail":
                 raise ConfigError(f"the incoming data has column(s) {[f.name for f in new_cols]} "
                                   f"that table {c.table} lacks; set schema_evolution to "
                                   "'add_columns' to add them", field="schema_evolution")
             types = {f.name: self._type(f, server) for f in schema}
-            if existing and not fresh:
+            if existing:
                 types.update({k: v for k, v in existing.items() if k in types})
                 check_booleans(schema, types, c.table)
+                if c.mode != "append":  # both build the new table as a copy of the target
+                    _check_copyable(client, db, name, c.table, c.mode)
             binary = {f.name for f in schema if is_binary(f.type)}
             defs = ", ".join(f"{quote(n)} {t}" + (_BINARY if n in binary else "")
                              for n, t in types.items())
@@ -142,13 +147,18 @@ class ClickhouseLoader(Loader):
             engine = f"{c.engine if fresh else 'MergeTree'} ORDER BY ({order})" if order \
                 else "MergeTree ORDER BY tuple()"
             lc = {"allow_experimental_low_cardinality_type": 1} if server < (19, 9) and \
-                "LowCardinality" in defs else None
+                "LowCardinality" in defs + " ".join((existing or {}).values()) else None
             # an upsert keeps the last row of a key the input repeats, as every loader does:
             # staging numbers the rows, which ClickHouse would not keep in order
             last_wins = c.mode == "upsert"
             numbered = f", {_ROW} UInt64" if last_wins else ""
-            client.execute(f"CREATE TABLE {staging} ({defs}{numbered}) ENGINE = {engine}",
-                           settings=lc)
+            if existing and c.mode == "replace":  # the table's own definition, new columns added
+                client.execute(f"CREATE TABLE {staging} AS {target}", settings=lc)
+                for f in new_cols:
+                    _add_column(client, staging, f, types[f.name])
+            else:
+                client.execute(f"CREATE TABLE {staging} ({defs}{numbered}) ENGINE = {engine}",
+                               settings=lc)
             cols = ", ".join(quote(f.name) for f in schema)
             if sql is not None:  # pushed down: the server fills staging itself
                 client.execute(f"INSERT INTO {staging} ({cols}{numbered and ', ' + _ROW}) "
@@ -167,7 +177,6 @@ class ClickhouseLoader(Loader):
                 if repeats:
                     rows += f" ORDER BY {_ROW} DESC LIMIT 1 BY {keys}"
             if fresh:
-                deleted = 0
                 fill = staging
                 if repeats:  # a new table of one row per key
                     client.execute(f"CREATE TABLE {swap} ({defs}) ENGINE = {engine}", settings=lc)
@@ -175,12 +184,12 @@ class ClickhouseLoader(Loader):
                     fill = swap
                 elif last_wins:
                     client.execute(f"ALTER TABLE {staging} DROP COLUMN {_ROW}")
-                if existing is not None:
-                    deleted = _count(client, target)
-                    client.execute(f"RENAME TABLE {target} TO {old}, {fill} TO {target}")
-                    client.execute(f"DROP TABLE {old}")
-                else:
-                    client.execute(f"RENAME TABLE {fill} TO {target}")
+                client.execute(f"RENAME TABLE {fill} TO {target}")
+                return _result(total, 0, 0, c.table)
+            if c.mode == "replace":
+                deleted = _count(client, target)
+                client.execute(f"RENAME TABLE {target} TO {old}, {staging} TO {target}")
+                client.execute(f"DROP TABLE {old}")
                 return _result(total, 0, deleted, c.table)
             if c.mode == "append":
                 added: list[str] = []
@@ -274,6 +283,29 @@ def _add_column(client: Any, table: str, field: pa.Field, ch_type: str) -> None:
     client.execute(f"ALTER TABLE {table} ADD COLUMN {quote(field.name)} {ch_type}")
     if is_binary(field.type):
         client.execute(f"ALTER TABLE {table} COMMENT COLUMN {quote(field.name)} '{BINARY_COMMENT}'")
+
+
+def _check_copyable(client: Any, db: str, name: str, table: str, mode: str) -> None:
+    """Refuse a table whose engine arguments a copy (``CREATE TABLE … AS``) would share."""
+    engine = str(client.execute("SELECT engine FROM system.tables WHERE database = %(db)s AND "
+                                "name = %(t)s", {"db": db, "t": name})[0][0])
+    if engine in _COPYABLE or (engine.endswith("MergeTree") and not engine.startswith(_REPLICATED)):
+        return
+    if engine.startswith(_REPLICATED):
+        reason = "a copy would be one more replica of the same replicated table"
+    elif engine == "Distributed":
+        reason = "a copy would write into the very tables it distributes to, before the swap"
+    else:
+        reason = "a copy would read or write the data the table stands for"
+    raise ConfigError(f"mode {mode!r} builds the new {table} from a copy of its definition "
+                      f"(CREATE TABLE … AS) and swaps it in; {table} has the {engine} engine, and "
+                      f"{reason}: nothing was changed. Load into the table that holds the data (of "
+                      "a MergeTree, Log or Memory engine) or use mode 'append'", field="mode")
+
+
+_COPYABLE = frozenset({"Memory", "Log", "TinyLog", "StripeLog"})
+"""Engines besides the MergeTree family that hold their own data."""
+_REPLICATED = ("Replicated", "Shared")
 
 
 def _result(inserted: int, updated: int, deleted: int, table: str) -> LoadResult:

@@ -15,8 +15,10 @@ import polars as pl
 import pyarrow as pa
 
 # Translations for Polars, registered on import: text casts as DuckDB reads them, array maps
-# (the cleaner's title case), DuckDB's replacement syntax (\1), the cleaner's trim.
+# (the cleaner's title case), DuckDB's replacement syntax (\1), the cleaner's trim, distinct
+# counts without nulls.
 import ecluse.sdk.polars_casts
+import ecluse.sdk.polars_counts
 import ecluse.sdk.polars_lists
 import ecluse.sdk.polars_regex
 import ecluse.sdk.polars_trim  # noqa: F401

@@ -398,3 +398,21 @@ def test_replace_and_upsert_refuse_a_table_a_copy_would_share(clickhouse_url: st
     assert sql(clickhouse_url, "SELECT * FROM local") == [(1, "a")]
     assert sorted(sql(clickhouse_url, "SELECT name FROM system.tables WHERE "
                       "database = currentDatabase()")) == [("local",), ("spread",)]
+
+
+@pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
+def test_computed_columns_are_computed_by_the_server(mode: str, clickhouse_url: str,
+                                                     tmp_path: Path) -> None:
+    """MATERIALIZED and ALIAS columns: the upsert copied them with the kept rows, and ClickHouse
+    refused ("Cannot insert column up, because it is MATERIALIZED column")."""
+    sql(clickhouse_url, "CREATE TABLE m (id UInt64, name String, up String MATERIALIZED "
+        "upper(name), twice UInt64 ALIAS id * 2) ENGINE = MergeTree ORDER BY id")
+    sql(clickhouse_url, "INSERT INTO m (id, name) SELECT 1, 'a'")
+    sql(clickhouse_url, "INSERT INTO m (id, name) SELECT 3, 'k'")
+    result = load("clickhouse", pa.table({"id": [1, 2], "name": ["b", "c"]}), tmp_path,
+                  connection=CONN, table="m", mode=mode, keys=["id"])
+    assert result.status == "succeeded", result.error
+    expected = {"append": [(1, "a", "A", 2), (1, "b", "B", 2), (2, "c", "C", 4), (3, "k", "K", 6)],
+                "replace": [(1, "b", "B", 2), (2, "c", "C", 4)],
+                "upsert": [(1, "b", "B", 2), (2, "c", "C", 4), (3, "k", "K", 6)]}[mode]
+    assert sorted(sql(clickhouse_url, "SELECT id, name, up, twice FROM m")) == expected

@@ -314,8 +314,11 @@ def _result(inserted: int, updated: int, deleted: int, table: str) -> LoadResult
 
 
 def _columns(client: Any, db: str, name: str) -> dict[str, str] | None:
+    """The columns an INSERT writes: MATERIALIZED and ALIAS columns are computed by the server
+    (an upsert copying them failed: "Cannot insert column …, because it is MATERIALIZED")."""
     rows = client.execute("SELECT name, type FROM system.columns WHERE database = %(db)s AND "
-                          "table = %(t)s", {"db": db, "t": name})
+                          "table = %(t)s AND default_kind NOT IN ('MATERIALIZED', 'ALIAS')",
+                          {"db": db, "t": name})
     return {r[0]: r[1] for r in rows} or None
 
 

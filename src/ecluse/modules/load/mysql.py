@@ -298,10 +298,9 @@ def _refuse_rounding(cur: Any, staging: str, column: str, scale: int, column_typ
     cur.execute(f"SELECT {col} FROM {staging} WHERE {col} <> ROUND({col}, {scale}) LIMIT 1")
     row = cur.fetchone()
     if row:
-        kind = column_type.split(" CHARACTER SET")[0].upper()
-        raise ConfigError(f"column {column!r} holds {row[0]}, which the {kind} column of {table} "
-                          f"would round to {scale} decimal place(s); round it first (a cleaner "
-                          "`cast`, or a derive), or widen the column", field="table")
+        raise ConfigError(f"column {column!r} holds {row[0]}, which the {column_type.upper()} "
+                          f"column of {table} would round to {scale} decimal place(s); round it "
+                          "first (a cleaner `cast`, or a derive), or widen the column", field="table")
 
 
 def _scalar(cur: Any, sql: str) -> int:

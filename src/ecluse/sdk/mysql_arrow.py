@@ -16,6 +16,7 @@ from ecluse.sdk.warehouse import SqlWarehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import sqlglot.expressions as sge
 
 
 def connect_params(connection: Connection, *, field: str = "connection") -> dict[str, Any]:
@@ -90,17 +91,34 @@ def warehouse_key(connection: Connection) -> str:
 
 def open_warehouse(connection: Connection) -> SqlWarehouse:
     """Compiles chains to MySQL's SQL; table columns are read through PyMySQL. A chain the
-    server cannot run (a function MySQL 5.7 or MariaDB lacks) is found by a ``LIMIT 0`` probe."""
+    server cannot run (a function MySQL 5.7 or MariaDB lacks) is found by a ``LIMIT 0`` probe.
+    Text compares by code point, as on the engine (:class:`CodePointTable`)."""
     import pymysql
+    import sqlglot.expressions as sge
     from ibis.backends.sql.compilers.mysql import compiler
 
     conn = connect(connection)
+    conn.autocommit(True)  # a read's metadata lock would block a load that replaces a source
+    with conn.cursor() as cur:
+        collation = code_point_collation(cur)
+    tables: dict[tuple[str | None, str], CodePointTable] = {}
 
     def describe(db: str | None, table: str) -> Any:
         import ibis
 
         with conn.cursor() as cur:
-            return ibis.Schema.from_pyarrow(result_schema(cur, f"SELECT * FROM {qualified(db, table)}"))
+            schema = result_schema(cur, f"SELECT * FROM {qualified(db, table)}")
+            cur.execute(f"SHOW FULL COLUMNS FROM {qualified(db, table)}")
+            own = {row[0]: row[2] for row in cur.fetchall()}
+        columns = {name: own.get(name) for name in schema.names}  # not the INVISIBLE ones
+        if any(c is not None and c != collation for c in columns.values()):
+            tables[(db, table)] = CodePointTable(qualified(db, table), columns, collation)
+        return ibis.Schema.from_pyarrow(schema)
+
+    def rewrite(node: sge.Expression) -> sge.Expression:
+        if isinstance(node, sge.Table) and (table := tables.get((node.db or None, node.name))):
+            return table.derived(node)
+        return node
 
     def probe(sql: str) -> None:
         try:
@@ -109,7 +127,82 @@ def open_warehouse(connection: Connection) -> SqlWarehouse:
         except pymysql.MySQLError as exc:
             raise ConfigError(f"the server cannot run the chain's SQL: {exc.args[-1]}") from exc
 
-    return SqlWarehouse(compiler, describe, conn.close, probe=probe)
+    return SqlWarehouse(compiler, describe, conn.close, rewrite, probe=probe)
+
+
+def code_point_collation(cur: Any) -> str:
+    """The server's utf8mb4 collation that compares code points and keeps trailing spaces
+    (MariaDB 10.2+, MySQL 8.0.17+); older servers only have ``utf8mb4_bin``, which ignores
+    trailing spaces."""
+    cur.execute("SHOW COLLATION WHERE Collation IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')")
+    found = {row[0] for row in cur.fetchall()}
+    return next((c for c in ("utf8mb4_nopad_bin", "utf8mb4_0900_bin") if c in found), "utf8mb4_bin")
+
+
+class CodePointTable:
+    """A table whose text columns a chain reads in the code-point collation: ``(SELECT a,
+    b COLLATE utf8mb4_nopad_bin AS b, … FROM db.t) AS t0`` in place of ``db.t AS t0``. The
+    column's own collation may fold case (``_ci``) and accents (``utf8mb4_general_ci``:
+    'a' = 'á') and, PAD SPACE, ignore trailing spaces, in every comparison, grouping, distinct
+    and sort; the engine compares code points. ENUM and SET columns become their text (they
+    sort by their place in the list). The server merges the derived table into the query."""
+
+    def __init__(self, name: str, collations: dict[str, str | None], collation: str) -> None:
+        import sqlglot
+        import sqlglot.expressions as sge
+
+        items = []
+        self.indexable: set[str] = set()  # re-collated columns whose own collation can check a hint
+        for column, own in collations.items():
+            if own is None or own == collation:
+                items.append(quote(column))
+                continue
+            utf8mb4 = own.startswith("utf8mb4_")
+            text = quote(column) if utf8mb4 else f"CONVERT({quote(column)} USING utf8mb4)"
+            items.append(f"{text} COLLATE {collation} AS {quote(column)}")
+            if utf8mb4:
+                self.indexable.add(column)
+        select = sqlglot.parse_one(f"SELECT {', '.join(items)} FROM {name}", read="mysql")
+        assert isinstance(select, sge.Select)
+        self.select = select
+
+    def derived(self, table: sge.Table) -> sge.Subquery:
+        import sqlglot.expressions as sge
+
+        alias = table.alias_or_name
+        hints = self._index_hints(table, alias)
+        return sge.Subquery(this=self.select.where(*hints) if hints else self.select.copy(),
+                            alias=sge.TableAlias(this=sge.to_identifier(alias, quoted=True)))
+
+    def _index_hints(self, table: sge.Table, alias: str) -> list[sge.Expression]:
+        """The filter's conditions ``column = 'text'`` and ``column IN ('text', …)`` on the
+        re-collated utf8mb4 columns, checked a first time inside the derived table in the
+        column's own collation, where an index on the column serves them: they keep every row
+        the exact check outside keeps (the same text is equal in every collation)."""
+        import sqlglot.expressions as sge
+
+        select = table.parent.parent if isinstance(table.parent, sge.From) else None
+        where = select.args.get("where") if isinstance(select, sge.Select) else None
+        if where is None:
+            return []
+        conditions = where.this.flatten() if isinstance(where.this, sge.And) else [where.this]
+        hints: list[sge.Expression] = []
+        for condition in (c.unnest() for c in conditions):
+            if isinstance(condition, sge.In) and not condition.args.get("query"):
+                column, values = condition.this, condition.expressions
+            elif isinstance(condition, sge.EQ):  # Ibis compiles = as CAST(column AS BINARY) = …
+                column, values = condition.this, [condition.expression]
+                if isinstance(column, sge.Cast) and column.to.is_type("binary"):
+                    column = column.this
+            else:
+                continue
+            if (isinstance(column, sge.Column) and column.table == alias
+                    and column.name in self.indexable
+                    and all(isinstance(v, sge.Literal) and v.is_string for v in values)):
+                own = sge.column(column.name, quoted=True)
+                hints.append(own.eq(values[0].copy()) if len(values) == 1
+                             else own.isin(*(v.copy() for v in values)))
+        return hints
 
 
 # --- types ------------------------------------------------------------------------------

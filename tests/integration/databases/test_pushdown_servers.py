@@ -252,3 +252,28 @@ def test_clickhouse_chain_gives_the_engines_results(clickhouse_url: str, chain_n
     if chain_name == "divide":
         assert sorted(r[-1] for r in table("by_server") if r[-1] is not None) == [1.4, 2.0, 3.0]
         assert [r[-1] for r in table("by_server") if r[3] == 2] == [None]
+
+
+def test_mysql_chain_may_replace_its_own_source(mysql_url: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warehouse's connection holds no metadata lock on the tables it has read: the load
+    renames the source away without waiting (MariaDB would wait a day, then fail)."""
+    from ecluse.modules.load import mysql as loader
+
+    connect = loader.connect
+
+    def impatient(*args: Any, **kwargs: Any) -> Any:
+        conn = connect(*args, **kwargs)
+        conn.cursor().execute("SET SESSION lock_wait_timeout = 5")
+        return conn
+    monkeypatch.setattr(loader, "connect", impatient)
+    run = _mysql(mysql_url)
+    run("CREATE TABLE words (id INT, name VARCHAR(8))")
+    run("INSERT INTO words VALUES (1, 'a'), (2, 'b')")
+    result = run_doc(chain(
+        node("s", "extractor", "mysql", connection="test-mysql", table="words"),
+        node("f", "transformer", "filter", condition="id > 1"),
+        node("o", "loader", "mysql", connection="test-mysql", table="words", mode="replace")))
+    assert result.status == "succeeded", result.error
+    assert "pushed_down" in result.nodes["o"].extra
+    assert run("SELECT * FROM words") == [(2, "b")]

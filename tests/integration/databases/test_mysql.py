@@ -198,6 +198,51 @@ def test_upsert_on_a_case_insensitive_key(method: str, mysql_url: str, tmp_path:
     assert (extra["rows_inserted"], extra["rows_updated"]) == (1, 1)
 
 
+@pytest.mark.parametrize("method", ["load_data", "insert"])
+def test_keys_differing_by_case_or_trailing_spaces_are_distinct_in_tables_it_creates(
+        method: str, mysql_url: str, tmp_path: Path) -> None:
+    """Staging and the tables the loader creates were utf8mb4_bin, which ignores trailing
+    spaces: of the keys 'a', 'a ' and 'A', the row of 'a' was lost."""
+    data = pa.table({"code": ["a", "a ", "A"], "v": [1, 2, 3]})
+    for _ in range(2):  # creates the table, then upserts into it
+        result = load("mysql", data, tmp_path, connection=CONN, table="codes", mode="upsert",
+                      keys=["code"], bulk_method=method)
+        assert result.status == "succeeded", result.error
+        assert sorted(sql(mysql_url, "SELECT code, v FROM codes")) == [("A", 3), ("a", 1), ("a ", 2)]
+
+
+@pytest.mark.parametrize("method", ["load_data", "insert"])
+def test_replace_keeps_the_tables_definition(method: str, mysql_url: str, tmp_path: Path) -> None:
+    """`replace` renamed a table built from the data's columns over the target: the user's
+    types, character sets, defaults, indexes and options were lost. The rows now go into a copy
+    of the table's definition (through staging when values must be checked for rounding)."""
+    sql(mysql_url, "CREATE TABLE kept (id INT NOT NULL, name VARCHAR(20) CHARACTER SET latin1 "
+        "NOT NULL, status VARCHAR(10) NOT NULL DEFAULT 'new', amount DECIMAL(8,2), "
+        "PRIMARY KEY (id), KEY by_name (name)) ENGINE=InnoDB COMMENT='mine'",
+        "INSERT INTO kept VALUES (1, 'old', 'done', 1.5)")
+    before = sql(mysql_url, "SHOW CREATE TABLE kept")
+    run = lambda data, **kw: load("mysql", data, tmp_path, connection=CONN, table="kept",  # noqa: E731
+                                  mode="replace", bulk_method=method, **kw)
+    rows = lambda: sorted(sql(mysql_url, "SELECT id, name, status, amount FROM kept"))  # noqa: E731
+    amounts = [decimal.Decimal("2.500"), None]
+    for amount_type in (pa.decimal128(8, 2), pa.decimal128(10, 3)):  # straight, through staging
+        new = pa.table({"id": [7, 8], "name": ["x", "é"],
+                        "amount": pa.array(amounts, amount_type)})
+        result = run(new)
+        assert result.status == "succeeded", result.error
+        assert result.nodes["out"].extra["rows_inserted"] == 2
+        assert sql(mysql_url, "SHOW CREATE TABLE kept") == before
+        assert rows() == [(7, "x", "new", decimal.Decimal("2.50")),
+                          (8, "é", "new", None)]
+    assert run(new.slice(0, 1), fail=True).status == "failed"  # a failure mid-load
+    assert rows() == [(7, "x", "new", decimal.Decimal("2.50")), (8, "é", "new", None)]
+    assert sql(mysql_url, "SHOW TABLES") == [("kept",)]
+    wider = new.append_column("note", pa.array(["n", None]))
+    assert run(wider).status == "succeeded"
+    after = sql(mysql_url, "SHOW CREATE TABLE kept")[0][1]
+    assert "`note` longtext" in after and "KEY `by_name`" in after and "COMMENT='mine'" in after
+
+
 @pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
 def test_failure_mid_load_leaves_the_table_unchanged(mode: str, mysql_url: str, tmp_path: Path) -> None:
     setup = load("mysql", pa.table({"id": [1, 2], "text": ["a", "b"]}), tmp_path, connection=CONN,

@@ -1,6 +1,7 @@
 """Loader ``mysql`` (MySQL and MariaDB): rows are bulk-loaded into a private staging table
 (``LOAD DATA LOCAL INFILE`` when the server allows it, large multi-row INSERTs otherwise), then
-applied to the target in one step: ``RENAME TABLE`` swap (replace), or one transaction
+applied to the target in one step: ``RENAME TABLE`` swap of a copy of the table's definition
+(replace), or one transaction
 (append, upsert with ``INSERT … SELECT … ON DUPLICATE KEY UPDATE``). A failure while reading or
 loading leaves the target exactly as it was."""
 
@@ -20,6 +21,7 @@ from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContex
 from ecluse.sdk.config import connection_field
 from ecluse.sdk.errors import boolean_misfit
 from ecluse.sdk.mysql_arrow import (
+    code_point_collation,
     connect,
     ddl_type,
     first_line,
@@ -45,8 +47,9 @@ class MysqlLoadConfig(ModuleConfig):
                        "from the data's columns when missing).", examples=["shop.orders"])
     mode: Literal["append", "replace", "upsert"] = Field(
         "append", description="append: add the rows; replace: the table holds exactly the new "
-        "rows (swapped in with RENAME TABLE); upsert: insert new keys, update existing ones "
-        "(needs a primary key or unique index on `keys`; created so when the table is new).")
+        "rows, its definition kept (swapped in with RENAME TABLE); upsert: insert new keys, "
+        "update existing ones (needs a primary key or unique index on `keys`; created so when "
+        "the table is new).")
     keys: list[str] = columns_field("Key columns identifying a row (upsert).", default_factory=list)
     schema_evolution: Literal["add_columns", "fail"] = Field(
         "add_columns", description="When the data has columns the table lacks: add them, or fail.")
@@ -109,10 +112,16 @@ class MysqlLoader(Loader):
             raise ConfigError(f"key column(s) {missing} are not in the incoming data", field="keys")
         conn = connect(ctx.connection(c.connection))
         staging = qualified(db, f"_ecluse_stage_{uuid.uuid4().hex[:12]}")
+        copy: str | None = None
         try:
             cur = conn.cursor()
             existing = _columns(cur, db, name)
-            fresh = existing is None or c.mode == "replace"
+            fresh = existing is None
+            if not fresh and c.mode == "replace":
+                # replace keeps the table's definition (types, keys, indexes, options): the rows
+                # go into a copy of it (CREATE TABLE … LIKE), which RENAME TABLE swaps in
+                copy_name = f"_ecluse_new_{uuid.uuid4().hex[:12]}"
+                copy = qualified(db, copy_name)
             new_cols = [] if fresh else [f for f in schema if f.name not in (existing or {})]
             if new_cols and c.schema_evolution == "fail":
                 raise ConfigError(f"the incoming data has column(s) {[f.name for f in new_cols]} "
@@ -144,38 +153,53 @@ class MysqlLoader(Loader):
                 defs.append(f"UNIQUE KEY ({key_list})")
             # an upsert keeps the last row of a key the input repeats, as every loader does
             last_wins = c.mode == "upsert"
+            # text compares by code point, trailing spaces included: 'a', 'a ' and 'A' are
+            # three keys, as on the engine (utf8mb4_bin would make 'a' and 'a ' one)
             create = (f"CREATE TABLE {staging} ({', '.join(defs)}) ENGINE=InnoDB "
-                      "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+                      f"DEFAULT CHARSET=utf8mb4 COLLATE={code_point_collation(cur)}")
+            cols = ", ".join(quote(f.name) for f in schema)
+            if copy is not None:
+                cur.execute(f"CREATE TABLE {copy} LIKE {target}")
+                for f in new_cols:
+                    cur.execute(f"ALTER TABLE {copy} ADD COLUMN {quote(f.name)} {ddl_type(f.type)}")
+                if c.keys:  # keyed as asked, as a table the loader creates is
+                    _add_key(cur, db, copy_name, copy, c.keys)
+            # values to check for rounding go through staging; the others straight to the copy
+            into = copy if copy is not None and not rounding else staging
             if sql is not None:  # 2. pushed down: the server fills staging itself
-                cur.execute(f"{create} {'REPLACE ' if last_wins else ''}AS {sql}")
-                total = _scalar(cur, f"SELECT COUNT(*) FROM {staging}")
+                if into == staging:
+                    cur.execute(f"{create} {'REPLACE ' if last_wins else ''}AS {sql}")
+                else:
+                    cur.execute(f"INSERT INTO {into} ({cols}) {sql}")
+                total = _scalar(cur, f"SELECT COUNT(*) FROM {into}")
             else:  # 2. the rows, in bulk
                 assert reader is not None
-                cur.execute(create)
+                if into == staging:
+                    cur.execute(create)
                 method = c.bulk_method
                 if method == "auto":
                     cur.execute("SELECT @@GLOBAL.local_infile")
                     row = cur.fetchone()
                     method = "load_data" if row and int(row[0]) else "insert"
-                total = _bulk_load(conn, cur, reader, staging, schema, method, c.batch_rows, ctx,
+                total = _bulk_load(conn, cur, reader, into, schema, method, c.batch_rows, ctx,
                                    replace=last_wins)
                 if last_wins:
                     total = _scalar(cur, f"SELECT COUNT(*) FROM {staging}")
                 ctx.metrics["bulk_method"] = method
             for column, scale in rounding.items():
                 _refuse_rounding(cur, staging, column, scale, (existing or {})[column], c.table)
+            if into != copy and copy is not None:
+                cur.execute(f"INSERT INTO {copy} ({cols}) SELECT {cols} FROM {staging}")
             conn.commit()
             # 3. apply
-            cols = ", ".join(quote(f.name) for f in schema)
             if fresh:
-                deleted = 0
-                if existing is not None:
-                    deleted = _scalar(cur, f"SELECT COUNT(*) FROM {target}")
-                    old = qualified(db, f"_ecluse_old_{uuid.uuid4().hex[:12]}")
-                    cur.execute(f"RENAME TABLE {target} TO {old}, {staging} TO {target}")
-                    cur.execute(f"DROP TABLE {old}")
-                else:
-                    cur.execute(f"RENAME TABLE {staging} TO {target}")
+                cur.execute(f"RENAME TABLE {staging} TO {target}")
+                return self._result(total, 0, 0, c.table)
+            if copy is not None:
+                deleted = _scalar(cur, f"SELECT COUNT(*) FROM {target}")
+                old = qualified(db, f"_ecluse_old_{uuid.uuid4().hex[:12]}")
+                cur.execute(f"RENAME TABLE {target} TO {old}, {copy} TO {target}")
+                cur.execute(f"DROP TABLE {old}")
                 return self._result(total, 0, deleted, c.table)
             added: list[str] = []
             try:
@@ -216,6 +240,8 @@ class MysqlLoader(Loader):
             with contextlib.suppress(Exception):
                 conn.rollback()
                 conn.cursor().execute(f"DROP TABLE IF EXISTS {staging}")
+                if copy is not None:
+                    conn.cursor().execute(f"DROP TABLE IF EXISTS {copy}")
             with contextlib.suppress(Exception):
                 conn.close()
 
@@ -237,13 +263,30 @@ def _columns(cur: Any, db: str | None, name: str) -> dict[str, str] | None:
             for r in rows} or None
 
 
-def _require_unique(cur: Any, db: str | None, name: str, keys: list[str]) -> bool:
-    """Refuse an upsert into a table without a unique index on `keys`; whether every key column
-    is NOT NULL."""
+def _unique_index(cur: Any, db: str | None, name: str, keys: list[str]) -> str | None:
+    """The name of the table's primary key or unique index on exactly `keys`, if any."""
     cur.execute("SELECT INDEX_NAME, GROUP_CONCAT(COLUMN_NAME SEPARATOR '\\0') FROM "
                 "information_schema.STATISTICS WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) "
                 "AND TABLE_NAME = %s AND NON_UNIQUE = 0 GROUP BY INDEX_NAME", (db, name))
-    if not any(set(str(r[1]).split("\0")) == set(keys) for r in cur.fetchall()):
+    return next((str(r[0]) for r in cur.fetchall() if set(str(r[1]).split("\0")) == set(keys)),
+                None)
+
+
+def _add_key(cur: Any, db: str | None, name: str, table: str, keys: list[str]) -> None:
+    """A primary key on `keys` (a unique key when the table has another primary key)."""
+    if _unique_index(cur, db, name, keys) is not None:
+        return
+    cur.execute("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+                "COALESCE(%s, DATABASE()) AND TABLE_NAME = %s AND INDEX_NAME = 'PRIMARY'", (db, name))
+    row = cur.fetchone()
+    kind = "UNIQUE KEY" if row and int(row[0]) else "PRIMARY KEY"
+    cur.execute(f"ALTER TABLE {table} ADD {kind} ({', '.join(quote(k) for k in keys)})")
+
+
+def _require_unique(cur: Any, db: str | None, name: str, keys: list[str]) -> bool:
+    """Refuse an upsert into a table without a unique index on `keys`; whether every key column
+    is NOT NULL."""
+    if _unique_index(cur, db, name, keys) is None:
         raise ConfigError(f"upsert into {name} needs a primary key or unique index on exactly "
                           f"{keys}; create one (ALTER TABLE … ADD UNIQUE (…)) or use another mode",
                           field="keys")

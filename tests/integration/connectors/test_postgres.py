@@ -229,6 +229,113 @@ def test_times_are_loaded_in_utc_whatever_the_databases_time_zone(pg: str, workd
             (dt.datetime(2024, 6, 1, 10), dt.datetime(2024, 6, 1, 10))]
 
 
+@pytest.mark.parametrize("mode", ["append", "upsert"])
+def test_a_value_the_column_would_round_is_refused_naming_it(pg: str, workdir: Path,
+                                                             mode: str) -> None:
+    """PostgreSQL stored 1.234 into a numeric(5,2) column as 1.23 and 1.5 into an integer as
+    2, without a word, and refused 1234.5 or 3e10 naming no column; values that fit exactly
+    still load."""
+    import pyarrow as pa
+
+    from tests.integration.databases.harness import load
+
+    sql(pg, "CREATE TABLE r (id int PRIMARY KEY, amount numeric(5,2), n integer);"
+            "INSERT INTO r VALUES (0, 9.99, 9)")
+    before = sql(pg, "SELECT * FROM r ORDER BY id")
+
+    def data(amount: pa.Array, n: list[float | None]) -> pa.Table:
+        return pa.table({"id": list(range(1, len(n) + 1)), "amount": amount, "n": n})
+
+    fits = data(pa.array([Decimal("1.200"), Decimal("-3.450"), None], pa.decimal128(6, 3)),
+                [2.0, -3.0, None])
+    cases = [
+        (data(pa.array([Decimal("1.200"), Decimal("3.450"), Decimal("1.234")], pa.decimal128(6, 3)),
+              [1.0, 2.0, 3.0]),
+         "column 'amount' of table 'r' is of type numeric(5,2), but the incoming 'amount' "
+         "(decimal(6,3)) holds 1.234 (row 3): PostgreSQL would store it rounded to 2 decimal "
+         "place(s); nothing was changed: round it before this node (e.g. a derive's "
+         "round(amount, 2)), or widen the column (ALTER TABLE r ALTER COLUMN \"amount\" TYPE "
+         "numeric(6,3))"),
+        (data(pa.array([Decimal("1.2")] * 3, pa.decimal128(6, 3)), [2.0, 1.5, 3.0]),
+         "column 'n' of table 'r' is of type integer, but the incoming 'n' (float64) holds 1.5 "
+         "(row 2): PostgreSQL would store it rounded to a whole number"),
+        (data(pa.array([Decimal("1234.5")], pa.decimal128(6, 1)), [1.0]),
+         "column 'amount' of table 'r' is of type numeric(5,2), but the incoming 'amount' "
+         "(decimal(6,1)) holds 1234.5 (row 1): PostgreSQL cannot store it: it is too large for "
+         "that type; nothing was changed"),
+        (data(pa.array([None, None], pa.decimal128(6, 1)), [1.0, 3e10]),
+         "column 'n' of table 'r' is of type integer, but the incoming 'n' (float64) holds "
+         "30000000000 (row 2): PostgreSQL cannot store it: it is too large"),
+        (data(pa.array([None], pa.decimal128(6, 1)), [float("nan")]),
+         "column 'n' of table 'r' is of type integer, but the incoming 'n' (float64) holds NaN "
+         "(row 1)"),
+    ]
+    for table, message in cases:
+        result = load("postgres", table, workdir, connection="pg", table="r", mode=mode,
+                      keys=["id"])
+        assert result.status == "failed" and result.error.reason.startswith(message), \
+            result.error.reason
+        assert result.error.field == "table"
+        assert sql(pg, "SELECT * FROM r ORDER BY id") == before
+    result = load("postgres", fits, workdir, connection="pg", table="r", mode=mode, keys=["id"])
+    assert result.status == "succeeded", result.error
+    assert sql(pg, "SELECT id, amount::text, n FROM r ORDER BY id") == [
+        (0, "9.99", 9), (1, "1.20", 2), (2, "-3.45", -3), (3, None, None)]
+    # pushed down into PostgreSQL (no row leaves it): the same check, on the same staging table
+    sql(pg, "CREATE TABLE src (id int, n float8, amount numeric(6,3));"
+            "INSERT INTO src VALUES (7, 7.0, 7.100)")
+    doc = chain(node("e", "extractor", "postgres", connection="pg", table="src"),
+                node("s", "transformer", "select", columns=["id", "n", "amount"]),
+                node("l", "loader", "postgres", connection="pg", table="r", mode=mode, keys=["id"]))
+    assert "pushed_down" in ok(run_doc(doc)).nodes["l"].extra
+    for rows, message in (
+            ("(8, 8.0, 2.501), (9, 9.0, 1.0)",
+             "column 'amount' of table 'r' is of type numeric(5,2), but the incoming 'amount' "
+             "(decimal(6,3)) holds 2.501 (row 2)"),
+            ("(8, 8.0, 1.0), (9, 1.5, 1.0)",
+             "column 'n' of table 'r' is of type integer, but the incoming 'n' (float64) holds "
+             "1.5 (row 3)")):
+        sql(pg, f"DELETE FROM src WHERE id > 7; INSERT INTO src VALUES {rows}")
+        result = run_doc(doc)
+        assert result.status == "failed" and result.error.reason.startswith(message), \
+            result.error.reason
+    assert sql(pg, "SELECT count(*) FROM r") == [(5,)]
+
+
+def test_floats_integers_and_decimals_fit_or_are_named(pg: str, workdir: Path) -> None:
+    """A float's value is the one PostgreSQL gives it (15 digits: 0.1 + 0.2 is 0.3); NaN fits
+    a numeric(p,s) column, Infinity does not; an integer out of a smallint's range, or a
+    decimal with a fraction, is named too."""
+    import pyarrow as pa
+
+    from tests.integration.databases.harness import load
+
+    sql(pg, "CREATE TABLE q (price numeric(5,2), small smallint)")
+
+    def attempt(column: str, values: pa.Array) -> Any:
+        return load("postgres", pa.table({column: values}), workdir, connection="pg", table="q")
+
+    for column, values in (("price", pa.array([1.23, 0.1 + 0.2, -999.99, float("nan")])),
+                           ("small", pa.array([32767, -32768], pa.int64())),
+                           ("small", pa.array([Decimal("5.00")], pa.decimal128(10, 2)))):
+        ok(attempt(column, values))
+    assert sql(pg, "SELECT price::text, small FROM q") == [
+        ("1.23", None), ("0.30", None), ("-999.99", None), ("NaN", None), (None, 32767),
+        (None, -32768), (None, 5)]
+    for column, values, message in (
+            ("price", pa.array([1.0, 1.005]), "holds 1.005 (row 2): PostgreSQL would store it "
+             "rounded to 2 decimal place(s)"),
+            ("price", pa.array([1000.0]), "holds 1000 (row 1): PostgreSQL cannot store it"),
+            ("price", pa.array([float("-inf")]), "holds -Infinity (row 1): PostgreSQL cannot"),
+            ("small", pa.array([1, 32768], pa.int64()), "is of type smallint, but the incoming "
+             "'small' (int64) holds 32768 (row 2): PostgreSQL cannot store it"),
+            ("small", pa.array([Decimal("5.5")], pa.decimal128(10, 2)), "holds 5.50 (row 1): "
+             "PostgreSQL would store it rounded to a whole number")):
+        result = attempt(column, values)
+        assert result.status == "failed" and message in result.error.reason, result.error.reason
+    assert sql(pg, "SELECT count(*) FROM q") == [(7,)]
+
+
 def test_merge_delete_keeps_the_incoming_rows_with_a_null_key(pg: str, workdir: Path) -> None:
     """A row with a NULL key matches no row (the unique index says NULLs differ), so upsert
     inserts it; merge_delete then deleted it again, as a row 'not in the data', and reported it

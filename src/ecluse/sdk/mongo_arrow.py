@@ -1,7 +1,8 @@
 """MongoDB through pymongo: connecting, binding ``":name"`` parameters inside filters and
 pipelines, turning documents into Arrow (flattened or kept as JSON) and Arrow rows into documents.
 
-BSON types map as: ObjectId and UUID -> string, datetime -> ``timestamp[us, UTC]`` (BSON keeps milliseconds),
+BSON types map as: ObjectId and UUID (binary subtype 4, or subtype 3 when the URL names its
+legacy ``uuidRepresentation``) -> string, datetime -> ``timestamp[us, UTC]`` (BSON keeps milliseconds),
 Decimal128 -> ``decimal128(38, s)`` with s the largest scale seen (text when the values need more
 than 38 digits, or hold NaN/Infinity), int32/int64 -> int64,
 double -> float64, binary -> binary, arrays (and sub-documents when not flattened) -> JSON text.
@@ -41,11 +42,13 @@ def connect(connection: Connection, database: str | None, *,
     name = database or unquote(urlsplit(url).path.lstrip("/")) or None
     if not name:
         raise ConfigError("give `database` (or put it in the connection's URL)", field="database")
-    # a timeout written in the URL wins (pymongo lets keyword arguments override the URL)
-    timeout: dict[str, Any] = ({} if "serverselectiontimeoutms" in url.lower()
-                               else {"serverSelectionTimeoutMS": 10_000})
+    # options written in the URL win (pymongo lets keyword arguments override the URL); UUIDs
+    # (binary subtype 4) are read as UUIDs, not as 16 raw bytes, and written as subtype 4
+    options: dict[str, Any] = {key: value for key, value in (
+        ("serverSelectionTimeoutMS", 10_000), ("uuidRepresentation", "standard"))
+        if key.lower() not in url.lower()}
     try:
-        client: Any = pymongo.MongoClient(url, tz_aware=True, **timeout)
+        client: Any = pymongo.MongoClient(url, tz_aware=True, **options)
     except (ConfigurationError, ValueError, TypeError) as exc:  # pymongo's own URL checks
         raise ConfigError(f"the URL of MongoDB connection {connection.name!r} is not valid: "
                           f"{exc}", field=field) from exc
@@ -99,6 +102,15 @@ def bind(value: Any, parameters: Mapping[str, Any], *, field: str = "filter") ->
     return value
 
 
+def json_options() -> Any:
+    """Relaxed extended JSON that takes the UUIDs the client decodes (binary subtype 4 both
+    ways; pymongo's default refuses them)."""
+    from bson import json_util
+    from bson.binary import UuidRepresentation
+
+    return json_util.RELAXED_JSON_OPTIONS.with_options(uuid_representation=UuidRepresentation.STANDARD)
+
+
 def to_bson(value: Any) -> Any:
     from bson import Decimal128
 
@@ -128,6 +140,23 @@ def flatten(doc: Mapping[str, Any], *, nested: bool, prefix: str = "") -> dict[s
     return out
 
 
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, Mapping) and not value)
+
+
+def _parents(names: Iterable[str]) -> set[str]:
+    """Every ``a`` and ``a.b`` of the columns ``a.b.c``."""
+    return {name[:i] for name in names for i, char in enumerate(name) if char == "."}
+
+
+def unknown_fields(docs: Iterable[Mapping[str, Any]], known: set[str]) -> set[str]:
+    """Fields of flattened documents that the columns ``known`` lack; a null or ``{}`` where the
+    columns hold the field's sub-fields is none (those sub-fields are null in its row)."""
+    parents = _parents(known)
+    return {k for d in docs for k, v in d.items()
+            if k not in known and not (k in parents and _empty(v))}
+
+
 def _kind(value: Any) -> str:
     from bson import Binary, Decimal128, ObjectId
 
@@ -143,6 +172,8 @@ def _kind(value: Any) -> str:
         return "decimal"
     if isinstance(value, dt.datetime):
         return "datetime"
+    if _is_uuid(value):
+        return "text"
     if isinstance(value, (bytes, Binary)) and not isinstance(value, ObjectId):
         return "binary"
     if isinstance(value, str):
@@ -150,6 +181,13 @@ def _kind(value: Any) -> str:
     if isinstance(value, (Mapping, list)):
         return "json"
     return "text"  # ObjectId, UUID, Regex, Timestamp...: their text
+
+
+def _is_uuid(value: Any) -> bool:
+    """A standard UUID the client did not decode (a URL naming a legacy representation)."""
+    from bson.binary import UUID_SUBTYPE, Binary
+
+    return isinstance(value, Binary) and value.subtype == UUID_SUBTYPE
 
 
 def _decimal_digits(value: Any) -> tuple[int, int] | None:
@@ -170,8 +208,11 @@ def infer_schema(docs: Iterable[Mapping[str, Any]]) -> pa.Schema:
     kinds: dict[str, set[str]] = {}
     whole: dict[str, int] = {}  # decimals: the most digits seen before and after the point
     scales: dict[str, int] = {}
+    filled: set[str] = set()  # the fields holding more than null or {} somewhere
     for doc in docs:
         for name, value in doc.items():
+            if not _empty(value):
+                filled.add(name)
             kind = _kind(value)
             if kind == "decimal":
                 shape = _decimal_digits(value)
@@ -181,8 +222,13 @@ def infer_schema(docs: Iterable[Mapping[str, Any]]) -> pa.Schema:
                     whole[name] = max(whole.get(name, 0), shape[0])
                     scales[name] = max(scales.get(name, 0), shape[1])
             kinds.setdefault(name, set()).add(kind)
+    # a field that is a sub-document in some documents and null or {} in the others gives its
+    # sub-fields' columns only (null in those rows), not a column of its own always empty
+    parents = _parents(kinds)
     fields = []
     for name, seen in kinds.items():
+        if name in parents and name not in filled:
+            continue
         seen = seen - {"null"}
         if not seen:
             dtype: pa.DataType = pa.string()
@@ -219,8 +265,9 @@ def arrow_value(value: Any, dtype: pa.DataType) -> Any:
         if isinstance(value, str):
             return value
         if isinstance(value, (Mapping, list)):
-            return json.dumps(json.loads(json_util.dumps(value)), ensure_ascii=False)
-        return str(value)
+            return json.dumps(json.loads(json_util.dumps(value, json_options=json_options())),
+                              ensure_ascii=False)
+        return str(value.as_uuid()) if _is_uuid(value) else str(value)
     if pa.types.is_decimal(dtype) and isinstance(value, Decimal128):
         return value.to_decimal()
     if pa.types.is_floating(dtype) and isinstance(value, int) and not isinstance(value, bool):
@@ -268,6 +315,39 @@ def docs_to_batch(docs: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBat
 
 
 # --- Arrow -> documents ----------------------------------------------------------------
+
+DECIMAL128_DIGITS = 34
+"""Significant digits a BSON Decimal128 holds."""
+
+
+def require_decimal128(batch: pa.RecordBatch, rows_before: int) -> None:
+    """Refuse, naming it, a decimal with more significant digits than Decimal128 holds (a
+    decimal(38,30) value can have 38; pymongo raises ``decimal.Inexact``, naming nothing);
+    ``rows_before`` rows came before the batch."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from bson import Decimal128
+
+    for f, array in zip(batch.schema, batch.columns, strict=True):
+        if not pa.types.is_decimal(f.type) or f.type.precision <= DECIMAL128_DIGITS:
+            continue
+        # only a value of 10^(34 - scale) or more can have more than 34 digits
+        bound = pa.scalar(decimal.Decimal(10) ** (DECIMAL128_DIGITS - f.type.scale))
+        for at in pc.indices_nonzero(pc.greater_equal(pc.abs(array), bound).fill_null(False)):
+            value = array[at.as_py()].as_py()
+            try:
+                Decimal128(value)
+            except decimal.Inexact:
+                digits = len("".join(map(str, value.as_tuple().digits)).strip("0"))
+                keep = max(DECIMAL128_DIGITS - value.adjusted() - 1, 0)
+                raise ConfigError(
+                    f"column {f.name!r} holds {value} (row {rows_before + at.as_py() + 1}), which "
+                    f"has {digits} significant digits: MongoDB's Decimal128 keeps "
+                    f"{DECIMAL128_DIGITS}, so it cannot be stored exactly; nothing was written: "
+                    f"round it before this node (e.g. a derive's round({f.name}, {keep})), or "
+                    "cast the column to string (a cleaner's cast) to store its exact text",
+                    field="collection") from None
+
 
 def batch_to_docs(batch: pa.RecordBatch, *, nest_dotted: bool) -> list[dict[str, Any]]:
     """The rows as documents. Each column is converted once, and only where BSON needs it

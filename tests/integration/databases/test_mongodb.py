@@ -277,3 +277,80 @@ def test_upsert_keys_must_be_single_values(mongodb_url: str, tmp_path: Path) -> 
     assert result.error is not None and result.error.field == "keys"
     assert "upsert keys must hold single values" in result.error.reason
     assert "'k' (list<" in result.error.reason
+
+
+def test_a_decimal_wider_than_decimal128_is_named(mongodb_url: str, tmp_path: Path) -> None:
+    """Decimal128 holds 34 significant digits, a decimal(38,30) value up to 38: the load failed
+    with "[<class 'decimal.Inexact'>]"; every value that fits is stored exactly."""
+    fits = [decimal.Decimal(v) for v in ("1.5", "1.000000000000000000000000000000",
+                                         "1234.123456789012345678901234567890")]
+    too_long = decimal.Decimal("12345678.123456789012345678901234567891")
+    wide = pa.decimal128(38, 30)
+    result = load("mongodb", pa.table({"x": pa.array([*fits, too_long], wide)}), tmp_path,
+                  connection=CONN, collection="wide")
+    assert result.status == "failed" and result.error is not None
+    assert result.error.reason == (
+        "column 'x' holds 12345678.123456789012345678901234567891 (row 4), which has 38 "
+        "significant digits: MongoDB's Decimal128 keeps 34, so it cannot be stored exactly; "
+        "nothing was written: round it before this node (e.g. a derive's round(x, 26)), or cast "
+        "the column to string (a cleaner's cast) to store its exact text")
+    assert "wide" not in db(mongodb_url).list_collection_names()
+    result = load("mongodb", pa.table({"x": pa.array(fits, wide)}), tmp_path, connection=CONN,
+                  collection="wide")
+    assert result.status == "succeeded", result.error
+    assert [d["x"].to_decimal() for d in db(mongodb_url).wide.find()] == fits
+
+
+def test_uuids_are_read_as_text(mongodb_url: str, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """pymongo's default representation read a standard UUID (binary subtype 4) as 16 raw
+    bytes; a legacy one (subtype 3, whose byte order depends on the driver that wrote it) stays
+    bytes unless the URL names its `uuidRepresentation`."""
+    import base64
+    import uuid
+
+    from bson import Binary
+
+    ids = [uuid.UUID(int=i * 2**100 + 7) for i in range(1, 5)]
+    db(mongodb_url).uu.insert_many([
+        {"_id": Binary.from_uuid(u), "n": i, "legacy": Binary(u.bytes, 3),
+         "tags": [Binary.from_uuid(u)]} for i, u in enumerate(ids[:3])])
+    state = MemoryStateStore()
+    inc = {"cursor_field": "n", "page_size": 2}
+    back, _ = extract("mongodb", tmp_path, state=state, connection=CONN, collection="uu",
+                      incremental=inc)
+    assert str(back.schema.field("_id").type) == "string"
+    assert str(back.schema.field("legacy").type) == "binary"
+    rows = sorted(back.to_pylist(), key=lambda r: r["n"])
+    assert [r["_id"] for r in rows] == [str(u) for u in ids[:3]]
+    assert rows[0]["legacy"] == ids[0].bytes
+    encoded = base64.b64encode(ids[0].bytes).decode()  # inside JSON text: extended JSON's form
+    assert rows[0]["tags"] == f'[{{"$binary": {{"base64": "{encoded}", "subType": "04"}}}}]'
+    # the last UUID read is kept in the state and bound again on the next run
+    db(mongodb_url).uu.insert_one({"_id": Binary.from_uuid(ids[3]), "n": 2, "legacy": None})
+    back, _ = extract("mongodb", tmp_path, state=state, connection=CONN, collection="uu",
+                      incremental=inc)
+    assert back.column("_id").to_pylist() == [str(ids[3])]
+    # a URL naming the legacy byte order reads both kinds as text
+    monkeypatch.setenv("ECLUSE_CONN_TEST_MONGODB", f"{mongodb_url}&uuidRepresentation=pythonLegacy")
+    back, _ = extract("mongodb", tmp_path, connection=CONN, collection="uu")
+    assert sorted(back.select(["_id", "legacy"]).to_pylist(), key=lambda r: r["_id"])[:3] == [
+        {"_id": str(u), "legacy": str(u)} for u in ids[:3]]
+
+
+def test_a_sub_document_sometimes_null_gives_no_empty_column(mongodb_url: str,
+                                                             tmp_path: Path) -> None:
+    """A field holding a sub-document in some documents and null (or {}) in others gave an
+    extra column `a`, always null, beside `a.b`; past the sample, such a null failed the run
+    as a field 'not seen in the first documents'. A scalar there is data: its column stays."""
+    db(mongodb_url).sub.insert_many([
+        {"_id": 1, "a": {"b": 1}, "c": 5}, {"_id": 2, "a": None, "c": {"d": 2}},
+        {"_id": 3, "a": {}}, {"_id": 4}, {"_id": 5, "a": None}, {"_id": 6, "a": {"b": 6}}])
+    for sample_size in (6, 2):
+        back, _ = extract("mongodb", tmp_path, connection=CONN, collection="sub",
+                          sample_size=sample_size)
+        assert back.column_names == ["_id", "a.b", "c", "c.d"]
+        assert back.sort_by("_id").to_pylist() == [
+            {"_id": 1, "a.b": 1, "c": 5, "c.d": None}, {"_id": 2, "a.b": None, "c": None, "c.d": 2},
+            *({"_id": i, "a.b": None, "c": None, "c.d": None} for i in (3, 4, 5)),
+            {"_id": 6, "a.b": 6, "c": None, "c.d": None}]

@@ -20,7 +20,9 @@ from ecluse.sdk.mongo_arrow import (
     flatten,
     get_path,
     infer_schema,
+    json_options,
     server_message,
+    unknown_fields,
 )
 from ecluse.sdk.suggest import did_you_mean
 
@@ -96,11 +98,12 @@ class MongoExtractor(Extractor):
         state = ctx.previous_state or {}
         if state.get("cursor_field") == inc.cursor_field and state.get("last_value") is not None:
             key = state.get("last_key") if state.get("key_field") == inc.key_field else None
-            return (json_util.loads(state["last_value"]),
-                    None if key is None else json_util.loads(key), True)
+            return (json_util.loads(state["last_value"], json_options=json_options()),
+                    None if key is None else json_util.loads(key, json_options=json_options()),
+                    True)
         initial = inc.initial_value
         if isinstance(initial, (dict, list)):
-            initial = json_util.loads(json_util.dumps(initial))
+            initial = json_util.loads(json_util.dumps(initial), json_options=json_options())
         return initial, None, False
 
     def _cursor(self, coll: Any, ctx: NodeContext, position: tuple[Any, Any, bool], start: Any,
@@ -224,7 +227,7 @@ class MongoExtractor(Extractor):
                 while chunk := list(itertools.islice(docs_iter, c.batch_size)):
                     ctx.cancel.raise_if_cancelled()
                     flat = [flatten(d, nested=c.flatten) for d in chunk]
-                    extra = {k for d in flat for k in d} - known
+                    extra = unknown_fields(flat, known)
                     if extra:
                         raise ConfigError(
                             f"documents have field(s) {sorted(extra)} not seen in the first "
@@ -257,6 +260,8 @@ class MongoExtractor(Extractor):
         position = ctx.scratch.get("position")
         if inc is None or not succeeded or ctx.mode != "run" or position is None:
             return
-        ctx.set_state({"cursor_field": inc.cursor_field, "last_value": json_util.dumps(position[0]),
-                       "key_field": inc.key_field, "last_key": json_util.dumps(position[1])})
+        ctx.set_state({"cursor_field": inc.cursor_field,
+                       "last_value": json_util.dumps(position[0], json_options=json_options()),
+                       "key_field": inc.key_field,
+                       "last_key": json_util.dumps(position[1], json_options=json_options())})
 

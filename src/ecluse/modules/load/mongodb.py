@@ -22,7 +22,13 @@ from pydantic import Field, model_validator
 
 from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
 from ecluse.sdk.config import connection_field
-from ecluse.sdk.mongo_arrow import batch_to_docs, connect, get_path, server_message
+from ecluse.sdk.mongo_arrow import (
+    batch_to_docs,
+    connect,
+    get_path,
+    require_decimal128,
+    server_message,
+)
 from ecluse.sdk.relational import require_columns
 
 if TYPE_CHECKING:
@@ -86,9 +92,12 @@ class MongoLoader(Loader):
         spool = ctx.work_dir / f"mongodb-{uuid.uuid4().hex[:8]}.arrows"
         try:
             with pa.OSFile(str(spool), "wb") as sink, ipc.new_stream(sink, reader.schema) as writer:
+                rows = 0
                 for batch in reader:
                     ctx.cancel.raise_if_cancelled()
+                    require_decimal128(batch, rows)
                     writer.write_batch(batch)
+                    rows += batch.num_rows
             keep = _last_of_each_key(spool, c.keys) if c.mode == "upsert" else None
             return self._load(spool, keep, ctx)
         except PyMongoError as exc:

@@ -97,6 +97,10 @@ class PostgresExtractor(Extractor):
         assert isinstance(con, PgWarehouse)
         schema, name = split_table_name(c.table)
         table = con.table(name, database=schema)
+        # no row leaves the server: the table's rows are counted there, before the load (which
+        # may write this very table)
+        ((count,),) = con.session.rows(f"SELECT count(*) FROM {qualified(schema, name)}")
+        ctx.metrics["rows_out"] = int(count)
         return table.select(*c.columns) if c.columns else table
 
     # -- SQL -------------------------------------------------------------------------------
@@ -207,6 +211,9 @@ class PostgresExtractor(Extractor):
                 pg_types: dict[str, str], last: tuple[str | None, str | None]) -> Iterator[Any]:
         inc = self.config.incremental
         rows = 0
+        # counted here: the engine cannot always tell how many rows a stream gave (Polars, a
+        # filter DuckDB runs inside its scan, a stream loaded into PostgreSQL)
+        ctx.metrics["rows_out"] = 0
         try:
             cur = database.session()
         except BaseException:
@@ -224,6 +231,7 @@ class PostgresExtractor(Extractor):
                 for batch in self._execute(cur, sql, bound.values):
                     out = self._conform(batch, schema, rows)
                     rows += out.num_rows
+                    ctx.metrics["rows_out"] = rows
                     ctx.progress(rows)
                     yield out
                 return
@@ -272,6 +280,7 @@ class PostgresExtractor(Extractor):
                 out = self._conform(batch, schema, rows)
                 page_rows += out.num_rows
                 rows += out.num_rows
+                ctx.metrics["rows_out"] = rows
                 ctx.progress(rows)
                 position = (_text(out.column(cursor_i)[-1].as_py()),
                             _text(out.column(key_i)[-1].as_py()) if key_col else None)
@@ -280,7 +289,6 @@ class PostgresExtractor(Extractor):
                 yield out
             if not key_col or page_rows < inc.page_size:
                 break
-        ctx.metrics["rows_out"] = rows
 
     @staticmethod
     def _execute(cur: PgSession, sql: str, values: list[str | None]) -> Iterator[Any]:

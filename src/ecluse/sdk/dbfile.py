@@ -568,11 +568,16 @@ class DbFileExtractor(Extractor):
         c = self.config
         con = database(ctx, ctx.resolve_path(c.path), self.file_kind, must_exist=True, write=False)
         ctx.scratch["connection"] = con
-        sql = source_query(table=c.table, query=c.query, columns=c.columns, where=c.where)
+        sql = self.source_sql(con, ctx)
         limit = 0 if ctx.mode == "schema" else ctx.sample_rows
         return ctx.backend.from_arrow(stream(con, sql, ctx.parameters, limit=limit,
                                              field="query" if c.query else "table"),
                                       name=self.name)
+
+    def source_sql(self, con: duckdb.DuckDBPyConnection, ctx: NodeContext) -> str:
+        """The query the rows are read with (DuckDB's SQL, over the attached file)."""
+        c = self.config
+        return source_query(table=c.table, query=c.query, columns=c.columns, where=c.where)
 
     def finish(self, ctx: NodeContext, *, succeeded: bool) -> None:
         con = ctx.scratch.pop("connection", None)

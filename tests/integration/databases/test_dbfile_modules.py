@@ -577,3 +577,53 @@ def test_preview_of_an_interval_column(engine: str, tmp_path: Path) -> None:
          "config": {"path": str(path), "table": "iv"}}], "edges": []}
     table = preview(doc, "src", engine=engine)
     assert table.column("took").to_pylist() == [dt.timedelta(hours=26, minutes=30)]
+
+
+def test_sqlite_untyped_columns_and_offsets_keep_their_values(tmp_path: Path) -> None:
+    """DuckDB's sqlite extension types columns by their declared type: a column without one
+    came as bytes (5 as b'5', 0.30000000000000004 as b'0.3'), and a TIMESTAMP text's UTC offset
+    was dropped ('10:00:00+02:00' came as 10:00). A text column keeps its text."""
+    path = tmp_path / "db.sqlite"
+    name = quote_identifier(TABLE)
+    with sqlite3.connect(path) as con:
+        con.execute(f"CREATE TABLE {name} (id INTEGER, ts TIMESTAMP, note TEXT, ints, nums, mixed, "
+                    "raw, empty)")
+        con.executemany(f"INSERT INTO {name} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+            (6, "2024-03-10 10:00:00+02:00", "2024-03-10 10:00:00+02:00", 5, 0.1 + 0.2, 5,
+             b"\x00\xff", None),
+            (5, "2024-03-10 10:00:00.5-05:30", None, -7, 3, "a", "text", None),
+            (4, "2024-03-10 10:00:00+02", None, None, None, 2.5, 7, None),  # PostgreSQL's form
+            (3, "2024-03-10T10:00:00Z", None, 2**63 - 1, 1e301, None, None, None),
+            (2, "2024-03-10 10:00:00", None, None, None, None, None, None),
+            (1, 1710064800, None, None, None, None, None, None)])  # unix seconds, as before
+    back = read_back("sqlite", path).sort_by([("id", "descending")])
+    assert {f.name: str(f.type) for f in back.schema} == {
+        "id": "int64", "ts": "timestamp[us]", "note": "string", "ints": "int64", "nums": "double",
+        "mixed": "string", "raw": "binary", "empty": "binary"}
+    at = dt.datetime(2024, 3, 10, 10)
+    assert back.to_pydict() == {
+        "id": [6, 5, 4, 3, 2, 1],
+        "ts": [at - dt.timedelta(hours=2), at + dt.timedelta(hours=5, minutes=30, seconds=0.5),
+               at - dt.timedelta(hours=2), at, at, at],
+        "note": ["2024-03-10 10:00:00+02:00", None, None, None, None, None],
+        "ints": [5, -7, None, 2**63 - 1, None, None],
+        "nums": [0.30000000000000004, 3.0, None, 1e301, None, None],
+        "mixed": ["5", "a", "2.5", None, None, None],
+        "raw": [b"\x00\xff", b"text", b"7", None, None, None],
+        "empty": [None] * 6}
+    # a condition sees the values as read, and the rows keep the table's order
+    doc = {"name": "read", "nodes": [
+        {"id": "src", "type": "extractor", "module": "sqlite",
+         "config": {"path": str(path), "table": TABLE, "columns": ["id", "ts", "ints"],
+                    "where": "ints > 0 OR ts < TIMESTAMP '2024-03-10 09:00:00'"}},
+        {"id": "out", "type": "loader", "module": "parquet",
+         "config": {"path": str(tmp_path / "cond.parquet")}}],
+        "edges": [{"source": "src", "target": "out"}]}
+    result = run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=tmp_path / "d"))
+    assert result.status == "succeeded", result.error
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "cond.parquet").to_pylist() == [
+        {"id": 6, "ts": at - dt.timedelta(hours=2), "ints": 5},
+        {"id": 4, "ts": at - dt.timedelta(hours=2), "ints": None},
+        {"id": 3, "ts": at, "ints": 2**63 - 1}]

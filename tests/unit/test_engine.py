@@ -229,6 +229,18 @@ def test_parquet_extractor_reads_hive_partitions(orders: Path, workdir: Path) ->
     assert result.nodes["out"].rows_out == 6
 
 
+def test_a_source_read_through_a_filter_counts_the_rows_it_read(workdir: Path) -> None:
+    """DuckDB runs a filter inside its scan of a file: the source's rows out were the rows the
+    filter kept (334 of 1000)."""
+    pq.write_table(pa.table({"id": list(range(1000))}), workdir / "ids.parquet")
+    doc = chain(node("src", "extractor", "parquet", path=str(workdir / "ids.parquet")),
+                node("keep", "transformer", "filter", condition="id < 334"),
+                node("out", "loader", "parquet", path=str(workdir / "kept.parquet")))
+    result = run_doc(doc)
+    assert result.status == "succeeded", result.error
+    assert (result.nodes["src"].rows_out, result.nodes["out"].rows_out) == (1000, 334)
+
+
 def test_fan_out_to_two_loaders(orders: Path, workdir: Path) -> None:
     doc = pipeline(path="a.parquet")
     doc["nodes"].append(node("out2", "loader", "csv", path="b.csv"))

@@ -297,7 +297,9 @@ class _DuckDBRejects:
 
 
 def _scan_cardinalities(profile: Path) -> list[int] | None:
-    """Rows read by each source scan of the last query, from DuckDB's profile."""
+    """Rows read by each source scan of the last query, from DuckDB's profile; None when one is
+    unknown. A scan that runs a filter itself gives the rows it kept: its rows read are the
+    rows it scanned, which DuckDB counts for files, not for Arrow streams."""
     try:
         tree = json.loads(profile.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -309,7 +311,12 @@ def _scan_cardinalities(profile: Path) -> list[int] | None:
     while stack:
         node = stack.pop()
         if node.get("operator_type") == "TABLE_SCAN":
-            rows.append(int(node.get("operator_cardinality", 0)))
+            if "Filters" not in (node.get("extra_info") or {}):
+                rows.append(int(node.get("operator_cardinality", 0)))
+            elif scanned := int(node.get("operator_rows_scanned", 0)):
+                rows.append(scanned)
+            else:
+                return None
         stack.extend(node.get("children", []))
     return rows
 

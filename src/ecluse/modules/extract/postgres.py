@@ -97,10 +97,6 @@ class PostgresExtractor(Extractor):
         assert isinstance(con, PgWarehouse)
         schema, name = split_table_name(c.table)
         table = con.table(name, database=schema)
-        # no row leaves the server: the table's rows are counted there, before the load (which
-        # may write this very table)
-        ((count,),) = con.session.rows(f"SELECT count(*) FROM {qualified(schema, name)}")
-        ctx.metrics["rows_out"] = int(count)
         return table.select(*c.columns) if c.columns else table
 
     # -- SQL -------------------------------------------------------------------------------

@@ -9,6 +9,20 @@ const { user, password } = settings;
 const session = await openPage(settings);
 const { page, base, shot } = session;
 const step = (s) => console.log(`• ${s}`);
+// A node grows when its schema arrives and the canvas may shift under a click that was aimed
+// before: click until the node is the selected one.
+const select = async (id) => {
+  const selected = page.locator(`.react-flow__node.selected [data-testid="node-${id}"]`);
+  for (let attempt = 1; ; attempt += 1) {
+    await page.getByTestId(`node-${id}`).click();
+    try {
+      await selected.waitFor({ timeout: 3000 });
+      return;
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+};
 
 await check('smoke', session, async () => {
   step('sign in');
@@ -66,7 +80,7 @@ await check('smoke', session, async () => {
   await page.waitForTimeout(400);
 
   step('configure csv');
-  await page.getByTestId('node-csv').click();
+  await select('csv');
   await page.getByRole('textbox', { name: 'Path', exact: true }).fill('examples/demo/orders.csv');
   await page.getByRole('textbox', { name: 'Delimiter' }).fill(';');
   await page.getByRole('combobox', { name: 'Decimal' }).click();
@@ -76,14 +90,14 @@ await check('smoke', session, async () => {
   await shot('05-config-csv');
 
   step('configure cleaner');
-  await page.getByTestId('node-cleaner').click();
+  await select('cleaner');
   await page.getByRole('checkbox', { name: 'Remove Duplicates' }).check();
   await page.getByRole('combobox', { name: 'Drop Nulls' }).click();
   await page.getByRole('option', { name: /amount/ }).click();
   await page.keyboard.press('Escape');
 
   step('configure aggregate');
-  await page.getByTestId('node-aggregate').click();
+  await select('aggregate');
   await page.getByRole('combobox', { name: 'Group By' }).click();
   await page.getByRole('option', { name: /country/ }).click();
   await page.keyboard.press('Escape');
@@ -96,7 +110,7 @@ await check('smoke', session, async () => {
   await shot('06-config-aggregate');
 
   step('configure parquet');
-  await page.getByTestId('node-parquet').click();
+  await select('parquet');
   await page.getByRole('textbox', { name: 'Path', exact: true }).fill('examples/demo/out/monthly');
   await page.waitForTimeout(400);
   const badges = await page.getByTestId('error-badge').count();
@@ -123,7 +137,7 @@ await check('smoke', session, async () => {
   await page.getByRole('button', { name: 'Close log' }).click();
 
   step('version history and diff');
-  await page.getByTestId('node-cleaner').click();
+  await select('cleaner');
   await page.getByRole('checkbox', { name: 'Remove Duplicates' }).uncheck();
   await page.keyboard.press('Escape');
   await page.getByRole('button', { name: 'Version history' }).click();
@@ -138,7 +152,7 @@ await check('smoke', session, async () => {
   await page.keyboard.press('Control+z');
 
   step('preview');
-  await page.getByTestId('node-aggregate').click();
+  await select('aggregate');
   await page.getByRole('button', { name: 'Preview' }).click();
   await page.getByRole('table', { name: /Preview of/ }).waitFor();
   await page.waitForTimeout(300);

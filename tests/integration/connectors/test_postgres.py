@@ -412,6 +412,49 @@ def test_incremental_runs_with_tie_break_and_commit_only(pg: str, workdir: Path)
     assert sql(pg, "SELECT count(*) FROM events_copy") == [(14,)]
 
 
+@pytest.mark.parametrize("page_size", [100, 5])
+def test_incremental_rows_without_a_cursor_value_are_never_read(page_size: int, pg: str,
+                                                                workdir: Path) -> None:
+    """The first page had no condition and NULLs sort last: the position became a NULL, no
+    state was saved and every run read the table again (or, with a page holding a NULL, the
+    same page forever)."""
+    sql(pg, "CREATE TABLE nc (id int PRIMARY KEY, at timestamp);"
+            "INSERT INTO nc SELECT g, CASE WHEN g > 4 THEN NULL ELSE '2024-01-01'::timestamp "
+            "+ g * interval '1 day' END FROM generate_series(1, 6) g")
+    state = MemoryStateStore()
+    doc = chain(node("e", "extractor", "postgres", connection="pg", table="nc",
+                     incremental={"cursor_column": "at", "key_column": "id",
+                                  "page_size": page_size}),
+                node("l", "loader", "postgres", connection="pg", table="nc_copy"), name="nc")
+    for _ in range(2):
+        ok(run_doc(doc, state=state))
+        assert sql(pg, "SELECT count(*), count(DISTINCT id) FROM nc_copy") == [(4, 4)]
+
+
+def test_incremental_cursor_and_key_of_awkward_types(pg: str, workdir: Path) -> None:
+    """A numeric without precision is read as a float: its position was rounded up and the
+    rows between were never read. A bytea key's position was written as "b'..'" text and the
+    second page failed."""
+    sql(pg, "CREATE TABLE num (id int PRIMARY KEY, v numeric);"
+            "INSERT INTO num SELECT g, 12345678901234567 + g / 10.0 FROM generate_series(1, 6) g;"
+            "CREATE TABLE bk (k bytea PRIMARY KEY, at date);"
+            "INSERT INTO bk SELECT decode(lpad(to_hex(g), 4, '0'), 'hex'), '2024-01-01' "
+            "FROM generate_series(1, 5) g")
+    numeric = chain(node("e", "extractor", "postgres", connection="pg", table="num",
+                         incremental={"cursor_column": "v", "key_column": "id", "page_size": 2}),
+                    node("l", "loader", "parquet", path=str(workdir / "n.parquet")))
+    error = run_doc(numeric).error
+    assert error is not None and error.field == "incremental" and "numeric(38, 10)" in error.reason
+    state = MemoryStateStore()
+    binary = chain(node("e", "extractor", "postgres", connection="pg", table="bk",
+                        incremental={"cursor_column": "at", "key_column": "k", "page_size": 2}),
+                   node("l", "loader", "postgres", connection="pg", table="bk_copy"), name="bk")
+    ok(run_doc(binary, state=state))
+    sql(pg, "INSERT INTO bk VALUES ('\\x0006', '2024-01-01')")
+    ok(run_doc(binary, state=state))
+    assert sql(pg, "SELECT count(*), count(DISTINCT k) FROM bk_copy") == [(6, 6)]
+
+
 def test_incremental_query_binds_last_value(pg: str, workdir: Path) -> None:
     sql(pg, "CREATE TABLE logs (id bigint, at date);"
             "INSERT INTO logs SELECT g, '2024-01-01'::date + g FROM generate_series(1, 5) g")

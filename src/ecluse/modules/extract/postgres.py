@@ -157,6 +157,14 @@ class PostgresExtractor(Extractor):
                 if col is not None and col not in schema.names:
                     raise ConfigError(f"incremental {what} {col!r} is not a column of the result; "
                                       f"columns are: {', '.join(schema.names)}", field="incremental")
+                if col is not None and pa.types.is_floating(schema.field(col).type) and \
+                        source_schema.field(col).metadata.get(PG_TYPE_KEY) == b"numeric":
+                    # read as float64, its position would be rounded: the rows between lost
+                    raise ConfigError(
+                        f"incremental {what} {col!r} is a numeric without precision, which is "
+                        "read as a float: its position would be rounded and rows skipped. Read "
+                        f"it with a precision, in a `query`: {quote_ident(col)}::numeric(38, 10)",
+                        field="incremental")
         if ctx.mode == "schema":
             database.close()
             return ctx.backend.from_arrow(schema.empty_table(), name="postgres")
@@ -256,7 +264,7 @@ class PostgresExtractor(Extractor):
             bound = BoundSql()
             base = self._base_sql(bound, ctx, last)
             cq, kq = f"q.{quote_ident(cursor_col)}", f"q.{quote_ident(key_col)}" if key_col else ""
-            conds = []
+            conds = [f"{cq} IS NOT NULL"]  # no position follows a NULL: never read
             if position[0] is not None:
                 cv = bound.add(position[0], ctype)
                 if key_col and position[1] is not None:
@@ -325,4 +333,6 @@ def _text(value: Any) -> str | None:
         return None
     if hasattr(value, "isoformat"):
         return str(value.isoformat())
+    if isinstance(value, bytes):  # bytea's input form
+        return "\\x" + value.hex()
     return str(value)

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from ecluse.sdk.config import ModuleConfig, column_field
 from ecluse.sdk.context import NodeContext
+from ecluse.sdk.errors import ConfigError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -49,6 +50,10 @@ def state_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
+    if isinstance(value, bytes):  # its text would not bind back: the same page read forever
+        raise ConfigError("a binary column cannot be an incremental cursor or key: its position "
+                          "cannot be kept as state; use a number, text or time column",
+                          field="incremental")
     return str(value)
 
 

@@ -145,6 +145,26 @@ def test_incremental_keyset_and_state(clickhouse_url: str, tmp_path: Path) -> No
     assert sorted(back.column("id").to_pylist()) == [10, 11]
 
 
+def test_incremental_cursors_of_text_and_dates(clickhouse_url: str, tmp_path: Path) -> None:
+    """A String cursor holding times with fractions was bound as a DateTime, which the driver
+    writes without them: every run read the rows again (a page of them, forever). A date
+    `initial_value` on a DateTime cursor failed ("Cannot parse datetime 2024-01-01")."""
+    sql(clickhouse_url, "CREATE TABLE st (id Int32, ts String, at DateTime('UTC')) "
+        "ENGINE = MergeTree ORDER BY id")
+    sql(clickhouse_url, "INSERT INTO st VALUES", [
+        (i, f"2024-01-01 00:00:05.00000{i}", dt.datetime(2023, 12, 31 + i // 5, tzinfo=dt.UTC)
+         if i < 5 else dt.datetime(2024, 1, 2, tzinfo=dt.UTC)) for i in range(1, 8)])
+    state = MemoryStateStore()
+    inc = {"cursor_column": "ts", "key_column": "id", "page_size": 3}
+    for expected in (list(range(1, 8)), []):
+        back, _ = extract("clickhouse", tmp_path, state=state, connection=CONN, table="st",
+                          incremental=inc)
+        assert sorted(back.column("id").to_pylist()) == expected
+    back, _ = extract("clickhouse", tmp_path, connection=CONN, table="st",
+                      incremental={"cursor_column": "at", "initial_value": "2024-01-01"})
+    assert sorted(back.column("id").to_pylist()) == [5, 6, 7]
+
+
 def test_arrow_inserts_write_what_the_driver_writes(clickhouse_url: str) -> None:
     """``insert_arrow`` builds the Native layout from Arrow's buffers itself; the same Arrow table
     sent through the driver's own column writers must read back identically, for every type it

@@ -292,6 +292,18 @@ def test_incremental_keyset_and_state(mysql_url: str, tmp_path: Path) -> None:
     assert sorted(back.column("id").to_pylist()) == [10, 11]
 
 
+def test_incremental_on_a_binary_key_is_refused(mysql_url: str, tmp_path: Path) -> None:
+    """A BINARY(16) key's position was kept as the text "b'...'", which matched no key: the
+    same page was read again, forever."""
+    sql(mysql_url, "CREATE TABLE bk (k BINARY(2) PRIMARY KEY, at DATE)",
+        "INSERT INTO bk VALUES (X'0001', '2024-01-01'), (X'0002', '2024-01-01'), "
+        "(X'0003', '2024-01-01')")
+    _, result = extract("mysql", tmp_path, connection=CONN, table="bk", expect_ok=False,
+                        incremental={"cursor_column": "at", "key_column": "k", "page_size": 2})
+    assert result.status == "failed" and result.error is not None
+    assert "binary column cannot be an incremental" in result.error.reason
+
+
 def test_design_time_schema_and_preview(mysql_url: str) -> None:
     from tests.helpers import chain, node, preview, schemas
 

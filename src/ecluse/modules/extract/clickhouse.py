@@ -236,12 +236,15 @@ class ClickhouseExtractor(Extractor):
                     def ph(value: Any, bound: dict[str, Any] = values) -> str:
                         nonlocal n
                         n += 1
-                        bound[f"_k{n}"] = _typed(value)
+                        bound[f"_k{n}"] = value
                         return f"%(_k{n})s"
 
                     cursor_sql = quote(inc.cursor_column)
                     key_sql = quote(inc.key_column) if inc.key_column else None
-                    cond = keyset_condition(inc, cursor_sql, key_sql, position, ph)
+                    typed = (_typed(position[0], schema.field(inc.cursor_column).type),
+                             _typed(position[1], schema.field(inc.key_column).type)
+                             if inc.key_column else None, position[2])
+                    cond = keyset_condition(inc, cursor_sql, key_sql, typed, ph)
                     sql += f" WHERE {cond}" + keyset_order(cursor_sql, key_sql)
                     if inc.key_column:
                         sql += f" LIMIT {int(inc.page_size)}"
@@ -381,13 +384,19 @@ def _guarded(rows: Iterator[Any]) -> Iterator[Any]:
         raise
 
 
-def _typed(value: Any) -> Any:
-    """State keeps timestamps as text; the driver binds them back as DateTime literals."""
+def _typed(value: Any, dtype: pa.DataType) -> Any:
+    """State keeps times as text; a Date or DateTime column's are bound back as dates and
+    datetimes (ClickHouse reads no `2024-01-01` as a DateTime). Text stays text: a String
+    cursor holding times was bound as a DateTime, which the driver writes without fractions,
+    and the same rows were read again forever."""
     import datetime as dt
 
-    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == " ":
+    import pyarrow as pa
+
+    if isinstance(value, str) and (pa.types.is_timestamp(dtype) or pa.types.is_date(dtype)):
         with contextlib.suppress(ValueError):
-            return dt.datetime.fromisoformat(value)
+            moment = dt.datetime.fromisoformat(value)
+            return moment.date() if pa.types.is_date(dtype) else moment
     return value
 
 

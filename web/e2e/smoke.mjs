@@ -9,34 +9,27 @@ const { user, password } = settings;
 const session = await openPage(settings);
 const { page, base, shot } = session;
 const step = (s) => console.log(`• ${s}`);
-// A single choice from a menu: the option is clicked until the menu closes (on a loaded
-// machine a click while the menu still opens can be missed).
+// On a loaded machine a click can be missed (a menu still opening, a node shifting as it grows
+// with its schema): repeat it until what it should do is seen.
+const until = async (click, done, state = 'visible') => {
+  for (let attempt = 1; ; attempt += 1) {
+    await click();
+    try {
+      await done.waitFor({ state, timeout: 3000 });
+      return;
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+};
+// A single choice from a menu: the option, until the menu closes.
 const choose = async (combobox, option) => {
   await combobox.click();
-  for (let attempt = 1; ; attempt += 1) {
-    await page.getByRole('option', option).click();
-    try {
-      await page.getByRole('listbox').waitFor({ state: 'hidden', timeout: 3000 });
-      return;
-    } catch (error) {
-      if (attempt === 3) throw error;
-    }
-  }
+  await until(() => page.getByRole('option', option).click(), page.getByRole('listbox'), 'hidden');
 };
-// A node grows when its schema arrives and the canvas may shift under a click that was aimed
-// before: click until the node is the selected one.
-const select = async (id) => {
-  const selected = page.locator(`.react-flow__node.selected [data-testid="node-${id}"]`);
-  for (let attempt = 1; ; attempt += 1) {
-    await page.getByTestId(`node-${id}`).click();
-    try {
-      await selected.waitFor({ timeout: 3000 });
-      return;
-    } catch (error) {
-      if (attempt === 3) throw error;
-    }
-  }
-};
+// A node, until it is the selected one.
+const select = (id) => until(() => page.getByTestId(`node-${id}`).click(),
+  page.locator(`.react-flow__node.selected [data-testid="node-${id}"]`));
 
 await check('smoke', session, async () => {
   step('sign in');

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from ecluse.engine.plan import compile_pipeline
 from ecluse.engine.run import RunOptions, RunResult, run_pipeline
 from ecluse.sdk import Extractor, ModuleConfig, NodeContext
+from ecluse.sdk.context import CancelToken
 from ecluse.sdk.registry import Registry, default_registry
 
 
@@ -48,14 +49,15 @@ REGISTRY = Registry([*default_registry().all(), MemorySource])
 
 
 def load(module: str, data: pa.Table, work: Path, *, fail: bool = False, chunk: int = 2,
-         **config: Any) -> RunResult:
+         cancel: CancelToken | None = None, **config: Any) -> RunResult:
     MemorySource.data["t"] = data
     doc = {"name": "load", "nodes": [
         {"id": "src", "type": "extractor", "module": "test_memory",
          "config": {"key": "t", "fail_after_first_batch": fail, "chunk": chunk}},
         {"id": "out", "type": "loader", "module": module, "config": config}],
         "edges": [{"source": "src", "target": "out"}]}
-    return run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=work / "d"))
+    options = RunOptions(data_dir=work / "d", **({"cancel": cancel} if cancel else {}))
+    return run_pipeline(compile_pipeline(doc, REGISTRY), options)
 
 
 def extract(module: str, work: Path, *, state: Any = None, parameters: dict[str, Any] | None = None,

@@ -74,18 +74,31 @@ def load(kind: str, path: Path, data: pa.Table, **config: Any) -> Any:
     return run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=path.parent / "d"))
 
 
-def read_back(kind: str, path: Path, **config: Any) -> pa.Table:
+def run_read(kind: str, path: Path, **config: Any) -> RunResult:
+    """Read ``path`` with the ``kind`` extractor into ``back.parquet`` beside it."""
     doc = {"name": "read", "parameters": {"min_id": {"type": "integer", "default": 0}},
            "nodes": [{"id": "src", "type": "extractor", "module": kind,
                       "config": {"path": str(path), **({"table": TABLE} | config)}},
                      {"id": "out", "type": "loader", "module": "parquet",
                       "config": {"path": str(path.parent / "back.parquet")}}],
            "edges": [{"source": "src", "target": "out"}]}
-    result = run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=path.parent / "d"))
+    return run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=path.parent / "d"))
+
+
+def read_back(kind: str, path: Path, **config: Any) -> pa.Table:
+    result = run_read(kind, path, **config)
     assert result.status == "succeeded", result.error
     import pyarrow.parquet as pq
 
     return pq.read_table(path.parent / "back.parquet").sort_by("id")
+
+
+def refused_on_path(result: RunResult, *phrases: str, node: str | None = None) -> None:
+    """The run failed on the `path` of ``node`` (any node when None), saying ``phrases``."""
+    assert result.status == "failed" and result.error is not None
+    assert result.error.field == "path" and node in (None, result.error.node_id)
+    for phrase in phrases:
+        assert phrase in result.error.reason, result.error.reason
 
 
 def snapshot(kind: str, path: Path) -> list[tuple[Any, ...]]:
@@ -340,9 +353,7 @@ def test_a_sqlite_file_another_program_is_writing(tmp_path: Path,
     monkeypatch.setattr(dbfile, "SQLITE_WAIT_S", 0.2)
     try:
         result = load("sqlite", path, pa.table({"id": [2], "text": ["b"]}), mode="append")
-        assert result.status == "failed" and result.error is not None
-        assert result.error.field == "path"
-        assert "is being written by another program" in result.error.reason
+        refused_on_path(result, "is being written by another program")
         assert read_back("sqlite", path).column("id").to_pylist() == [1]  # readers do not wait
     finally:
         other.execute("COMMIT")
@@ -429,11 +440,9 @@ def test_two_programs_read_a_database_file_at_once(kind: str, tmp_path: Path) ->
         assert read_back(kind, path).column("id").to_pylist() == [1]
         if kind == "duckdb":  # a writer is refused, naming the program that reads the file
             result = load(kind, path, pa.table({"id": [2], "text": ["b"]}), mode="append")
-            assert result.status == "failed" and result.error is not None
-            assert result.error.node_id == "out" and result.error.field == "path"
-            assert (f"cannot write the database file {path}: it is open in another program, "
-                    in result.error.reason)
-            assert f"(PID {holder.pid}); DuckDB writes a file only while" in result.error.reason
+            refused_on_path(result, f"cannot write the database file {path}: it is open in "
+                            "another program, ", f"(PID {holder.pid}); DuckDB writes a file only "
+                            "while", node="out")
     finally:
         out, _ = holder.communicate("")
     assert out == "succeeded None\n"
@@ -462,9 +471,7 @@ def test_two_runs_of_one_process_read_a_duckdb_file_at_once(tmp_path: Path) -> N
         assert _Hold.opened.wait(60)
         assert read_back("duckdb", path).column("id").to_pylist() == [1]
         result = load("duckdb", path, pa.table({"id": [2], "text": ["b"]}), mode="append")
-        assert result.status == "failed" and result.error is not None
-        assert result.error.field == "path"
-        assert "is in use by another run of this process" in result.error.reason
+        refused_on_path(result, "is in use by another run of this process")
     finally:
         _Hold.release.set()
         holder.join()
@@ -485,11 +492,9 @@ def test_a_duckdb_file_open_in_another_program(tmp_path: Path) -> None:
         try:
             assert holder.stdout is not None and holder.stdout.readline() == "open\n"
             result = load("duckdb", path, pa.table({"id": [2], "text": ["b"]}), mode="append")
-            assert result.status == "failed" and result.error is not None
-            assert result.error.field == "path"
-            assert (f"cannot write the database file {path}: it is open in another program, "
-                    in result.error.reason)
-            assert f"(PID {holder.pid}); DuckDB writes a file only while" in result.error.reason
+            refused_on_path(result, f"cannot write the database file {path}: it is open in "
+                            "another program, ", f"(PID {holder.pid}); DuckDB writes a file only "
+                            "while")
             # a run that reads the file and loads into it opens it once, for writing
             copy = {"name": "copy", "nodes": [
                 {"id": "src", "type": "extractor", "module": "duckdb",
@@ -499,27 +504,14 @@ def test_a_duckdb_file_open_in_another_program(tmp_path: Path) -> None:
                 "edges": [{"source": "src", "target": "out"}]}
             result = run_pipeline(compile_pipeline(copy, REGISTRY),
                                   RunOptions(data_dir=tmp_path / "d"))
-            assert result.status == "failed" and result.error is not None
-            assert result.error.node_id == "src" and result.error.field == "path"
-            assert "cannot write the database file" in result.error.reason
-            assert "this node only reads the file, but a loader of this run writes it" \
-                in result.error.reason
+            refused_on_path(result, "cannot write the database file", "this node only reads "
+                            "the file, but a loader of this run writes it", node="src")
             if read_only:  # it can still be read
                 assert read_back("duckdb", path).column("id").to_pylist() == [1]
             else:
-                doc = {"name": "read", "nodes": [
-                    {"id": "src", "type": "extractor", "module": "duckdb",
-                     "config": {"path": str(path), "table": "t"}},
-                    {"id": "out", "type": "loader", "module": "parquet",
-                     "config": {"path": str(tmp_path / "back.parquet")}}],
-                    "edges": [{"source": "src", "target": "out"}]}
-                result = run_pipeline(compile_pipeline(doc, REGISTRY),
-                                      RunOptions(data_dir=tmp_path / "d"))
-                assert result.status == "failed" and result.error is not None
-                assert result.error.node_id == "src" and result.error.field == "path"
-                assert (f"the database file {path} is open for writing in another program"
-                        in result.error.reason)
-                assert f"(PID {holder.pid}); DuckDB lets other programs read" in result.error.reason
+                refused_on_path(run_read("duckdb", path, table="t"),
+                                f"the database file {path} is open for writing in another program",
+                                f"(PID {holder.pid}); DuckDB lets other programs read", node="src")
         finally:
             holder.communicate("")
     result = run_pipeline(compile_pipeline(copy, REGISTRY), RunOptions(data_dir=tmp_path / "d"))

@@ -414,24 +414,15 @@ def test_cancel_during_load_data_stops_at_once_and_says_cancelled(mysql_url: str
     reported failed."""
     import threading
 
-    from ecluse.engine.plan import compile_pipeline
-    from ecluse.engine.run import RunOptions, run_pipeline
     from ecluse.sdk.context import CancelToken
-    from tests.integration.databases.harness import REGISTRY, MemorySource
 
     rows = 1_000_000
-    MemorySource.data["big"] = pa.table({"id": pa.array(range(rows), pa.int64()),
-                                         "v": pa.array(["some text"] * rows)})
-    doc = {"name": "cancel", "nodes": [
-        {"id": "src", "type": "extractor", "module": "test_memory",
-         "config": {"key": "big", "chunk": 50_000}},
-        {"id": "out", "type": "loader", "module": "mysql",
-         "config": {"connection": CONN, "table": "big", "bulk_method": "load_data"}}],
-        "edges": [{"source": "src", "target": "out"}]}
+    big = pa.table({"id": pa.array(range(rows), pa.int64()), "v": pa.array(["some text"] * rows)})
     cancel = CancelToken()
     box: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: box.update(r=run_pipeline(
-        compile_pipeline(doc, REGISTRY), RunOptions(data_dir=tmp_path / "d", cancel=cancel))))
+    worker = threading.Thread(target=lambda: box.update(r=load(
+        "mysql", big, tmp_path, chunk=50_000, cancel=cancel, connection=CONN, table="big",
+        bulk_method="load_data")))
     worker.start()
     while not sql(mysql_url, "SELECT ID FROM information_schema.PROCESSLIST "
                   "WHERE INFO LIKE 'LOAD DATA%'"):  # the second file is written meanwhile

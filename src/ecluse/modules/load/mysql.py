@@ -120,8 +120,7 @@ class MysqlLoader(Loader):
             if not fresh and c.mode == "replace":
                 # replace keeps the table's definition (types, keys, indexes, options): the rows
                 # go into a copy of it (CREATE TABLE … LIKE), which RENAME TABLE swaps in
-                copy_name = f"_ecluse_new_{uuid.uuid4().hex[:12]}"
-                copy = qualified(db, copy_name)
+                copy = qualified(db, f"_ecluse_new_{uuid.uuid4().hex[:12]}")
             new_cols = [] if fresh else [f for f in schema if f.name not in (existing or {})]
             if new_cols and c.schema_evolution == "fail":
                 raise ConfigError(f"the incoming data has column(s) {[f.name for f in new_cols]} "
@@ -161,9 +160,9 @@ class MysqlLoader(Loader):
             if copy is not None:
                 cur.execute(f"CREATE TABLE {copy} LIKE {target}")
                 for f in new_cols:
-                    cur.execute(f"ALTER TABLE {copy} ADD COLUMN {quote(f.name)} {ddl_type(f.type)}")
+                    _add_column(cur, copy, f)
                 if c.keys:  # keyed as asked, as a table the loader creates is
-                    _add_key(cur, db, copy_name, copy, c.keys)
+                    _add_key(cur, db, name, copy, c.keys)
             # values to check for rounding go through staging; the others straight to the copy
             into = copy if copy is not None and not rounding else staging
             if sql is not None:  # 2. pushed down: the server fills staging itself
@@ -188,7 +187,7 @@ class MysqlLoader(Loader):
                 ctx.metrics["bulk_method"] = method
             for column, scale in rounding.items():
                 _refuse_rounding(cur, staging, column, scale, (existing or {})[column], c.table)
-            if into != copy and copy is not None:
+            if copy is not None and into == staging:
                 cur.execute(f"INSERT INTO {copy} ({cols}) SELECT {cols} FROM {staging}")
             conn.commit()
             # 3. apply
@@ -204,7 +203,7 @@ class MysqlLoader(Loader):
             added: list[str] = []
             try:
                 for f in new_cols:
-                    cur.execute(f"ALTER TABLE {target} ADD COLUMN {quote(f.name)} {ddl_type(f.type)}")
+                    _add_column(cur, target, f)
                     added.append(f.name)
                 cur.execute("START TRANSACTION")
                 updated = 0
@@ -272,8 +271,13 @@ def _unique_index(cur: Any, db: str | None, name: str, keys: list[str]) -> str |
                 None)
 
 
+def _add_column(cur: Any, table: str, field: pa.Field) -> None:
+    cur.execute(f"ALTER TABLE {table} ADD COLUMN {quote(field.name)} {ddl_type(field.type)}")
+
+
 def _add_key(cur: Any, db: str | None, name: str, table: str, keys: list[str]) -> None:
-    """A primary key on `keys` (a unique key when the table has another primary key)."""
+    """A primary key on `keys` in ``table``, a copy of table ``name`` (whose indexes it has);
+    a unique key when the table has another primary key."""
     if _unique_index(cur, db, name, keys) is not None:
         return
     cur.execute("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
@@ -306,12 +310,17 @@ def _check_booleans(schema: pa.Schema, existing: dict[str, str], table: str) -> 
     for f in schema:
         column_type = existing.get(f.name, "").lower()
         boolean_column = column_type.startswith("tinyint(1)")
-        number_column = column_type.split("(")[0].split(" ")[0] in _NUMBER_TYPES
+        number_column = _base_type(column_type) in _NUMBER_TYPES
         if t.is_boolean(f.type) and number_column and not boolean_column:
             cast_to = "int64" if "int" in column_type else "float64"
             raise boolean_misfit(table, f.name, column_type.upper(), "boolean", cast_to)
         if boolean_column and is_arrow_number(f.type):
             raise boolean_misfit(table, f.name, "TINYINT(1) (BOOLEAN)", str(f.type), "boolean")
+
+
+def _base_type(column_type: str) -> str:
+    """``int`` of ``INT(11) UNSIGNED``."""
+    return column_type.lower().split("(")[0].split(" ")[0]
 
 
 _INTEGER_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint"})
@@ -325,9 +334,9 @@ def _rounding_scale(dtype: pa.DataType, column_type: str) -> int | None:
     does: a float has no exact decimal digits to lose."""
     import pyarrow as pa
 
-    base = column_type.lower().split("(")[0].split(" ")[0]
     fraction = pa.types.is_floating(dtype) or (pa.types.is_decimal(dtype) and dtype.scale > 0)
-    if base in _INTEGER_TYPES and not column_type.lower().startswith("tinyint(1)") and fraction:
+    boolean = column_type.lower().startswith("tinyint(1)")
+    if fraction and _base_type(column_type) in _INTEGER_TYPES and not boolean:
         return 0
     scale = re.match(r"(?:decimal|numeric)\(\d+,(\d+)\)", column_type.lower())
     if scale and pa.types.is_decimal(dtype) and dtype.scale > int(scale.group(1)):

@@ -261,14 +261,17 @@ class _Stream(Extractor):
         rows: int = Field(5, description="rows")
         query: str = sql_field("unused SQL carrying parameters", default="SELECT 1")
         broken: bool = Field(False, description="fail after the first batch")
+        batches: int = Field(1, description="batches of `rows` rows")
 
     def read(self, ctx: NodeContext) -> ir.Table:
         rows = self.config.rows  # type: ignore[attr-defined]
         broken = self.config.broken  # type: ignore[attr-defined]
+        count = self.config.batches  # type: ignore[attr-defined]
 
         def batches() -> Any:
             _Stream.reads.append(rows)
-            yield pa.record_batch({"x": list(range(rows))})
+            for i in range(count):
+                yield pa.record_batch({"x": list(range(i * rows, (i + 1) * rows))})
             if broken:
                 raise ConfigError("the source broke after its first batch", field="rows")
 
@@ -338,6 +341,62 @@ def test_a_stream_the_engine_stops_reading_early_has_not_failed(workdir: Path) -
     del table
     gc.collect()
     assert [s.failure for s in backend.streams] == [None]
+
+
+_ABANDONED_STREAM = """
+import pyarrow as pa, sys
+from pathlib import Path
+from ecluse.engine.backends import connect_backend
+
+backend = connect_backend(sys.argv[1], work_dir=Path(sys.argv[2]))
+def batches():
+    for i in range(2000):
+        yield pa.record_batch({"x": pa.array(range(i * 10_000, (i + 1) * 10_000))})
+table = backend.from_arrow(pa.RecordBatchReader.from_batches(pa.schema({"x": pa.int64()}),
+                                                             batches()), name="s")
+reader = backend.to_batches(table.mutate(y=table.x + 1))
+reader.read_next_batch()  # a loader that fails here, before reading the rest
+backend.close()
+print("closed")
+"""
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+def test_a_stream_left_unread_by_a_failed_loader_lets_the_process_exit(workdir: Path,
+                                                                       engine: str) -> None:
+    """An engine thread still pulling from an extractor's stream when the process exited
+    aborted it (`Fatal Python error: PyGILState_Release`, exit 134): the CLI died after
+    printing a loader's error."""
+    import subprocess
+    import sys
+
+    (workdir / "spill").mkdir()
+    done = subprocess.run([sys.executable, "-c", _ABANDONED_STREAM, engine, str(workdir)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "closed"), done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(("engine", "between"), [
+    ("duckdb", node("l", "transformer", "limit", n=3)),
+    ("polars", node("l", "transformer", "limit", n=3)),
+    # DuckDB stops reading the stream; Polars reads a stream whole, as for a filter
+    ("duckdb", node("l", "transformer", "sql", query="SELECT * FROM input LIMIT 3"))])
+def test_a_source_the_run_did_not_load_whole_keeps_its_position(workdir: Path, engine: str,
+                                                                 between: dict[str, Any]) -> None:
+    """A limit after an incremental source: the source's position was saved past every row it
+    had read, and the rows the limit dropped were never read again."""
+    events: list[Any] = []
+    store = FileStateStore(workdir / "state")
+    doc = chain(node("s", "extractor", "test_stream", rows=1000, batches=50), between,
+                node("out", "loader", "parquet", path="x.parquet"), name="lim", engine=engine)
+    doc["edges"][0]["target_handle"] = "in"
+    result = run_pipeline(compile_pipeline(doc, _registry()),
+                          RunOptions(state=store, data_dir=workdir / "d", on_event=events.append))
+    assert result.status == "succeeded", result.error
+    assert pq.read_table(workdir / "x.parquet").num_rows == 3
+    assert store.get("lim", "s") is None
+    assert any(e.kind == "log" and e.node_id == "s" and "not saved" in e.data["message"]
+               for e in events)
 
 
 def test_state_is_not_saved_when_the_run_fails(workdir: Path) -> None:

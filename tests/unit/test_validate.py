@@ -285,3 +285,17 @@ def test_unused_output_is_a_warning_not_an_error() -> None:
 ])
 def test_query_parameters(sql: str, expected: list[str]) -> None:
     assert query_parameters(sql) == expected
+
+
+def test_a_limit_after_an_incremental_source_is_warned() -> None:
+    doc = copy.deepcopy(VALID)
+    doc["nodes"][0] = {"id": "src", "type": "extractor", "module": "mysql", "config": {
+        "connection": "shop", "table": "orders", "incremental": {"cursor_column": "ts"}}}
+    doc["nodes"][1] = {"id": "clean", "type": "transformer", "module": "limit", "config": {"n": 5}}
+    connections = StaticConnections({"shop": parse_connection("shop", "mysql://u@h/db")})
+    problems = validate_document(doc, default_registry(), connections=connections)
+    assert [(p.code, p.severity, p.node_id) for p in problems] == [
+        ("limit_after_incremental", "warning", "clean")]
+    assert "incremental source 'src'" in problems[0].message
+    del doc["nodes"][0]["config"]["incremental"]
+    assert validate_document(doc, default_registry(), connections=connections) == []

@@ -25,7 +25,7 @@ from ecluse.engine.state import MemoryStateStore
 from ecluse.sdk.connections import ConnectionResolver, EnvConnections
 from ecluse.sdk.context import CancelToken, NodeContext, StateStore
 from ecluse.sdk.errors import EcluseError, NodeError, RunCancelled
-from ecluse.sdk.module import Extractor, Loader
+from ecluse.sdk.module import Extractor, Loader, Transformer
 
 NodeStatus = Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped"]
 
@@ -226,9 +226,7 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
         elif run.metrics[pn.id].status == "pending":
             run.metrics[pn.id].status = "skipped"
     if succeeded:
-        for node_id, ctx in contexts.items():
-            if ctx.staged_state is not None:
-                options.state.put(run.pipeline_id, node_id, ctx.staged_state)
+        _save_states(run, contexts, backend)
     backend.close()
     shutil.rmtree(work_dir, ignore_errors=True)
     if root.is_dir() and not any(root.iterdir()):
@@ -237,6 +235,23 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
     run.emit("run_finished", status=status, duration_s=result.duration_s,
              error=result.to_dict()["error"])
     return result
+
+
+def _save_states(run: _Run, contexts: Mapping[str, NodeContext], backend: EngineBackend) -> None:
+    """Save the incremental positions the run staged, but for a source upstream of a `limit` or
+    whose stream was not read to its end: its position is past rows the run did not load."""
+    unread = {s.node_id for s in backend.streams if not s.read_to_end} | {
+        up.id for pn in run.plan.nodes if isinstance(pn.module, Transformer)
+        and pn.module.keeps_first_rows for up in run.plan.upstream(pn.id)}
+    for node_id, ctx in contexts.items():
+        if ctx.staged_state is None:
+            continue
+        if node_id in unread:
+            run.emit("log", node_id, level="warning", message=(
+                "the run did not load every row this source read (a limit downstream): its "
+                "incremental position is not saved, so the next run reads the same rows again"))
+        else:
+            run.options.state.put(run.pipeline_id, node_id, ctx.staged_state)
 
 
 def _final_status(run_status: NodeStatus, error: NodeError | None, node_id: str) -> NodeStatus:

@@ -19,6 +19,7 @@ from ecluse.sdk.config import ModuleConfig, columns_field, path_field, sql_field
 from ecluse.sdk.context import NodeContext
 from ecluse.sdk.duckdb_ext import duckdb_config
 from ecluse.sdk.errors import ConfigError, boolean_misfit, cut
+from ecluse.sdk.files import make_folder
 from ecluse.sdk.ibis_sql import executable_sql
 from ecluse.sdk.module import Extractor, Loader, LoadResult
 from ecluse.sdk.relational import require_columns
@@ -60,7 +61,7 @@ def connect(path: Path, kind: FileKind, *, write: bool) -> duckdb.DuckDBPyConnec
     # in-memory database with a view over it, where a load would vanish
     mode = ", READ_ONLY" if kind == "duckdb" and not write else ""
     if write:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
     try:
         con.execute(f"ATTACH '{_escape(str(path))}' AS {ALIAS} (TYPE {kind}{mode})")
     except duckdb.Error as exc:
@@ -220,7 +221,7 @@ def load_sqlite(path: Path, data: pa.RecordBatchReader, table: str, *, mode: Loa
         raise ConfigError(f"a SQLite file has one database, 'main', not {database_name!r}; a table "
                           f"whose name holds a dot is written in double quotes: \"{table}\"",
                           field="table")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     try:
         con = sqlite3.connect(path, timeout=SQLITE_WAIT_S, isolation_level=None)
         try:

@@ -80,6 +80,17 @@ def expand_paths(pattern: str, *, base_dir: Path | None = None) -> list[str]:
     return [str(path)]
 
 
+def make_folder(folder: Path, *, field: str = "path") -> None:
+    """``mkdir -p``, whose failure names the part of the path that is a file."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()),
+                       folder)
+        raise ConfigError(f"cannot create the folder {folder}: {blocker} is a file, not a folder",
+                          field=field) from exc
+
+
 @contextlib.contextmanager
 def staged_output(target: Path, mode: WriteMode) -> Iterator[Path]:
     """Yield a fresh staging folder beside ``target``; publish it when the block succeeds.
@@ -92,7 +103,7 @@ def staged_output(target: Path, mode: WriteMode) -> Iterator[Path]:
     target = target.absolute()
     if mode == "error_if_exists" and target.exists():
         raise ConfigError(f"{target} already exists and mode is 'error_if_exists'", field="mode")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     staging = target.parent / f".ecluse-staging-{target.name}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:

@@ -168,6 +168,9 @@ class Transformer(Module):
     queries_input: ClassVar[bool] = False
     """``transform`` runs a query over its input (counts, distinct values) besides building its
     output, so the engine materialises an input that is a one-shot stream first."""
+    keeps_first_rows: ClassVar[bool] = False
+    """It keeps the first rows of its input and drops the rest: an incremental source upstream
+    of it does not save its position (it would pass rows the run never loaded)."""
 
     def scans_an_input_twice(self, ctx: NodeContext) -> bool:
         """Whether the output reads one input in two places that its relation does not show

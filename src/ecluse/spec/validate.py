@@ -387,10 +387,35 @@ def _graph(raw: Mapping[str, Any], nodes: list[_RawNode]) -> list[Problem]:
             problems.append(Problem(pointer("nodes", node.index), f"Node {node.id!r} ({module.name}) "
                                     "is not connected to anything downstream; its result is unused.",
                                     "unused_output", node_id=node.id, severity="warning"))
+    problems += _limits_after_incremental(nodes, graph)
     if nodes and not any(n.module is not None and n.module.kind == "loader" for n in nodes):
         problems.append(Problem(pointer("nodes"), "The pipeline has no loader, so a run writes "
                                 "nothing; add a loader to keep the result.", "no_loader",
                                 severity="warning"))
+    return problems
+
+
+def _limits_after_incremental(nodes: list[_RawNode], graph: Mapping[str, set[str]]) -> list[Problem]:
+    """A `limit` after an incremental source: the run cannot save the source's position."""
+    problems = []
+    for node in nodes:
+        if node.module is None or not getattr(node.module, "keeps_first_rows", False):
+            continue
+        seen, todo = set(), list(graph.get(node.id, ()))
+        while todo:
+            up = todo.pop()
+            if up not in seen:
+                seen.add(up)
+                todo.extend(graph.get(up, ()))
+        sources = [n.id for n in nodes if n.id in seen and isinstance(n.config, Mapping)
+                   and n.config.get("incremental")]
+        if sources:
+            problems.append(Problem(
+                pointer("nodes", node.index), f"Node {node.id!r} ({node.module.name}) keeps only the "
+                f"first rows of the incremental source {', '.join(map(repr, sources))}: a run "
+                "with it does not save the source's position (that would skip the rows it drops), "
+                "so every run reads the same rows again. Remove it to read on.",
+                "limit_after_incremental", node_id=node.id, severity="warning"))
     return problems
 
 

@@ -65,13 +65,14 @@ REGISTRY = Registry([*default_registry().all(), _Source])
 def load(kind: str, path: Path, data: pa.Table, **config: Any) -> Any:
     _Source.data["t"] = data
     fail = config.pop("fail", False)
+    data_dir = config.pop("data_dir", path.parent / "d")
     doc = {"name": "load", "nodes": [
         {"id": "src", "type": "extractor", "module": "test_table",
          "config": {"key": "t", "fail_after_first_batch": fail}},
         {"id": "out", "type": "loader", "module": kind,
          "config": {"path": str(path), "table": TABLE, **config}}],
         "edges": [{"source": "src", "target": "out"}]}
-    return run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=path.parent / "d"))
+    return run_pipeline(compile_pipeline(doc, REGISTRY), RunOptions(data_dir=data_dir))
 
 
 def run_read(kind: str, path: Path, **config: Any) -> RunResult:
@@ -336,6 +337,16 @@ def test_table_names_holding_a_dot_or_a_schema(kind: str, tmp_path: Path) -> Non
         assert result.status == "failed" and result.error is not None
         assert result.error.field == "table"
         assert "not 'sales'" in result.error.reason and '"sales.orders"' in result.error.reason
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_a_file_in_the_way_of_the_folder_is_named(tmp_path: Path, kind: str) -> None:
+    """The message was "[Errno 17] File exists", naming neither the path nor the fix."""
+    (tmp_path / "afile").write_text("x")
+    result = load(kind, tmp_path / "afile" / "sub" / "db.file", pa.table({"id": [1]}),
+                  data_dir=tmp_path / "d")
+    refused_on_path(result, f"cannot create the folder {tmp_path / 'afile' / 'sub'}: "
+                            f"{tmp_path / 'afile'} is a file, not a folder")
 
 
 def test_a_sqlite_file_another_program_is_writing(tmp_path: Path,

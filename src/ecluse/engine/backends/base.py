@@ -30,6 +30,7 @@ class WatchedStream:
 
     node_id: str | None = None
     failure: BaseException | None = None
+    read_to_end: bool = False
 
 
 class EngineBackend(ABC):
@@ -59,6 +60,7 @@ class EngineBackend(ABC):
             except Exception as exc:  # not GeneratorExit: a query may stop reading early
                 watched.failure = exc
                 raise
+            watched.read_to_end = True
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
     def fresh_name(self, prefix: str) -> str:

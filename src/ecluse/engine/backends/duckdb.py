@@ -137,7 +137,7 @@ class DuckDBBackend(EngineBackend):
 
         view = self.fresh_name(name)
         if isinstance(data, pa.RecordBatchReader):
-            data = self.watch(data)
+            data = _CStream(self.watch(data))
         self.raw.register(view, data)
         return self._table(view)
 
@@ -246,6 +246,18 @@ class DuckDBBackend(EngineBackend):
     def close(self) -> None:
         if "con" in self.__dict__:
             self.con.disconnect()
+
+
+class _CStream:
+    """A one-shot stream DuckDB reads through Arrow's C interface. A RecordBatchReader itself it
+    would read through a pyarrow dataset scanner, whose thread reads ahead from the module's
+    generator, and which left alone when a loader fails hangs or aborts the process at exit."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self.reader = reader
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        return self.reader.__arrow_c_stream__(requested_schema)
 
 
 def _null_columns_typed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

@@ -12,6 +12,7 @@ import ibis.expr.types as ir
 from pydantic import Field
 
 from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, path_field
+from ecluse.sdk.files import make_folder
 
 MAX_ROWS = 1_048_576
 """Rows of an Excel sheet, header included."""
@@ -43,7 +44,7 @@ class ExcelLoader(Loader):
             raise ConfigError("the path must end with .xlsx", field="path")
         if c.mode == "error_if_exists" and target.exists():
             raise ConfigError(f"{target} already exists and mode is 'error_if_exists'", field="mode")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(target.parent)
         temp = target.with_name(f".ecluse-{uuid.uuid4().hex[:8]}-{target.name}")
         book = openpyxl.Workbook(write_only=True)
         sheet = book.create_sheet(c.sheet)

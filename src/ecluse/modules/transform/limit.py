@@ -24,6 +24,7 @@ class Limit(Transformer):
     Config = LimitConfig
     config: LimitConfig
     examples: ClassVar = ({"n": 100}, {"n": 10, "offset": 20})
+    keeps_first_rows = True
 
     def transform(self, inputs: Inputs, ctx: NodeContext) -> ir.Table:
         return inputs.one().limit(self.config.n, offset=self.config.offset)

@@ -379,7 +379,8 @@ def _summary(plan: Any, result: Any, progress: _Progress) -> None:
         written = [pn.id for pn in plan.nodes
                    if pn.node.type == "loader" and result.nodes[pn.id].status == "succeeded"]
         err_console.print("[dim]Destinations were left unchanged.[/]" if not written else
-                          f"[dim]Written before the failure: {escape(', '.join(written))}; the other "
+                          f"[dim]Written before the failure: {escape(', '.join(written))} (a rerun "
+                          "writes those rows there again: in append mode, twice); the other "
                           "destinations were left unchanged.[/]")
 
 

@@ -248,8 +248,9 @@ def _save_states(run: _Run, contexts: Mapping[str, NodeContext], backend: Engine
             continue
         if node_id in unread:
             run.emit("log", node_id, level="warning", message=(
-                "the run did not load every row this source read (a limit downstream): its "
-                "incremental position is not saved, so the next run reads the same rows again"))
+                "the run stopped reading this source before its end or dropped rows by position "
+                "(a limit downstream): its incremental position is not saved, so the next run "
+                "reads the same rows again"))
         else:
             run.options.state.put(run.pipeline_id, node_id, ctx.staged_state)
 

@@ -399,6 +399,29 @@ def test_a_source_the_run_did_not_load_whole_keeps_its_position(workdir: Path, e
                for e in events)
 
 
+def test_a_module_stream_is_pulled_by_one_thread(workdir: Path) -> None:
+    """DuckDB pulled a stream from whichever of its threads ran the scan: the xml extractor's
+    parser, used from several threads, aborted the process (SIGABRT) under load."""
+    from ecluse.engine.backends.duckdb import DuckDBBackend
+
+    threads: set[int] = set()
+
+    def batches() -> Any:
+        for i in range(400):
+            threads.add(threading.get_ident())
+            yield pa.record_batch({"x": list(range(i * 100, i * 100 + 100))})
+
+    backend = DuckDBBackend(work_dir=workdir, threads=4)
+    try:
+        table = backend.from_arrow(pa.RecordBatchReader.from_batches(
+            pa.schema({"x": pa.int64()}), batches()), name="s")
+        out = backend.to_arrow(table.group_by(g=table.x % 7).aggregate(n=table.x.count()))
+    finally:
+        backend.close()
+    assert sum(out.column("n").to_pylist()) == 40_000
+    assert len(threads) == 1 and threading.get_ident() not in threads
+
+
 def test_state_is_not_saved_when_the_run_fails(workdir: Path) -> None:
     doc = chain(node("s", "extractor", "test_stream"),
                 node("out", "loader", "parquet", path="x.parquet", mode="error_if_exists"),

@@ -82,6 +82,7 @@ class DesignSession:
 
     def close(self) -> None:
         """Let every module release what it opened, then drop the throwaway engine."""
+        self.backend.release_streams()
         for node_id, ctx in (self.built.contexts if self.built else {}).items():
             with contextlib.suppress(Exception):
                 self.plan.node(node_id).module.finish(ctx, succeeded=True)

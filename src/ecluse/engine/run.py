@@ -215,6 +215,7 @@ def run_pipeline(plan: Plan, options: RunOptions | None = None) -> RunResult:
         for con in warehouses.values():
             con.disconnect()
     succeeded = status == "succeeded"
+    backend.release_streams()
     _finish_modules(run, contexts, succeeded)
     close_shared(run.shared)
     for pn in plan.nodes:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import codecs
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecluse.engine.backends.pump import Pump
 from ecluse.sdk import csv_sniff
 from ecluse.sdk.errors import ConfigError
 
@@ -28,6 +29,7 @@ _UTF8_NAMES = {"utf-8", "utf8", "utf-8-sig", "utf8-sig"}
 class WatchedStream:
     """A one-shot Arrow stream bound into the engine, and the error it raised, if any."""
 
+    pump: Pump
     node_id: str | None = None
     failure: BaseException | None = None
     read_to_end: bool = False
@@ -46,22 +48,27 @@ class EngineBackend(ABC):
         """The one-shot Arrow streams bound so far (the engine materialises those it fans out)."""
 
     def watch(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
-        """``reader``, bound as a one-shot stream whose failure is kept. An engine that reads
-        a stream lazily reads it inside whichever query uses it, and reports a module's error
-        in producing batches as its own query's failure: the kept error names the source."""
+        """``reader``, bound as a one-shot stream whose failure is kept, pulled by a thread of
+        its own (see ``pump``). An engine that reads a stream lazily reads it inside whichever
+        query uses it, and reports a module's error in producing batches as its own query's
+        failure: the kept error names the source."""
         import pyarrow as pa
 
-        watched = WatchedStream()
-        self.streams.append(watched)
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                yield from reader
-            except Exception as exc:  # not GeneratorExit: a query may stop reading early
-                watched.failure = exc
-                raise
+        def ended() -> None:
             watched.read_to_end = True
-        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+        def failed(exc: BaseException) -> None:
+            watched.failure = exc
+
+        watched = WatchedStream(Pump(reader, on_end=ended, on_failure=failed))
+        self.streams.append(watched)
+        return pa.RecordBatchReader.from_batches(reader.schema, watched.pump.batches())
+
+    def release_streams(self) -> None:
+        """Stop the threads pulling streams the run did not read to their end (a failed
+        loader, a limit): before modules finish, whose cleanup closes those streams."""
+        for watched in self.streams:
+            watched.pump.stop(wait_s=10)
 
     def fresh_name(self, prefix: str) -> str:
         return f"_ecluse_{prefix}_{next(self._names)}"
@@ -128,8 +135,8 @@ class EngineBackend(ABC):
     def interrupt(self) -> None:  # noqa: B027
         """Stop the query running now, from another thread (cancellation)."""
 
-    def close(self) -> None:  # noqa: B027
-        pass
+    def close(self) -> None:
+        self.release_streams()
 
 
 def sql_literal(value: str) -> str:

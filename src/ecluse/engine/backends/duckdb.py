@@ -246,6 +246,7 @@ class DuckDBBackend(EngineBackend):
     def close(self) -> None:
         if "con" in self.__dict__:
             self.con.disconnect()
+        self.release_streams()
 
 
 class _CStream:

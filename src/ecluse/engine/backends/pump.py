@@ -1,0 +1,78 @@
+"""A module's Arrow stream, pulled by one thread of its own.
+
+An engine pulls a stream from whichever of its threads runs the scan, one batch here, the next
+there. Module code is not always safe for that (lxml's parser, a database driver's cursor),
+and an engine thread left inside Python's code when a run stops early aborted the process at
+exit. The pump alone calls the module's code; engine threads only take batches from a short
+queue, and ``stop`` ends the pump before the run finishes its modules.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_DEPTH = 2
+"""Batches read ahead: the module works while the engine processes the previous batch."""
+_END = object()
+
+
+class Pump:
+    def __init__(self, reader: pa.RecordBatchReader, *, on_end: Any, on_failure: Any) -> None:
+        self._reader = reader
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=_DEPTH)
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._on_end = on_end
+        self._on_failure = on_failure
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """What the engine pulls from; closing it (the engine stops early) stops the pump."""
+        self._thread = threading.Thread(target=self._run, name="ecluse-stream", daemon=True)
+        self._thread.start()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    self._on_end()
+                    return
+                if isinstance(item, BaseException):
+                    self._on_failure(item)
+                    raise item
+                yield item
+        finally:
+            self._stopped.set()
+
+    def stop(self, *, wait_s: float) -> None:
+        """End the pump and wait for it (a module blocked on its source gets ``wait_s``); a
+        stream never pulled is closed here, so the module releases its connection now."""
+        self._stopped.set()
+        if self._thread is None:
+            self._reader.close()
+        else:
+            self._thread.join(wait_s)
+
+    def _run(self) -> None:
+        try:
+            for batch in self._reader:
+                if not self._put(batch):
+                    return
+            self._put(_END)
+        except Exception as exc:
+            self._put(exc)
+        finally:
+            self._reader.close()  # the module's generator ends here, in the thread it ran in
+
+    def _put(self, item: Any) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False

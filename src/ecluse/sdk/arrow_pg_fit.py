@@ -1,21 +1,23 @@
-"""Loads into existing PostgreSQL number columns: the values a column's type would round
-without a word (1.234 into numeric(5,2), 1.5 into an integer) or refuse naming no column
-(1234.5 there, 3e10 into an integer), found before the table is touched and reported with the
-column, the value and its row.
+"""Loads into existing PostgreSQL number and text columns: the values a column's type would
+round without a word (1.234 into numeric(5,2), 1.5 into an integer), cut without a word (30
+characters into varchar(5): the staging table's cast to the column's type cuts them) or refuse
+naming no column (1234.5 there, 3e10 into an integer), found before the table is touched and
+reported with the column, the value and its row.
 
-Decimals streamed from the engine are checked in Arrow, batch by batch (so they can still be
-copied straight into the table); the other types, and chains pushed down into PostgreSQL, in
-one SQL scan of the staging table."""
+Decimals and text streamed from the engine are checked in Arrow, batch by batch (so they can
+still be copied straight into the table); the other types, and chains pushed down into
+PostgreSQL, in one SQL scan of the staging table."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ecluse.sdk.arrow_pg import base_type, quote_ident
-from ecluse.sdk.errors import ConfigError, cut
+from ecluse.sdk.errors import ConfigError, cut, too_long
 from ecluse.sdk.types import type_name
 
 if TYPE_CHECKING:
@@ -137,11 +139,66 @@ class Misfit:
         return f"numeric({max(have_int or 0, got_int or 0) + frac},{frac})"
 
 
-def misfits(ibis_schema: Any, incoming: dict[str, str], existing: dict[str, str]) -> list[Misfit]:
+def _max_chars(pg_type: str) -> int | None:
+    """The characters a varchar(n) or char(n) column holds; None for another type."""
+    typmod = re.fullmatch(r"\s*(?:character varying|varchar|character|char|bpchar)\s*"
+                          r"\(\s*(\d+)\s*\)\s*", pg_type.lower())
+    return int(typmod[1]) if typmod else None
+
+
+@dataclass(frozen=True)
+class TooLong:
+    """A varchar(n) or char(n) column, whose incoming values may be longer than n characters:
+    PostgreSQL's cast to the column's type (the staging table's) cuts them without a word, and
+    its COPY refuses them naming no column. Trailing spaces beyond n are not counted: PostgreSQL
+    drops them when it stores a value."""
+
+    column: str
+    column_type: str
+    incoming: str
+    shown: str
+    limit: int
+
+    @property
+    def in_arrow(self) -> bool:
+        """Text: checked in Arrow as it streams."""
+        return base_type(self.incoming) == "text"
+
+    def _length(self, col: str) -> str:
+        return f"length(rtrim({col}::text, ' '))"
+
+    def conditions(self) -> list[tuple[str, bool]]:
+        return [(f"{self._length(quote_ident(self.column))} > {self.limit}", False)]
+
+    def find(self, array: pa.Array) -> tuple[int, bool] | None:
+        import pyarrow.compute as pc
+
+        lengths = pc.utf8_length(pc.utf8_rtrim(array, characters=" "))
+        index = pc.index(pc.greater(lengths, self.limit), True).as_py()
+        return None if index < 0 else (index, False)
+
+    def error(self, table: str, value: str, row: int, *, rounded: bool = False) -> ConfigError:
+        del rounded  # one way to misfit
+        wider = "varchar" if "var" in self.column_type else "char"
+        return too_long(table, self.column, self.column_type, self.shown, value, row, self.limit,
+                        database="PostgreSQL",
+                        widen=lambda length: f"ALTER TABLE {table} ALTER COLUMN "
+                        f"{quote_ident(self.column)} TYPE {wider}({length}), or text")
+
+
+Check = Misfit | TooLong
+
+
+def misfits(ibis_schema: Any, incoming: dict[str, str], existing: dict[str, str]) -> list[Check]:
     """The incoming columns (PostgreSQL types by name, typed ``ibis_schema``) whose values
-    the table's columns (``existing``) could round or refuse."""
-    found = []
+    the table's columns (``existing``) could round, cut or refuse."""
+    found: list[Check] = []
     for name, got_type in incoming.items():
+        limit = _max_chars(existing[name])
+        if limit is not None:
+            found.append(TooLong(name, existing[name], got_type, type_name(ibis_schema[name]),
+                                 limit))
+            continue
         have, got = _digits(existing[name]), _digits(got_type)
         if have is None or got is None:
             continue
@@ -158,7 +215,7 @@ def misfits(ibis_schema: Any, incoming: dict[str, str], existing: dict[str, str]
     return found
 
 
-def refuse_in_sql(session: PgSession, stage: str, found: list[Misfit], table: str) -> None:
+def refuse_in_sql(session: PgSession, stage: str, found: Sequence[Check], table: str) -> None:
     """One scan of the staging table, which holds the rows in the order they came."""
     checks = [(misfit, cond, rounded) for misfit in found for cond, rounded in misfit.conditions()]
     flags = [f"coalesce({cond}, false)" for _, cond, _ in checks]
@@ -179,7 +236,7 @@ class ArrowCheck:
     """The decimals' check, batch by batch; keeps the error it raised (ADBC reports an error
     raised by the stream it copies as text)."""
 
-    def __init__(self, found: list[Misfit], schema: pa.Schema, table: str) -> None:
+    def __init__(self, found: Sequence[Check], schema: pa.Schema, table: str) -> None:
         self.columns = [(schema.get_field_index(m.column), m) for m in found]
         self.table = table
         self.failure: ConfigError | None = None

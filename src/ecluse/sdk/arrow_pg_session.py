@@ -213,6 +213,9 @@ class PgTable:
     """(name, type as ``format_type`` spells it, is an enum, nullable), in column order."""
     referenced: bool
     """Another table's foreign key points at this one (TRUNCATE would be refused)."""
+    kind: str = "r"
+    """``pg_class.relkind``: r (a table), p (a partitioned one), v (a view), m (a materialized
+    view), f (a foreign table)."""
 
     def types(self) -> dict[str, str]:
         return {name: pg_type for name, pg_type, _, _ in self.columns}
@@ -221,7 +224,8 @@ class PgTable:
 _CATALOG = """SELECT r.i, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod),
   t.typtype = 'e', NOT a.attnotnull,
   EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
-          WHERE c.contype = 'f' AND c.confrelid = to_regclass(r.name))
+          WHERE c.contype = 'f' AND c.confrelid = to_regclass(r.name)),
+  (SELECT k.relkind::text FROM pg_catalog.pg_class k WHERE k.oid = to_regclass(r.name))
 FROM unnest(ARRAY[{names}]::text[]) WITH ORDINALITY AS r(name, i)
 LEFT JOIN pg_catalog.pg_attribute a
   ON a.attrelid = to_regclass(r.name) AND a.attnum > 0 AND NOT a.attisdropped
@@ -233,11 +237,11 @@ def read_catalog(session: PgSession, names: Sequence[str]) -> dict[str, PgTable 
     """Columns of the tables ``names`` (qualified, quoted); None for a table that is missing."""
     sql = _CATALOG.format(names=", ".join(f"CAST(${i + 1} AS text)" for i in range(len(names))))
     found: dict[str, PgTable | None] = dict.fromkeys(names)
-    for i, column, pg_type, enum, nullable, referenced in session.rows(sql, list(names)):
+    for i, column, pg_type, enum, nullable, referenced, kind in session.rows(sql, list(names)):
         name = names[int(i) - 1]
         if column is None:
             continue
-        table = found[name] or PgTable([], bool(referenced))
+        table = found[name] or PgTable([], bool(referenced), str(kind or "r"))
         table.columns.append((str(column), str(pg_type), bool(enum), bool(nullable)))
         found[name] = table
     return found

@@ -7,6 +7,7 @@ one implementation serves both formats with the same types, transactions and spe
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pydantic import Field, model_validator
 from ecluse.sdk.config import ModuleConfig, columns_field, path_field, sql_field
 from ecluse.sdk.context import NodeContext
 from ecluse.sdk.duckdb_ext import duckdb_config
-from ecluse.sdk.errors import ConfigError, boolean_misfit, cut
+from ecluse.sdk.errors import ConfigError, boolean_misfit, cut, disk_full, view_target
 from ecluse.sdk.files import make_folder
 from ecluse.sdk.ibis_sql import executable_sql
 from ecluse.sdk.module import Extractor, Loader, LoadResult
@@ -30,6 +31,7 @@ from ecluse.sdk.sqltext import (
     quote_identifier,
     quote_table,
     split_db_table,
+    tables_read,
 )
 from ecluse.sdk.types import duration_text, is_arrow_number, type_name
 
@@ -60,19 +62,60 @@ def connect(path: Path, kind: FileKind, *, write: bool) -> duckdb.DuckDBPyConnec
     # the TYPE is explicit: DuckDB attaches an existing CSV, Parquet or JSON file as an
     # in-memory database with a view over it, where a load would vanish
     mode = ", READ_ONLY" if kind == "duckdb" and not write else ""
+    created = write and not path.exists()
     if write:
         make_folder(path.parent)
     try:
         con.execute(f"ATTACH '{_escape(str(path))}' AS {ALIAS} (TYPE {kind}{mode})")
     except duckdb.Error as exc:
         con.close()
+        # a full disk left an empty file: the destination stays as it was (unless another
+        # program, whose lock is in the way, created it meanwhile)
+        if created and "lock" not in str(exc).lower():
+            remove_new_file(path, kind)
         raise _attach_failure(path, write, exc) from exc
     con.execute(f"USE {ALIAS}")
     return con
 
 
+_COMPANIONS = {"duckdb": (".wal",), "sqlite": ("-journal", "-wal", "-shm")}
+"""The files a database file's writes leave beside it."""
+
+
+def remove_new_file(path: Path, kind: FileKind) -> None:
+    """Remove a database file this run created (and the files its writes left beside it)."""
+    for file in (path, *(path.with_name(path.name + end) for end in _COMPANIONS[kind])):
+        with contextlib.suppress(OSError):
+            file.unlink()
+
+
+class OpenFile:
+    """The run's one DuckDB instance for a database file (kept in ``ctx.shared``, closed when
+    the run ends). A file the run created is removed then unless a load committed into it: a
+    load that failed (a full disk, a lost source) or a run that failed before its load leaves
+    no empty file behind."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, kind: FileKind, *,
+                 created: bool) -> None:
+        self.con = con
+        self.path = path
+        self.kind = kind
+        self.created = created
+        self.committed = False
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            if self.created and not self.committed:
+                remove_new_file(self.path, self.kind)
+
+
 def _attach_failure(path: Path, write: bool, exc: Exception) -> ConfigError:
     text = str(exc)
+    full = disk_full(text, path, what=f"cannot write the database file {path}") if write else None
+    if full is not None:
+        return full
     held = (re.search(r"Conflicting lock is held in (.*?\(PID \d+\))", text)
             or re.search(r"Conflicting lock is held in (.*?)(?:\. See also|\. However|$)", text))
     if held and write:
@@ -98,27 +141,40 @@ def database(ctx: NodeContext, path: Path, kind: FileKind, *, must_exist: bool,
     """A cursor on the run's one database instance for ``path`` (DuckDB refuses to attach the
     same file twice in a process, and extractor, loader and pushdown may all need it). It is
     read-write when this node, or any loader of the run (``ctx.written``), writes the file."""
-    key = f"dbfile:{kind}:{path.resolve()}"
-    base = ctx.shared.get(key)
+    key = _shared_key(kind, path)
+    opened: OpenFile | None = ctx.shared.get(key)
     for_loader = not write and warehouse_key(kind, path) in ctx.written
-    if base is None:
-        if must_exist and not path.exists():
+    if opened is None:
+        exists = path.exists()
+        if must_exist and not exists:
             raise ConfigError(f"database file {path} does not exist", field="path")
         try:
-            base = ctx.shared[key] = connect(path, kind, write=write or for_loader)
+            con = connect(path, kind, write=write or for_loader)
         except ConfigError as exc:
             if not for_loader:
                 raise
             raise ConfigError(f"{exc} (this node only reads the file, but a loader of this run "
                               "writes it, and the run opens it once, for writing)",
                               field=exc.field) from exc
-    elif write and kind == "duckdb" and _read_only(base):
+        opened = ctx.shared[key] = OpenFile(con, path, kind, created=not exists)
+    elif write and kind == "duckdb" and _read_only(opened.con):
         raise ConfigError(f"cannot write the database file {path}: this run opened it read-only "
                           "to read it, not knowing a loader would write it", field="path")
-    cursor = base.cursor()
+    cursor = opened.con.cursor()
     cursor.execute(f"USE {ALIAS}")
     ctx.cancel.on_cancel(cursor.interrupt)  # a cancelled run stops this cursor's query too
     return cursor
+
+
+def _shared_key(kind: FileKind, path: Path) -> str:
+    return f"dbfile:{kind}:{path.resolve()}"
+
+
+def committed(ctx: NodeContext, path: Path, kind: FileKind) -> None:
+    """Note that a load into ``path`` committed: the file stays even if the run fails."""
+    opened: OpenFile | None = ctx.shared.get(_shared_key(kind, path))
+    if opened is not None:
+        opened.committed = True
 
 
 def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
@@ -182,26 +238,39 @@ class LoadCounts:
 
 
 def load(con: duckdb.DuckDBPyConnection, data: pa.RecordBatchReader | str, table: str, *,
-         mode: LoadMode, keys: Sequence[str], add_columns: bool) -> LoadCounts:
-    """Load ``data`` (Arrow batches, or a SELECT over this same database) into ``table`` in
-    one transaction of the target database: on any error the table is exactly as it was
-    (the transaction rolls back, DDL included)."""
+         mode: LoadMode, keys: Sequence[str], add_columns: bool, path: Path) -> LoadCounts:
+    """Load ``data`` (Arrow batches, or a SELECT over this same database) into ``table`` of
+    the file ``path`` in one transaction: on any error the table is exactly as it was (the
+    transaction rolls back, DDL included), and a full disk is said so."""
+    import duckdb
+
     if isinstance(data, str):
         con.execute(f"CREATE OR REPLACE TEMP VIEW ecluse_source AS {data}")
     else:
         con.register("ecluse_source", data)
-    con.execute("BEGIN TRANSACTION")
     try:
-        counts = _load(con, table, mode, keys, add_columns)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            counts = _load(con, table, mode, keys, add_columns, path)
+            con.execute("COMMIT")
+        except BaseException:
+            # a COMMIT that failed (a full disk) has ended the transaction already, and a
+            # database a failed write invalidated refuses everything: the first error is the one
+            # to report
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                if isinstance(data, str):
+                    con.execute("DROP VIEW IF EXISTS temp.ecluse_source")
+                else:
+                    con.unregister("ecluse_source")
+    except duckdb.Error as exc:
+        full = disk_full(str(exc), path, what=f"loading table {table!r} into {path} failed")
+        if full is not None:
+            raise full from exc
         raise
-    finally:
-        if isinstance(data, str):
-            con.execute("DROP VIEW IF EXISTS temp.ecluse_source")
-        else:
-            con.unregister("ecluse_source")
     return counts
 
 
@@ -221,28 +290,43 @@ def load_sqlite(path: Path, data: pa.RecordBatchReader, table: str, *, mode: Loa
         raise ConfigError(f"a SQLite file has one database, 'main', not {database_name!r}; a table "
                           f"whose name holds a dot is written in double quotes: \"{table}\"",
                           field="table")
+    created = not path.exists()
     make_folder(path.parent)
     try:
         con = sqlite3.connect(path, timeout=SQLITE_WAIT_S, isolation_level=None)
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
-                counts = _sqlite_load(con, data, name, mode, keys, add_columns)
+                counts = _sqlite_load(con, data, name, mode, keys, add_columns, path)
                 con.execute("COMMIT")
             except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
+                if con.in_transaction:  # its own failure must not hide the first one
+                    with contextlib.suppress(sqlite3.Error):
+                        con.execute("ROLLBACK")
                 raise
         finally:
             con.close()
-    except sqlite3.Error as exc:
-        raise _sqlite_failure(path, table, exc) from exc
+    except BaseException as exc:
+        # a file this load created goes again (a full disk, a lost source left it empty);
+        # not when another program holds it: it created it meanwhile
+        if created and not _busy(exc):
+            remove_new_file(path, "sqlite")
+        if isinstance(exc, sqlite3.Error):
+            raise _sqlite_failure(path, table, exc) from exc
+        raise
     return counts
+
+
+def _busy(exc: BaseException) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _sqlite_failure(path: Path, table: str, exc: Exception) -> ConfigError:
     text = str(exc)
-    if "locked" in text or "busy" in text:
+    full = disk_full(text, path, what=f"loading table {table!r} into {path} failed")
+    if full is not None:
+        return full
+    if _busy(exc):
         return ConfigError(f"the SQLite file {path} is being written by another program (it stayed "
                            f"locked for {SQLITE_WAIT_S:g} s); nothing was changed: retry when it is "
                            "done", field="path")
@@ -307,9 +391,13 @@ def _sqlite_column(array: pa.Array) -> list[Any]:
 
 
 def _sqlite_load(con: Any, data: pa.RecordBatchReader, name: str, mode: LoadMode,
-                 keys: Sequence[str], add_columns: bool) -> LoadCounts:
+                 keys: Sequence[str], add_columns: bool, path: Path) -> LoadCounts:
     import pyarrow as pa
 
+    view = con.execute("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ? "
+                       "COLLATE NOCASE", (name,)).fetchone()
+    if view is not None:
+        raise view_target(name, f"the SQLite file {path}", tables_read(view[0] or "", "sqlite"))
     schema = data.schema
     target = quote_identifier(name)
     cols = ", ".join(quote_identifier(n) for n in schema.names)
@@ -470,10 +558,16 @@ def _fitted(index: int, column: str, incoming: str, column_type: str) -> str:
 
 
 def _load(con: duckdb.DuckDBPyConnection, table: str, mode: LoadMode, keys: Sequence[str],
-          add_columns: bool) -> LoadCounts:
+          add_columns: bool, path: Path) -> LoadCounts:
     import duckdb
 
     schema, name = split_db_table(table)
+    view = con.execute(
+        "SELECT sql FROM duckdb_views() WHERE database_name = ? AND lower(view_name) = lower(?) "
+        "AND lower(schema_name) = lower(coalesce(?, current_schema()))",
+        [ALIAS, name, schema]).fetchone()
+    if view is not None:
+        raise view_target(table, f"the DuckDB file {path}", tables_read(view[0] or "", "duckdb"))
     target = ".".join(quote_identifier(p) for p in (schema, name) if p is not None)
     types = {r[0]: r[1] for r in con.execute("DESCRIBE SELECT * FROM ecluse_source").fetchall()}
     missing_keys = [k for k in keys if k not in types]
@@ -634,9 +728,11 @@ class DbFileLoader(Loader):
         else:
             con = database(ctx, path, self.file_kind, must_exist=False, write=True)
             try:
-                counts = load(con, batches, c.table, mode=c.mode, keys=c.keys, add_columns=evolve)
+                counts = load(con, batches, c.table, mode=c.mode, keys=c.keys, add_columns=evolve,
+                              path=path)
             finally:
                 con.close()
+            committed(ctx, path, self.file_kind)
         return self._result(counts, path)
 
     def _result(self, counts: LoadCounts, path: Path) -> LoadResult:
@@ -652,9 +748,11 @@ class DbFileLoader(Loader):
 
     def write_in_warehouse(self, table: ir.Table, con: Warehouse, ctx: NodeContext) -> LoadResult:
         c = self.config
+        path = ctx.resolve_path(c.path)
         counts = load(con.con, executable_sql(con, table), c.table, mode=c.mode,  # type: ignore[attr-defined]
-                      keys=c.keys, add_columns=c.schema_evolution == "add_columns")
-        return self._result(counts, ctx.resolve_path(c.path))
+                      keys=c.keys, add_columns=c.schema_evolution == "add_columns", path=path)
+        committed(ctx, path, self.file_kind)
+        return self._result(counts, path)
 
 
 def warehouse_key(kind: FileKind, path: Path) -> str | None:

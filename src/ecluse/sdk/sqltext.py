@@ -114,3 +114,27 @@ def interval_microseconds(column: str) -> str:
                         (("day", 86_400_000_000), ("hour", 3_600_000_000), ("minute", 60_000_000),
                          ("microseconds", 1)))
     return f"CASE WHEN {months} THEN error({message}) ELSE {length} END AS {c}"
+
+
+def tables_read(view_sql: str, dialect: str, *, home: str | None = None) -> list[str]:
+    """The tables a view's SQL (``CREATE VIEW … AS SELECT …`` or the SELECT alone) reads,
+    by name (qualified when not in ``home``, the view's own database); [] when it cannot be
+    parsed."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(view_sql, read=dialect)
+    except Exception:
+        return []
+    if isinstance(tree, exp.Create) and tree.expression is not None:
+        tree = tree.expression
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    found: list[str] = []
+    for t in tree.find_all(exp.Table):
+        if not t.name or (not t.db and t.name.lower() in ctes):
+            continue
+        name = t.name if not t.db or t.db == home else f"{t.db}.{t.name}"
+        if name not in found:
+            found.append(name)
+    return found

@@ -336,6 +336,102 @@ def test_floats_integers_and_decimals_fit_or_are_named(pg: str, workdir: Path) -
     assert sql(pg, "SELECT count(*) FROM q") == [(7,)]
 
 
+def test_a_view_is_refused_in_every_mode(pg: str, workdir: Path) -> None:
+    """An append into a view was written through it into its table (PostgreSQL's updatable
+    views), cutting text to the table's varchar(n) on the way; replace said '"v" is not a
+    table', upsert asked for a unique index, a materialized view 'cannot change materialized
+    view'."""
+    import pyarrow as pa
+
+    from tests.integration.databases.harness import load
+
+    sql(pg, "CREATE TABLE base (id int PRIMARY KEY, name text); INSERT INTO base VALUES (1, 'a');"
+            "CREATE VIEW v AS SELECT id, name FROM base;"
+            "CREATE MATERIALIZED VIEW mv AS SELECT b.id, b.name FROM base b JOIN base c USING (id)")
+    data = pa.table({"id": [2], "name": ["b"]})
+
+    def refused(result: Any, table: str, kind: str) -> None:
+        assert result.status == "failed" and result.error.field == "table"
+        assert result.error.reason == (
+            f"table {table!r} of connection 'pg' is {kind}, and a view cannot be loaded: it holds "
+            "no rows of its own, only a query; nothing was changed: set `table` to the table it "
+            "reads ('base') to load that, or to another name (a missing table is created)")
+
+    for table, kind in (("v", "a view"), ("mv", "a materialized view")):
+        for mode in ("append", "replace", "upsert", "merge_delete"):
+            refused(load("postgres", data, workdir, connection="pg", table=table, mode=mode,
+                         keys=["id"]), table, kind)
+    # pushed down into PostgreSQL, the same
+    doc = chain(node("e", "extractor", "postgres", connection="pg", table="base"),
+                node("s", "transformer", "select", columns=["id", "name"]),
+                node("l", "loader", "postgres", connection="pg", table="v", mode="replace"))
+    refused(run_doc(doc), "v", "a view")
+    assert sql(pg, "SELECT * FROM v") == [(1, "a")]
+    assert sql(pg, "SELECT * FROM mv") == [(1, "a")]
+
+
+def test_a_text_longer_than_its_column_is_refused_naming_it(pg: str, workdir: Path) -> None:
+    """The staging table's cast to varchar(5) cut 30 characters to 5 without a word (every
+    load but an append whose types all matched, whose COPY said "value too long for type
+    character varying(5)", naming no column). Trailing spaces beyond the length are dropped,
+    as PostgreSQL does."""
+    import pyarrow as pa
+
+    from tests.integration.databases.harness import load
+
+    sql(pg, "CREATE TABLE w (id bigint PRIMARY KEY, code varchar(5), flag char(3));"
+            "INSERT INTO w VALUES (0, 'keep', 'k')")
+    before = sql(pg, "SELECT * FROM w")
+
+    def message(column: str, column_type: str, incoming: str, value: str, length: int, row: int,
+                limit: int, wider: str) -> str:
+        return (f"column {column!r} of table 'w' is of type {column_type}, but the incoming "
+                f"{column!r} ({incoming}) holds {value} ({length} characters, row {row}): "
+                f"PostgreSQL cannot store more than {limit} characters there; nothing was "
+                f"changed: shorten it before this node (e.g. a derive's left({column}, {limit})) "
+                f"or filter it out, or widen the column (ALTER TABLE w ALTER COLUMN "
+                f"\"{column}\" TYPE {wider}({length}), or text)")
+
+    long_code = message("code", "character varying(5)", "string", repr("x" * 30), 30, 3, 5,
+                        "varchar")
+    cases = [
+        # types all match: straight into the table (binary COPY), checked as it streams
+        (pa.table({"id": pa.array([1, 2, 3], pa.int64()), "code": ["ok", None, "x" * 30]}),
+         "append", long_code),
+        # through the staging table
+        (pa.table({"id": pa.array([1, 2, 3], pa.int32()), "code": ["ok", None, "x" * 30]}),
+         "append", long_code),
+        (pa.table({"id": [1, 2, 3], "code": ["ok", None, "x" * 30]}), "upsert", long_code),
+        (pa.table({"id": [1, 2, 3], "code": ["ok", None, "x" * 30]}), "replace", long_code),
+        (pa.table({"id": [1], "flag": ["abcd"]}), "append",
+         message("flag", "character(3)", "string", "'abcd'", 4, 1, 3, "char")),
+        (pa.table({"id": [1, 2], "code": [12, 1234567]}), "append",
+         message("code", "character varying(5)", "int64", "'1234567'", 7, 2, 5, "varchar")),
+    ]
+    for data, mode, expected in cases:
+        result = load("postgres", data, workdir, connection="pg", table="w", mode=mode,
+                      keys=["id"])
+        assert result.status == "failed" and result.error.reason == expected, result.error
+        assert result.error.field == "table"
+        assert sql(pg, "SELECT * FROM w") == before
+    # pushed down into PostgreSQL (no row leaves it): the same check, in SQL
+    sql(pg, "CREATE TABLE src (id bigint, code text); INSERT INTO src VALUES (5, 'five')")
+    doc = chain(node("e", "extractor", "postgres", connection="pg", table="src"),
+                node("s", "transformer", "select", columns=["id", "code"]),
+                node("l", "loader", "postgres", connection="pg", table="w", mode="append"))
+    assert "pushed_down" in ok(run_doc(doc)).nodes["l"].extra
+    sql(pg, "DELETE FROM w WHERE id = 5; INSERT INTO src VALUES (6, 'sixsixsix')")
+    result = run_doc(doc)
+    assert result.status == "failed" and result.error.reason == message(
+        "code", "character varying(5)", "string", "'sixsixsix'", 9, 2, 5, "varchar")
+    assert sql(pg, "SELECT * FROM w") == before
+    # what fits goes in: trailing spaces beyond the length are dropped, as PostgreSQL does
+    fits = pa.table({"id": [1, 2], "code": ["abcde   ", "ünïcø"], "flag": ["ab", "xyz  "]})
+    ok(load("postgres", fits, workdir, connection="pg", table="w", mode="upsert", keys=["id"]))
+    assert sql(pg, "SELECT * FROM w ORDER BY id") == [
+        (0, "keep", "k  "), (1, "abcde", "ab "), (2, "ünïcø", "xyz")]
+
+
 def test_merge_delete_keeps_the_incoming_rows_with_a_null_key(pg: str, workdir: Path) -> None:
     """A row with a NULL key matches no row (the unique index says NULLs differ), so upsert
     inserts it; merge_delete then deleted it again, as a row 'not in the data', and reported it

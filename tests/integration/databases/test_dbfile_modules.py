@@ -630,3 +630,35 @@ def test_sqlite_untyped_columns_and_offsets_keep_their_values(tmp_path: Path) ->
         {"id": 6, "ts": at - dt.timedelta(hours=2), "ints": 5},
         {"id": 4, "ts": at - dt.timedelta(hours=2), "ints": None},
         {"id": 3, "ts": at, "ints": 2**63 - 1}]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_view_is_refused_in_every_mode_and_never_dropped(kind: str, tmp_path: Path) -> None:
+    """The library's words were all there was ('v is not an table', 'Existing object v is of
+    type View, trying to drop type Table', 'cannot modify v because it is a view')."""
+    from tests.integration.databases import harness
+
+    path = tmp_path / f"db.{kind}"
+    ddl = ["CREATE TABLE base (id INTEGER PRIMARY KEY, name TEXT)",
+           "INSERT INTO base VALUES (1, 'a')", "CREATE VIEW v AS SELECT id, name FROM base"]
+    if kind == "sqlite":
+        with sqlite3.connect(path) as con:
+            for statement in ddl:
+                con.execute(statement)
+        con.close()
+    else:
+        with duckdb.connect(str(path)) as dcon:
+            for statement in ddl:
+                dcon.execute(statement)
+    where = "SQLite" if kind == "sqlite" else "DuckDB"
+    for mode in ("append", "replace", "upsert"):
+        result = harness.load(kind, pa.table({"id": [2], "name": ["b"]}), tmp_path, path=str(path),
+                              table="V", mode=mode, keys=["id"] if mode == "upsert" else [])
+        assert result.status == "failed" and result.error is not None
+        assert result.error.field == "table"
+        assert result.error.reason == (
+            f"table 'V' of the {where} file {path} is a view, and a "
+            "view cannot be loaded: it holds no rows of its own, only a query; nothing was "
+            "changed: set `table` to the table it reads ('base') to load that, or to another "
+            "name (a missing table is created)"), mode
+    assert read_back(kind, path, table="v").to_pylist() == [{"id": 1, "name": "a"}]

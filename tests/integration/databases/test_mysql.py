@@ -609,3 +609,69 @@ def test_booleans_and_numbers_do_not_mix_in_one_column(mysql_url: str, tmp_path:
     assert load("mysql", good, tmp_path, connection=CONN, table="bn", mode="append").status \
         == "succeeded"
     assert sql(mysql_url, "SELECT id, qty, ok FROM bn ORDER BY id") == [(1, 7, 1), (2, 3, 0)]
+
+
+@pytest.mark.parametrize("method", ["load_data", "insert"])
+def test_a_view_is_refused_in_every_mode(method: str, mysql_url: str, tmp_path: Path) -> None:
+    """An append went through the view into its table; replace failed with MySQL's words
+    ("'db.v' is not of type 'BASE TABLE'"), upsert asked for a unique index."""
+    sql(mysql_url, "CREATE TABLE base (id INT PRIMARY KEY, name VARCHAR(20))",
+        "INSERT INTO base VALUES (1, 'a')", "CREATE VIEW v AS SELECT id, name FROM base")
+    for mode in ("append", "replace", "upsert"):
+        result = load("mysql", pa.table({"id": [2], "name": ["b"]}), tmp_path, connection=CONN,
+                      table="v", mode=mode, keys=["id"], bulk_method=method)
+        assert result.status == "failed" and result.error is not None
+        assert result.error.field == "table"
+        assert result.error.reason == (
+            f"table 'v' of connection {CONN!r} is a view, and a view cannot be loaded: it holds "
+            "no rows of its own, only a query; nothing was changed: set `table` to the table it "
+            "reads ('base') to load that, or to another name (a missing table is created)"), mode
+    assert sql(mysql_url, "SELECT * FROM v") == [(1, "a")]
+
+
+@pytest.mark.parametrize("method", ["load_data", "insert"])
+@pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
+def test_a_text_longer_than_its_column_is_refused_naming_it(method: str, mode: str,
+                                                            mysql_url: str, tmp_path: Path) -> None:
+    """MySQL named the column, but not its type nor the value, counting rows from the start of
+    each bulk statement, and LOAD DATA said the values were 'truncated'; outside strict mode an
+    INSERT cuts the text with a warning only. Trailing spaces beyond the length MySQL drops
+    (a note), as PostgreSQL does."""
+    sql(mysql_url, "CREATE TABLE w (id INT PRIMARY KEY, code VARCHAR(5), flag CHAR(3))",
+        "INSERT INTO w VALUES (0, 'keep', 'k')")
+    before = sql(mysql_url, "SELECT * FROM w")
+
+    def attempt(column: str, values: list[Any]) -> Any:
+        data = pa.table({"id": list(range(1, len(values) + 1)), column: values})
+        return load("mysql", data, tmp_path, connection=CONN, table="w", mode=mode, keys=["id"],
+                    bulk_method=method)
+
+    for column, values, expected in (
+            ("code", ["a", None, "abcde   ", "ünïcø", "x" * 30],
+             "column 'code' of table 'w' is of type VARCHAR(5), but the incoming 'code' (string) "
+             f"holds {'x' * 30!r} (30 characters, row 5): MySQL cannot store more than 5 "
+             "characters there; nothing was changed: shorten it before this node (e.g. a "
+             "derive's left(code, 5)) or filter it out, or widen the column (VARCHAR(30) or "
+             "TEXT)"),
+            ("flag", ["abcd"],
+             "column 'flag' of table 'w' is of type CHAR(3), but the incoming 'flag' (string) "
+             "holds 'abcd' (4 characters, row 1): MySQL cannot store more than 3 characters "
+             "there")):
+        result = attempt(column, values)
+        assert result.status == "failed" and result.error is not None
+        assert result.error.field == "table"
+        assert result.error.reason.startswith(expected), result.error.reason
+        assert sql(mysql_url, "SELECT * FROM w") == before
+    if method == "insert":  # numbers are written as text by MySQL: its own error, explained
+        result = attempt("code", [12, 1234567])
+        assert result.status == "failed" and result.error is not None
+        assert result.error.reason.startswith(
+            "column 'code' of table 'w' is of type VARCHAR(5), and an incoming value is longer "
+            "than it holds (MySQL: Data too long for column 'code' at row 2); nothing was "
+            "changed"), result.error.reason
+        assert sql(mysql_url, "SELECT * FROM w") == before
+    result = attempt("code", ["a", None, "abcde   ", "ünïcø"])
+    assert result.status == "succeeded", result.error
+    assert sorted(sql(mysql_url, "SELECT id, code FROM w"), key=repr) == sorted(
+        ([(0, "keep")] if mode != "replace" else []) +
+        [(1, "a"), (2, None), (3, "abcde"), (4, "ünïcø")], key=repr)

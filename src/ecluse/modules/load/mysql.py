@@ -8,6 +8,7 @@ loading leaves the target exactly as it was."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from pydantic import Field, model_validator
 
 from ecluse.sdk import ConfigError, Loader, LoadResult, ModuleConfig, NodeContext, columns_field
 from ecluse.sdk.config import connection_field
-from ecluse.sdk.errors import boolean_misfit
+from ecluse.sdk.errors import boolean_misfit, too_long, view_target
 from ecluse.sdk.mysql_arrow import (
     code_point_collation,
     connect,
@@ -32,6 +33,7 @@ from ecluse.sdk.mysql_arrow import (
 )
 from ecluse.sdk.relational import require_columns
 from ecluse.sdk.sqltext import split_db_table as split_table
+from ecluse.sdk.sqltext import tables_read
 from ecluse.sdk.types import is_arrow_number
 
 if TYPE_CHECKING:
@@ -113,9 +115,12 @@ class MysqlLoader(Loader):
         conn = connect(ctx.connection(c.connection))
         staging = qualified(db, f"_ecluse_stage_{uuid.uuid4().hex[:12]}")
         copy: str | None = None
+        existing: dict[str, str] | None = None
         try:
             cur = conn.cursor()
             existing = _columns(cur, db, name)
+            if existing is not None:
+                _refuse_a_view(cur, db, name, c.table, c.connection)
             fresh = existing is None
             if not fresh and c.mode == "replace":
                 # replace keeps the table's definition (types, keys, indexes, options): the rows
@@ -173,6 +178,9 @@ class MysqlLoader(Loader):
                 total = _scalar(cur, f"SELECT COUNT(*) FROM {into}")
             else:  # 2. the rows, in bulk
                 assert reader is not None
+                limits = {} if fresh else _text_limits(schema, existing or {})
+                if limits:
+                    reader = _refuse_long_text(reader, limits, c.table)
                 if into == staging:
                     cur.execute(create)
                 method = c.bulk_method
@@ -232,8 +240,7 @@ class MysqlLoader(Loader):
             import pymysql
 
             if isinstance(exc, pymysql.MySQLError):
-                raise ConfigError(f"MySQL refused the load into {c.table}: {first_line(exc)}",
-                                  field="table") from exc
+                raise _refusal(exc, c.table, existing) from exc
             raise
         finally:
             with contextlib.suppress(Exception):
@@ -260,6 +267,19 @@ def _columns(cur: Any, db: str | None, name: str) -> dict[str, str] | None:
     rows = cur.fetchall()
     return {r[0]: r[1] + (f" CHARACTER SET {r[2]} COLLATE {r[3]}" if r[2] and r[3] else "")
             for r in rows} or None
+
+
+def _refuse_a_view(cur: Any, db: str | None, name: str, table: str, connection: str) -> None:
+    """A view is refused before anything changes (replace would fail half-way, at CREATE TABLE
+    … LIKE; the others with MySQL's words)."""
+    cur.execute("SELECT t.TABLE_SCHEMA, v.VIEW_DEFINITION FROM information_schema.TABLES t "
+                "LEFT JOIN information_schema.VIEWS v ON v.TABLE_SCHEMA = t.TABLE_SCHEMA "
+                "AND v.TABLE_NAME = t.TABLE_NAME WHERE t.TABLE_SCHEMA = COALESCE(%s, DATABASE()) "
+                "AND t.TABLE_NAME = %s AND t.TABLE_TYPE = 'VIEW'", (db, name))
+    row = cur.fetchone()
+    if row is not None:
+        bases = tables_read(str(row[1] or ""), "mysql", home=str(row[0]))
+        raise view_target(table, f"connection {connection!r}", bases)
 
 
 def _unique_index(cur: Any, db: str | None, name: str, keys: list[str]) -> str | None:
@@ -353,6 +373,72 @@ def _refuse_rounding(cur: Any, staging: str, column: str, scale: int, column_typ
         raise ConfigError(f"column {column!r} holds {row[0]}, which the {column_type.upper()} "
                           f"column of {table} would round to {scale} decimal place(s); round it "
                           "first (a cleaner `cast`, or a derive), or widen the column", field="table")
+
+
+_TEXT = re.compile(r"(?:var)?char\((\d+)\)")
+
+
+def _text_limits(schema: pa.Schema, existing: dict[str, str]) -> dict[str, tuple[int, str]]:
+    """The incoming text columns loaded into CHAR(n)/VARCHAR(n) columns: (n, the column's
+    type). MySQL refuses a longer text naming the column but not the row (or, outside strict
+    mode, cuts it with a warning only); its trailing spaces beyond n it drops with a note."""
+    import pyarrow as pa
+
+    limits = {}
+    for f in schema:
+        column_type = existing.get(f.name, "").split(" CHARACTER SET ")[0]
+        typmod = _TEXT.fullmatch(column_type.lower())
+        if typmod and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)):
+            limits[f.name] = int(typmod[1]), column_type.upper()
+    return limits
+
+
+def _refuse_long_text(reader: pa.RecordBatchReader, limits: dict[str, tuple[int, str]],
+                      table: str) -> pa.RecordBatchReader:
+    """``reader``, checked batch by batch for texts longer than their column holds."""
+    import ibis
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ecluse.sdk.types import type_name
+
+    schema = reader.schema
+
+    def batches() -> Any:
+        rows = 0
+        for batch in reader:
+            for column, (limit, column_type) in limits.items():
+                array = batch.column(schema.get_field_index(column))
+                lengths = pc.utf8_length(pc.utf8_rtrim(array, characters=" "))
+                at = pc.index(pc.greater(lengths, limit), True).as_py()
+                if at >= 0:
+                    incoming = type_name(ibis.dtype(schema.field(column).type))
+                    raise too_long(table, column, column_type, incoming, str(array[at].as_py()),
+                                   rows + at + 1, limit, database="MySQL",
+                                   widen=functools.partial(_wider, column_type))
+            rows += batch.num_rows
+            yield batch
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _wider(column_type: str, length: int) -> str:
+    return f"{column_type.split('(')[0]}({length}) or TEXT"
+
+
+def _refusal(exc: Exception, table: str, existing: dict[str, str] | None) -> ConfigError:
+    """MySQL's error, naming the column's type and the fix for a value too long for it."""
+    text = first_line(exc)
+    long = re.match(r"Data too long for column '(.*)' at row \d+", text)
+    if long is not None:
+        column = long.group(1)
+        column_type = (existing or {}).get(column, "").split(" CHARACTER SET ")[0].upper()
+        what = (f"is of type {column_type}, and an incoming value is longer than it holds"
+                if column_type else "is shorter than an incoming value")
+        return ConfigError(f"column {column!r} of table {table!r} {what} (MySQL: {text}); "
+                           "nothing was changed: shorten the values before this node (e.g. a "
+                           "derive's left()) or filter them out, or widen the column",
+                           field="table")
+    return ConfigError(f"MySQL refused the load into {table}: {text}", field="table")
 
 
 def _scalar(cur: Any, sql: str) -> int:

@@ -37,7 +37,7 @@ from ecluse.sdk.arrow_pg import (
 )
 from ecluse.sdk.arrow_pg_fit import ArrowCheck, misfits, refuse_in_sql
 from ecluse.sdk.arrow_pg_session import PgSession, PgTable, PgWarehouse, open_warehouse, read_catalog
-from ecluse.sdk.errors import boolean_misfit
+from ecluse.sdk.errors import boolean_misfit, view_target
 from ecluse.sdk.relational import require_columns
 from ecluse.sdk.warehouse import Warehouse
 
@@ -118,6 +118,9 @@ class PostgresLoader(Loader):
         target = qualified(schema_name, table_name)
         if existing is None and sql is None:
             existing = read_catalog(session, [target])[target]
+        if existing is not None and existing.kind in _VIEWS:
+            raise view_target(c.table, f"connection {c.connection!r}", _view_bases(session, target),
+                              kind=_VIEWS[existing.kind])
         unhook = ctx.cancel.on_cancel(session.cancel)
         try:
             session.begin()
@@ -281,6 +284,20 @@ def _check_booleans(wanted: dict[str, str], existing: dict[str, str], table: str
 
 
 _PG_NUMBERS = frozenset({"int2", "int4", "int8", "numeric", "decimal", "float4", "float8"})
+
+
+_VIEWS = {"v": "a view", "m": "a materialized view"}
+
+
+def _view_bases(session: PgSession, target: str) -> list[str]:
+    """The tables a view reads (its rewrite rule depends on them), by name."""
+    rows = session.rows("SELECT DISTINCT d.refobjid::regclass::text FROM pg_catalog.pg_rewrite w "
+                        "JOIN pg_catalog.pg_depend d ON d.objid = w.oid "
+                        "AND d.classid = 'pg_catalog.pg_rewrite'::regclass "
+                        "AND d.refclassid = 'pg_catalog.pg_class'::regclass "
+                        "WHERE w.ev_class = to_regclass($1) AND d.refobjid <> w.ev_class "
+                        "ORDER BY 1", (target,))
+    return [str(r[0]) for r in rows]
 
 
 def _require_unique(session: PgSession, schema_name: str | None, table_name: str, keys: list[str],

@@ -77,3 +77,20 @@ def transform_table(module: str, table: pa.Table | None = None, *, engine: str =
         return backend.to_arrow(result)
     finally:
         backend.close()
+
+
+def state_set(data_dir: Path, *args: str) -> Any:
+    """``ecluse state set ARGS`` as a user types it, on the states kept under ``data_dir`` (give
+    the run the store ``FileStateStore(data_dir / "state")``); the CLI's result."""
+    from typer.testing import CliRunner
+
+    from ecluse.cli import app
+    from ecluse.settings import get_settings
+
+    get_settings.cache_clear()  # settings are read once a process: these, then the usual ones
+    try:
+        return CliRunner().invoke(app, ["state", "set", *args],
+                                  env={"ECLUSE_DATA_DIR": str(data_dir)})
+    finally:
+        get_settings.cache_clear()
+

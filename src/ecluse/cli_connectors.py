@@ -65,9 +65,12 @@ def state_set(pipeline: PipelineArg,
               value: Annotated[str | None, typer.Argument(help="The whole state as a JSON object.")]
               = None,
               last_value: Annotated[str | None, typer.Option(
-                  "--last-value", help="Only change the high-water mark (bound as :last_value).")]
+                  "--last-value", help="Only change the high-water mark (bound as :last_value): "
+                  "the next run reads from it on, the rows at the mark included.")]
               = None) -> None:
     """Set a node's state, e.g. to replay from a date: --last-value 2024-01-01."""
+    from ecluse.sdk.keyset import INCLUSIVE
+
     store, key = _store(), pipeline_key(pipeline)
     if (value is None) == (last_value is None):
         err_console.print("[red]error:[/] give either a JSON object or --last-value")
@@ -82,12 +85,51 @@ def state_set(pipeline: PipelineArg,
             err_console.print("[red]error:[/] the state must be a JSON object")
             raise typer.Exit(2)
     else:
-        data = dict(store.get(key, node) or {})
+        columns = {name for pair in _COLUMNS for name in pair}
+        data = {k: v for k, v in (store.get(key, node) or {}).items() if k not in columns}
+        data.update(_incremental_columns(pipeline, node))
         data["last_value"] = last_value
         data["last_key"] = None  # a new mark: restart ties from its first row
+        data[INCLUSIVE] = True  # read from the mark on, its own rows included
     store.put(key, node, data)
     console.print(f"[green]✔[/] state of {key!r} / {node!r} set")
     print(json.dumps(data, indent=2, default=str))
+
+
+_COLUMNS = (("cursor_column", "key_column"), ("cursor_field", "key_field"))
+"""The names a state keeps its columns under (MongoDB's: fields). A mark set by hand drops
+those of the previous state (left by an older setting, they may name another column, and the
+mark would be ignored); the extractors take a mark naming no column as their own."""
+
+
+def _incremental_columns(pipeline: str, node: str) -> dict[str, Any]:
+    """From a pipeline file: the columns the node's ``incremental`` setting names, under the
+    names its state keeps them (``_COLUMNS``). A node the file lacks, or one not incremental,
+    is refused: no run would read the mark. Nothing when ``pipeline`` is an id or a name."""
+    from ecluse.sdk.suggest import did_you_mean
+
+    path = Path(pipeline)
+    if path.suffix != ".json" or not path.is_file():
+        return {}
+    doc = json.loads(path.read_text(encoding="utf-8-sig"))  # read by pipeline_key already
+    nodes = {str(n.get("id")): n for n in doc.get("nodes") or [] if isinstance(n, dict)}
+    if node not in nodes:
+        err_console.print(f"[red]error:[/] {path} has no node {node!r}."
+                          f"{did_you_mean(node, nodes)}", highlight=False)
+        raise typer.Exit(2)
+    config = nodes[node].get("config")
+    inc = config.get("incremental") if isinstance(config, dict) else None
+    if not isinstance(inc, dict):
+        err_console.print(f"[red]error:[/] node {node!r} of {path} has no `incremental` setting: "
+                          "no run would read a --last-value (set `incremental` on a database "
+                          "extractor, then the mark)", highlight=False)
+        raise typer.Exit(2)
+    out: dict[str, Any] = {}
+    for cursor, key in _COLUMNS:
+        if cursor in inc:
+            out[cursor] = inc[cursor]
+            out[key] = inc.get(key)
+    return out
 
 
 @state_app.command("reset")

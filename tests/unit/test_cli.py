@@ -210,3 +210,37 @@ def test_a_run_wide_warning_is_not_put_on_node_none(workdir: Path) -> None:
     progress(RunEvent("log", "r1", None, {"level": "warning", "message": "ELT pushdown not possible"}))
     progress(RunEvent("log", "r1", "src", {"level": "info", "message": "read"}))
     assert progress.logs == ["[warning] ELT pushdown not possible", "[info] src: read"]
+
+
+def test_state_set_last_value_names_the_node_columns(workdir: Path) -> None:
+    """A mark set by hand is flagged inclusive (read from it on, its own rows included); from
+    a pipeline file it names the node's current cursor and key columns (a previous state's,
+    left by an older setting, would make the extractor ignore the mark), and a node the file
+    lacks, or one that is not incremental, is refused: no run would read the mark."""
+    from ecluse.engine.state import FileStateStore
+    from tests.helpers import state_set
+
+    doc = chain(node("src", "extractor", "mysql", connection="db", table="ev",
+                     incremental={"cursor_column": "at", "key_column": "id"}),
+                node("out", "loader", "parquet", path="out.parquet"), name="marks")
+    path = workdir / "p.json"
+    path.write_text(json.dumps(doc))
+    store = FileStateStore(workdir / "data" / "state")
+    store.put("marks", "src", {"cursor_column": "old", "last_value": 5, "key_column": None,
+                               "last_key": None, "type": "int4"})
+    result = state_set(workdir / "data", "marks", "src", "--last-value", "2024-01-01")
+    assert result.exit_code == 0, result.output
+    assert store.get("marks", "src") == {"last_value": "2024-01-01", "last_key": None,
+                                         "inclusive": True, "type": "int4"}
+    result = state_set(workdir / "data", str(path), "src", "--last-value", "2024-01-02")
+    assert result.exit_code == 0, result.output
+    assert store.get("marks", "src") == {"cursor_column": "at", "key_column": "id",
+                                         "last_value": "2024-01-02", "last_key": None,
+                                         "inclusive": True, "type": "int4"}
+    result = state_set(workdir / "data", str(path), "scr", "--last-value", "1")
+    said = " ".join(result.output.split())  # as wrapped for the terminal
+    assert result.exit_code == 2 and "has no node 'scr'. Did you mean 'src'?" in said
+    result = state_set(workdir / "data", str(path), "out", "--last-value", "1")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "node 'out' of" in said and "no `incremental` setting" in said
+    assert store.get("marks", "out") is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -57,32 +57,63 @@ def state_value(value: Any) -> Any:
     return str(value)
 
 
+INCLUSIVE = "inclusive"
+"""The state's flag of a mark set by hand (``ecluse state set … --last-value``): the rows whose
+cursor equals ``last_value`` are read too, as from an ``initial_value``. A mark a run saved has
+no such flag; the next run saves its own state, without it."""
+
+
+def saved_position(state: Mapping[str, Any] | None, cursor: tuple[str, str],
+                   key: tuple[str, str | None]) -> tuple[Any, Any, bool] | None:
+    """The position a saved state gives, as ``(last value, last key, after)``, or None when it
+    gives none (no state, no value, or a mark of another cursor column). ``cursor`` and ``key``
+    are (the state's name for the column, the configured column): ``("cursor_column",
+    "updated_at")``; a state that names no column (written by hand) is taken as the config's.
+
+    ``after`` tells whether the rows at the last value itself were read: a run without a key
+    column read every row up to its mark (``cursor > last_value`` next time); a mark set by
+    hand (flagged ``inclusive``) or without a key while the config has a key column starts at
+    the value itself (``cursor >= last_value``); with a last key, the keyset goes on exactly
+    after it (``(cursor, key) > (last_value, last_key)``)."""
+    state = state or {}
+    cursor_name, cursor_column = cursor
+    key_name, key_column = key
+    if state.get("last_value") is None or state.get(cursor_name) not in (None, cursor_column):
+        return None
+    last_key = None
+    if key_column is not None and state.get(key_name) in (None, key_column):
+        last_key = state.get("last_key")
+    if last_key is not None:
+        return state["last_value"], last_key, True
+    return state["last_value"], None, key_column is None and not state.get(INCLUSIVE)
+
+
 def start_position(inc: IncrementalConfig | None,
                    previous_state: dict[str, Any] | None) -> tuple[Any, Any, bool]:
-    """(last cursor value, last key, whether it came from a previous run's state)."""
+    """(last cursor value, last key, whether rows at that value are past: ``>`` rather than
+    ``>=``); see ``saved_position``. Without a usable state: ``initial_value``, from it on."""
     if inc is None:
         return None, None, False
-    state = previous_state or {}
-    if state.get("cursor_column") == inc.cursor_column and state.get("last_value") is not None:
-        key = state.get("last_key") if state.get("key_column") == inc.key_column else None
-        return state["last_value"], key, True
-    return inc.initial_value, None, False
+    saved = saved_position(previous_state, ("cursor_column", inc.cursor_column),
+                           ("key_column", inc.key_column))
+    return saved if saved is not None else (inc.initial_value, None, False)
 
 
 def keyset_condition(inc: IncrementalConfig, cursor_sql: str, key_sql: str | None,
                      position: tuple[Any, Any, bool], placeholder: Callable[[Any], str]) -> str:
-    """The WHERE condition that starts after ``position``; ``placeholder(value)`` binds a value
-    and returns its placeholder text. A row without a cursor value is never read: no position
-    can follow it (MySQL sorts nulls first: a page of them used to restart the read forever)."""
-    value, key, resumed = position
+    """The WHERE condition that starts at ``position`` (see ``start_position``);
+    ``placeholder(value)`` binds a value and returns its placeholder text. A row without a
+    cursor value is never read: no position can follow it (MySQL sorts nulls first: a page of
+    them used to restart the read forever)."""
+    value, key, after = position
     if value is None:
         return f"{cursor_sql} IS NOT NULL"
-    if not resumed:  # an initial value: rows from it on
-        return f"{cursor_sql} >= {placeholder(value)}"
     if key_sql is not None and key is not None:
         return (f"({cursor_sql} > {placeholder(value)} OR ({cursor_sql} = {placeholder(value)} "
                 f"AND {key_sql} > {placeholder(key)}))")
-    return f"{cursor_sql} > {placeholder(value)}"
+    if after:
+        return f"{cursor_sql} > {placeholder(value)}"
+    return f"{cursor_sql} >= {placeholder(value)}"  # an initial value, a mark set by hand
 
 
 def keyset_order(cursor_sql: str, key_sql: str | None) -> str:

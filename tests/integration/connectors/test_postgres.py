@@ -14,9 +14,9 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
-from ecluse.engine.state import MemoryStateStore
+from ecluse.engine.state import FileStateStore, MemoryStateStore
 from ecluse.spec.validate import DocumentInvalid
-from tests.helpers import chain, node, preview, run_doc, schemas
+from tests.helpers import chain, node, preview, run_doc, schemas, state_set
 
 pytestmark = pytest.mark.integration
 
@@ -525,6 +525,25 @@ def test_incremental_rows_without_a_cursor_value_are_never_read(page_size: int, 
     for _ in range(2):
         ok(run_doc(doc, state=state))
         assert sql(pg, "SELECT count(*), count(DISTINCT id) FROM nc_copy") == [(4, 4)]
+
+
+def test_incremental_marks_set_by_hand(pg: str, workdir: Path) -> None:
+    """Without a key column, a mark set by hand (`ecluse state set … --last-value X`) skipped
+    the rows at X, as a run's own mark does (`cursor > X`): it reads from X on, as with a key
+    column and on the other databases; a run's mark still reads nothing twice."""
+    sql(pg, "CREATE TABLE hm (id int PRIMARY KEY, at date);"
+            "INSERT INTO hm SELECT g, '2024-01-01'::date + g / 4 FROM generate_series(0, 9) g")
+    state = FileStateStore(workdir / "data" / "state")
+    doc = chain(node("e", "extractor", "postgres", connection="pg", table="hm",
+                     incremental={"cursor_column": "at"}),
+                node("l", "loader", "postgres", connection="pg", table="hm_copy"), name="hm")
+    for rows in (10, 0):
+        assert ok(run_doc(doc, state=state)).nodes["e"].rows_out == rows
+    assert state_set(workdir / "data", "hm", "e", "--last-value", "2024-01-02").exit_code == 0
+    assert ok(run_doc(doc, state=state)).nodes["e"].rows_out == 6
+    assert ok(run_doc(doc, state=state)).nodes["e"].rows_out == 0
+    assert sql(pg, "SELECT count(*), count(DISTINCT id), min(id) FROM hm_copy "
+                   "WHERE at >= '2024-01-02'") == [(12, 6, 4)]
 
 
 def test_incremental_cursor_and_key_of_awkward_types(pg: str, workdir: Path) -> None:

@@ -87,3 +87,13 @@ def mistyped_names(db: str, table_in_db: str) -> list[tuple[dict[str, Any], str,
              f"database {db[:-1]!r} does not exist. Did you mean {db!r}?"),
             ({"table": "orders", "columns": ["id", "amout"]}, "columns",
              "table 'orders' has no column 'amout'. Did you mean 'amount'?")]
+
+
+def pipeline_file(work: Path, module: str, **config: Any) -> str:
+    """A pipeline file of the pipeline ``extract`` runs (the same id and node), for the CLI."""
+    import json
+
+    path = work / "read.json"
+    path.write_text(json.dumps({"id": "p-read", "name": "read", "nodes": [
+        {"id": "src", "type": "extractor", "module": module, "config": config}]}))
+    return str(path)

@@ -13,8 +13,9 @@ import pyarrow as pa
 import pytest
 from clickhouse_driver import Client
 
-from ecluse.engine.state import MemoryStateStore
-from tests.integration.databases.harness import extract, load, mistyped_names
+from ecluse.engine.state import FileStateStore, MemoryStateStore
+from tests.helpers import state_set
+from tests.integration.databases.harness import extract, load, mistyped_names, pipeline_file
 
 TABLE = 'odd `name` "select"'
 CONN = "test-clickhouse"
@@ -163,6 +164,45 @@ def test_incremental_cursors_of_text_and_dates(clickhouse_url: str, tmp_path: Pa
     back, _ = extract("clickhouse", tmp_path, connection=CONN, table="st",
                       incremental={"cursor_column": "at", "initial_value": "2024-01-01"})
     assert sorted(back.column("id").to_pylist()) == [5, 6, 7]
+
+
+def test_incremental_marks_set_by_hand(clickhouse_url: str, tmp_path: Path) -> None:
+    """`ecluse state set P NODE --last-value X` was ignored on a node without state (the mark
+    names no `cursor_column`), over a run's state the rows at X itself were skipped
+    (`cursor > X`), and a number (`--last-value 5`) was bound as text, which ClickHouse does
+    not compare with an Int32: a mark set by hand reads from X on, its own rows included."""
+    sql(clickhouse_url, "CREATE TABLE ev (id Int32, at DateTime('UTC')) "
+        "ENGINE = MergeTree ORDER BY id")
+    sql(clickhouse_url, "INSERT INTO ev VALUES", [
+        (i, dt.datetime(2024, 1, 1 + i // 4, tzinfo=dt.UTC)) for i in range(10)])
+    data = tmp_path / "data"
+    state = FileStateStore(data / "state")
+
+    def ids(inc: dict[str, Any]) -> list[int]:
+        back, _ = extract("clickhouse", tmp_path, state=state, connection=CONN, table="ev",
+                          incremental=inc)
+        return sorted(back.column("id").to_pylist())
+
+    keyed = {"cursor_column": "at", "key_column": "id", "page_size": 3}
+    assert state_set(data, "p-read", "src", "--last-value", "2024-01-02 00:00:00").exit_code == 0
+    assert ids(keyed) == list(range(4, 10))
+    assert ids(keyed) == []  # the run's own mark: nothing read twice
+    path = pipeline_file(tmp_path, "clickhouse", connection=CONN, table="ev", incremental=keyed)
+    assert state_set(data, path, "src", "--last-value", "2024-01-03").exit_code == 0
+    assert ids(keyed) == [8, 9]
+    # without a key column, a run's mark is past (its rows were read), one set by hand is not
+    by_id = {"cursor_column": "id"}
+    state.delete("p-read", "src")
+    assert ids(by_id) == list(range(10))
+    assert ids(by_id) == []
+    assert state_set(data, "p-read", "src", "--last-value", "7").exit_code == 0
+    assert ids(by_id) == [7, 8, 9]
+    assert ids(by_id) == []
+    assert state_set(data, "p-read", "src", "--last-value", "seven").exit_code == 0
+    _, result = extract("clickhouse", tmp_path, state=state, connection=CONN, table="ev",
+                        incremental=by_id, expect_ok=False)
+    assert result.error is not None and result.error.field == "incremental"
+    assert "'seven' is not a number" in result.error.reason
 
 
 def test_arrow_inserts_write_what_the_driver_writes(clickhouse_url: str) -> None:

@@ -17,9 +17,10 @@ from bson import Decimal128, ObjectId
 from ecluse.engine.events import RunEvent
 from ecluse.engine.plan import compile_pipeline
 from ecluse.engine.run import RunOptions, run_pipeline
-from ecluse.engine.state import MemoryStateStore
+from ecluse.engine.state import FileStateStore, MemoryStateStore
 from tests import servers
-from tests.integration.databases.harness import REGISTRY, extract, load
+from tests.helpers import state_set
+from tests.integration.databases.harness import REGISTRY, extract, load, pipeline_file
 
 pytestmark = pytest.mark.emulator
 CONN = "test-mongodb"
@@ -140,6 +141,50 @@ def test_incremental_keyset_and_state(mongodb_url: str, tmp_path: Path) -> None:
     back, _ = extract("mongodb", tmp_path, state=state, connection=CONN, collection="ev",
                       incremental=inc)
     assert sorted(int(v) for v in back.column("_id").to_pylist()) == [10, 11]
+
+
+def test_incremental_marks_set_by_hand(mongodb_url: str, tmp_path: Path) -> None:
+    """`ecluse state set P NODE --last-value 2024-01-01` failed: a plain value was parsed as
+    extended JSON. A mark in extended JSON was ignored on a node without state (it names no
+    `cursor_field`), and over a run's state the documents at the mark were skipped (`$gt`). A
+    plain value is read as the type the field holds (a date, a number, an ObjectId, text)."""
+    oids = [ObjectId() for _ in range(5)]
+    db(mongodb_url).ev.insert_many([
+        {"_id": i, "at": dt.datetime(2024, 1, 1 + i // 4, tzinfo=dt.UTC), "n": i * 1.5,
+         "name": f"k{i:02d}", "o": oids[i % 5]} for i in range(10)])
+    data = tmp_path / "data"
+    state = FileStateStore(data / "state")
+
+    def ids(inc: dict[str, Any], expect_ok: bool = True) -> Any:
+        back, result = extract("mongodb", tmp_path, state=state, connection=CONN,
+                               collection="ev", incremental=inc, expect_ok=expect_ok)
+        return sorted(int(v) for v in back.column("_id").to_pylist()) if expect_ok else result
+
+    by_date = {"cursor_field": "at", "page_size": 3}
+    assert state_set(data, "p-read", "src", "--last-value", "2024-01-02").exit_code == 0
+    assert ids(by_date) == list(range(4, 10))
+    assert ids(by_date) == []  # the run's own mark: nothing read twice
+    path = pipeline_file(tmp_path, "mongodb", connection=CONN, collection="ev", incremental=by_date)
+    assert state_set(data, path, "src", "--last-value", "2024-01-03").exit_code == 0
+    assert state.get("p-read", "src") == {"cursor_field": "at", "key_field": None,
+                                          "last_value": "2024-01-03", "last_key": None,
+                                          "inclusive": True}
+    assert ids(by_date) == [8, 9]
+    state.delete("p-read", "src")
+    mark = '{"$date": "2024-01-03T00:00:00Z"}'
+    assert state_set(data, "p-read", "src", "--last-value", mark).exit_code == 0
+    assert ids(by_date) == [8, 9]
+    for inc, mark, expected in (({"cursor_field": "n"}, "10.5", [7, 8, 9]),
+                                ({"cursor_field": "n"}, "12", [8, 9]),
+                                ({"cursor_field": "name"}, "k05", [5, 6, 7, 8, 9]),
+                                ({"cursor_field": "o"}, str(oids[3]), [3, 4, 8, 9])):
+        state.delete("p-read", "src")
+        assert state_set(data, "p-read", "src", "--last-value", mark).exit_code == 0
+        assert ids(inc) == expected, (inc, mark)
+    assert state_set(data, "p-read", "src", "--last-value", "yesterday").exit_code == 0
+    error = ids(by_date, expect_ok=False).error
+    assert error is not None and error.field == "incremental"
+    assert "'yesterday' in the node's saved state is not a date" in error.reason
 
 
 def test_decimals_keep_every_digit(mongodb_url: str, tmp_path: Path) -> None:

@@ -388,15 +388,31 @@ def _typed(value: Any, dtype: pa.DataType) -> Any:
     """State keeps times as text; a Date or DateTime column's are bound back as dates and
     datetimes (ClickHouse reads no `2024-01-01` as a DateTime). Text stays text: a String
     cursor holding times was bound as a DateTime, which the driver writes without fractions,
-    and the same rows were read again forever."""
+    and the same rows were read again forever. A number given as text (a mark set by hand,
+    `--last-value 5`, or an `initial_value`) is bound as a number: ClickHouse compares no
+    Int32 with a String."""
     import datetime as dt
+    import decimal
 
     import pyarrow as pa
 
-    if isinstance(value, str) and (pa.types.is_timestamp(dtype) or pa.types.is_date(dtype)):
+    if not isinstance(value, str):
+        return value
+    if pa.types.is_timestamp(dtype) or pa.types.is_date(dtype):
         with contextlib.suppress(ValueError):
             moment = dt.datetime.fromisoformat(value)
             return moment.date() if pa.types.is_date(dtype) else moment
+    elif pa.types.is_integer(dtype) or pa.types.is_floating(dtype):
+        try:
+            number = decimal.Decimal(value.strip())
+        except decimal.InvalidOperation:
+            raise ConfigError(f"incremental position {value!r} is not a number, while the column "
+                              f"it is compared with holds {dtype} numbers: set a number "
+                              "(`ecluse state set PIPELINE NODE --last-value 42`, or "
+                              "`initial_value`)", field="incremental") from None
+        if pa.types.is_integer(dtype) and number == number.to_integral_value():
+            return int(number)
+        return float(number)
     return value
 
 

@@ -5,6 +5,7 @@ kept as JSON text; optionally incremental on a field with keyset paging on (fiel
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -13,6 +14,7 @@ from pydantic import Field, model_validator
 
 from ecluse.sdk import ConfigError, Extractor, ModuleConfig, NodeContext, connection_field
 from ecluse.sdk.config import column_field
+from ecluse.sdk.keyset import saved_position
 from ecluse.sdk.mongo_arrow import (
     bind,
     connect,
@@ -22,6 +24,7 @@ from ecluse.sdk.mongo_arrow import (
     infer_schema,
     json_options,
     server_message,
+    to_bson,
     unknown_fields,
 )
 from ecluse.sdk.suggest import did_you_mean
@@ -89,22 +92,22 @@ class MongoExtractor(Extractor):
          "incremental": {"cursor_field": "updated_at"}},
     )
 
-    def _start(self, ctx: NodeContext) -> tuple[Any, Any, bool]:
-        from bson import json_util
-
+    def _start(self, ctx: NodeContext, sample: list[dict[str, Any]]) -> tuple[Any, Any, bool]:
+        """(last value, last key, whether documents at that value are past): the rules of the
+        other incremental extractors (``keyset.saved_position``). A run keeps its position as
+        extended JSON, which keeps dates and ObjectIds typed; a plain value (a mark set by hand,
+        `ecluse state set … --last-value 2024-01-01`, or an `initial_value`) is read as the
+        type the ``sample`` documents hold in the field (``_plain``)."""
         inc = self.config.incremental
         if inc is None:
             return None, None, False
-        state = ctx.previous_state or {}
-        if state.get("cursor_field") == inc.cursor_field and state.get("last_value") is not None:
-            key = state.get("last_key") if state.get("key_field") == inc.key_field else None
-            return (json_util.loads(state["last_value"], json_options=json_options()),
-                    None if key is None else json_util.loads(key, json_options=json_options()),
-                    True)
-        initial = inc.initial_value
-        if isinstance(initial, (dict, list)):
-            initial = json_util.loads(json_util.dumps(initial), json_options=json_options())
-        return initial, None, False
+        saved = saved_position(ctx.previous_state, ("cursor_field", inc.cursor_field),
+                               ("key_field", inc.key_field))
+        where = "the node's saved state" if saved is not None else "`incremental.initial_value`"
+        value, key, after = saved if saved is not None else (inc.initial_value, None, False)
+        return (_plain(value, [get_path(d, inc.cursor_field) for d in sample], inc.cursor_field, where),
+                _plain(key, [get_path(d, inc.key_field) for d in sample], inc.key_field, where),
+                after)
 
     def _cursor(self, coll: Any, ctx: NodeContext, position: tuple[Any, Any, bool], start: Any,
                 limit: int | None) -> Any:
@@ -113,16 +116,16 @@ class MongoExtractor(Extractor):
         match: dict[str, Any] = {}
         sort: list[tuple[str, int]] = []
         if inc is not None and ctx.mode == "run":
-            value, key, resumed = position
+            value, key, after = position
             if value is None:  # a document without a cursor value is never read (keyset.py)
                 match = {inc.cursor_field: {"$ne": None}}
-            elif not resumed:
-                match = {inc.cursor_field: {"$gte": value}}
             elif key is not None:
                 match = {"$or": [{inc.cursor_field: {"$gt": value}},
                                  {inc.cursor_field: value, inc.key_field: {"$gt": key}}]}
-            else:
+            elif after:
                 match = {inc.cursor_field: {"$gt": value}}
+            else:  # an initial value, a mark set by hand
+                match = {inc.cursor_field: {"$gte": value}}
             sort = [(inc.cursor_field, 1), (inc.key_field, 1)]
             limit = inc.page_size
         if c.pipeline is not None:
@@ -152,12 +155,13 @@ class MongoExtractor(Extractor):
         client, db = connect(ctx.connection(c.connection), c.database)
         try:
             coll = self._collection(db, ctx)
-            position = self._start(ctx)
-            try:
-                sample = [flatten(d, nested=c.flatten) for d in
-                          self._cursor(coll, ctx, (None, None, False), position[0], c.sample_size)]
+            try:  # a filter's ":last_value" is bound as given (no sample tells its type yet)
+                docs = list(self._cursor(coll, ctx, (None, None, False),
+                                         self._start(ctx, [])[0], c.sample_size))
             except PyMongoError as exc:
                 raise self._query_error(exc) from exc
+            position = self._start(ctx, docs)
+            sample = [flatten(d, nested=c.flatten) for d in docs]
             schema = infer_schema(sample)
             inc = c.incremental
             if inc is not None and sample:
@@ -265,3 +269,61 @@ class MongoExtractor(Extractor):
                        "key_field": inc.key_field,
                        "last_key": json_util.dumps(position[1], json_options=json_options())})
 
+
+def _kind(value: Any) -> str:
+    from bson import Decimal128, ObjectId
+
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float, Decimal128)):
+        return "number"
+    if isinstance(value, dt.datetime):
+        return "date"
+    if isinstance(value, ObjectId):
+        return "ObjectId"
+    return "text" if isinstance(value, str) else type(value).__name__
+
+
+def _plain(kept: Any, seen: list[Any], field: str, where: str) -> Any:
+    """A position as kept in state or config, as the one kind of value ``seen`` (the sampled
+    values of ``field``) hold: extended JSON (`{"$date": ...}`, `{"$oid": ...}`, `"text"`, `5`)
+    is read as such; plain text (`2024-01-01`, a hex ObjectId, `42`) as a date, an ObjectId, a
+    number or the text itself. Unchanged when the field holds no values or several kinds."""
+    import decimal
+
+    from bson import Decimal128, ObjectId, json_util
+
+    value = kept
+    if isinstance(kept, (dict, list)):
+        value = json_util.loads(json_util.dumps(kept), json_options=json_options())
+    elif isinstance(kept, str):
+        with contextlib.suppress(ValueError):  # not JSON: a plain value, as text
+            value = json_util.loads(kept, json_options=json_options())
+    kinds = {_kind(v) for v in seen if v is not None}
+    if value is None or len(kinds) != 1 or _kind(value) in kinds:
+        return value
+    kind = next(iter(kinds))
+    text = kept if isinstance(kept, str) else None
+    if kind == "text":  # `--last-value 42` or `1.50` on a text field: the text as given
+        return text if text is not None else str(value)
+    if kind == "date" and text is not None:
+        with contextlib.suppress(ValueError):
+            return to_bson(dt.datetime.fromisoformat(text))
+    if kind == "ObjectId" and text is not None and ObjectId.is_valid(text):
+        return ObjectId(text)
+    if kind == "number" and text is not None:
+        with contextlib.suppress(ValueError, decimal.InvalidOperation):
+            number = decimal.Decimal(text.strip())
+            if isinstance(next(v for v in seen if v is not None), Decimal128):
+                return Decimal128(number)
+            return int(number) if number == number.to_integral_value() else float(number)
+    if kind not in ("date", "ObjectId", "number"):
+        return value
+    what = {"date": "a date", "ObjectId": "an ObjectId", "number": "a number"}[kind]
+    example = {"date": '2024-01-01T00:00:00Z (or {"$date": "2024-01-01T00:00:00Z"})',
+               "ObjectId": 'its 24 hexadecimal digits (or {"$oid": "…"})', "number": "42"}[kind]
+    how = ("with `ecluse state set PIPELINE NODE --last-value …`" if "state" in where
+           else "in `incremental.initial_value`")
+    raise ConfigError(f"incremental position {kept!r} in {where} is not {what}, while field "
+                      f"{field!r} holds {kind}s: no document could follow it. Set it again {how} "
+                      f"as {what}, e.g. {example}", field="incremental")

@@ -35,7 +35,7 @@ from ecluse.sdk.arrow_pg import (
     warehouse_key,
 )
 from ecluse.sdk.arrow_pg_session import PgDatabase, PgSession, PgWarehouse, open_warehouse
-from ecluse.sdk.keyset import IncrementalConfig
+from ecluse.sdk.keyset import IncrementalConfig, start_position
 from ecluse.sdk.sqltext import check_query_or_table
 from ecluse.sdk.suggest import did_you_mean, missing_column, no_such
 from ecluse.sdk.warehouse import Warehouse
@@ -114,14 +114,12 @@ class PostgresExtractor(Extractor):
             sql += f" WHERE ({bound.bind_named(c.where, ctx.parameters, typed, field='where')})"
         return sql
 
-    def _last_value(self, ctx: NodeContext) -> str | None:
-        inc = self.config.incremental
-        state = ctx.previous_state or {}
-        # a mark set by hand (`ecluse state set --last-value`) may not name its column
-        if (inc is not None and state.get("last_value") is not None
-                and state.get("cursor_column") in (None, inc.cursor_column)):
-            return str(state["last_value"])
-        return inc.initial_value if inc else None
+    def _start(self, ctx: NodeContext) -> tuple[str | None, str | None, bool]:
+        """(last value, last key, whether rows at that value are past), as text: the same
+        rules as the other incremental extractors (``keyset.start_position``); a mark set by
+        hand (`ecluse state set --last-value`) may not name its column."""
+        value, key, after = start_position(self.config.incremental, ctx.previous_state)
+        return (None if value is None else str(value), None if key is None else str(key), after)
 
     def read(self, ctx: NodeContext) -> ir.Table:
         import pyarrow as pa
@@ -130,7 +128,8 @@ class PostgresExtractor(Extractor):
         uri = postgres_uri(ctx.connection(c.connection))
         keep_ext = ctx.backend.name == "duckdb"
         inc = c.incremental
-        last_value = self._last_value(ctx)
+        start = self._start(ctx)
+        last_value = start[0]
         if c.query is not None and uses_parameter(c.query, "last_value"):
             if inc is None:
                 raise ConfigError("the query uses :last_value but `incremental` is not set",
@@ -172,7 +171,7 @@ class PostgresExtractor(Extractor):
         ctype = pg_types.get(inc.cursor_column, "text") if inc else "text"
         # the stream opens its own connection when the engine first pulls a batch, and
         # closes it when the last batch is read (or the engine drops the stream)
-        batches = self._stream(database, ctx, exprs, schema, pg_types, (last_value, ctype))
+        batches = self._stream(database, ctx, exprs, schema, pg_types, (last_value, ctype), start)
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         return ctx.backend.from_arrow(reader, name="postgres")
 
@@ -212,7 +211,8 @@ class PostgresExtractor(Extractor):
         return None
 
     def _stream(self, database: PgDatabase, ctx: NodeContext, exprs: list[str], schema: Any,
-                pg_types: dict[str, str], last: tuple[str | None, str | None]) -> Iterator[Any]:
+                pg_types: dict[str, str], last: tuple[str | None, str | None],
+                start: tuple[str | None, str | None, bool]) -> Iterator[Any]:
         inc = self.config.incremental
         rows = 0
         # counted here: the engine cannot always tell how many rows a stream gave (Polars, a
@@ -239,23 +239,20 @@ class PostgresExtractor(Extractor):
                     ctx.progress(rows)
                     yield out
                 return
-            yield from self._keyset(cur, ctx, exprs, schema, pg_types, last)
+            yield from self._keyset(cur, ctx, exprs, schema, pg_types, last, start)
         finally:
             unhook()
             cur.close()
             database.close()
 
     def _keyset(self, cur: PgSession, ctx: NodeContext, exprs: list[str], schema: Any,
-                pg_types: dict[str, str], last: tuple[str | None, str | None]) -> Iterator[Any]:
+                pg_types: dict[str, str], last: tuple[str | None, str | None],
+                position: tuple[str | None, str | None, bool]) -> Iterator[Any]:
         inc = self.config.incremental
         assert inc is not None
         cursor_col, key_col = inc.cursor_column, inc.key_column
         ctype = pg_types.get(cursor_col, "text")
         ktype = pg_types.get(key_col, "text") if key_col else "text"
-        state = ctx.previous_state or {}
-        resumed = state.get("last_value") is not None and state.get("cursor_column") in (None, cursor_col)
-        position: tuple[str | None, str | None] = (
-            last[0], state.get("last_key") if resumed and state.get("key_column") == key_col else None)
         rows = 0
         cursor_i = schema.get_field_index(cursor_col)
         key_i = schema.get_field_index(key_col) if key_col else -1
@@ -269,10 +266,10 @@ class PostgresExtractor(Extractor):
                 cv = bound.add(position[0], ctype)
                 if key_col and position[1] is not None:
                     conds.append(f"({cq}, {kq}) > ({cv}, {bound.add(position[1], ktype)})")
-                elif key_col:
-                    conds.append(f"{cq} >= {cv}")
-                else:
+                elif position[2]:  # a run without a key column read the rows at its mark
                     conds.append(f"{cq} > {cv}")
+                else:  # an initial value, a mark set by hand, a mark without its key
+                    conds.append(f"{cq} >= {cv}")
             sql = (f"SELECT {', '.join(exprs)} FROM ({base}) AS q"
                    + (f" WHERE {' AND '.join(conds)}" if conds else "")
                    + f" ORDER BY {cq}" + (f", {kq}" if key_col else "")
@@ -287,7 +284,7 @@ class PostgresExtractor(Extractor):
                 ctx.metrics["rows_out"] = rows
                 ctx.progress(rows)
                 position = (_text(out.column(cursor_i)[-1].as_py()),
-                            _text(out.column(key_i)[-1].as_py()) if key_col else None)
+                            _text(out.column(key_i)[-1].as_py()) if key_col else None, True)
                 ctx.scratch["position"] = position
                 ctx.scratch["types"] = (ctype, ktype)
                 yield out

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ecluse.sdk.arrow_pg import base_type, quote_ident
 from ecluse.sdk.errors import ConfigError, cut, too_long
@@ -46,10 +46,12 @@ def _digits(pg_type: str) -> tuple[int | None, int | None] | None:
 
 
 @dataclass(frozen=True)
-class Misfit:
-    """A column whose incoming values its type could round (``rounds``) or refuse
-    (``overflows``)."""
+class _ColumnCheck:
+    """An incoming column some of whose values the table's column may not hold as they are."""
 
+    streamed_type: ClassVar[str]
+    """The incoming type (``base_type``) checked in Arrow as it streams; other incoming types
+    are checked in the staging table."""
     column: str
     column_type: str
     """The table's column type, as ``format_type`` spells it."""
@@ -57,13 +59,20 @@ class Misfit:
     """The incoming type, in PostgreSQL's words."""
     shown: str
     """The incoming type, in Ecluse's."""
-    rounds: bool
-    overflows: bool
 
     @property
     def in_arrow(self) -> bool:
-        """Decimals: checked in Arrow as they stream."""
-        return base_type(self.incoming) == "numeric"
+        return base_type(self.incoming) == self.streamed_type
+
+
+@dataclass(frozen=True)
+class Misfit(_ColumnCheck):
+    """A column whose incoming values its type could round (``rounds``) or refuse
+    (``overflows``)."""
+
+    streamed_type: ClassVar[str] = "numeric"
+    rounds: bool
+    overflows: bool
 
     def conditions(self) -> list[tuple[str, bool]]:
         """SQL conditions on the staging column, each true for a value the column would round
@@ -147,28 +156,17 @@ def _max_chars(pg_type: str) -> int | None:
 
 
 @dataclass(frozen=True)
-class TooLong:
+class TooLong(_ColumnCheck):
     """A varchar(n) or char(n) column, whose incoming values may be longer than n characters:
     PostgreSQL's cast to the column's type (the staging table's) cuts them without a word, and
     its COPY refuses them naming no column. Trailing spaces beyond n are not counted: PostgreSQL
     drops them when it stores a value."""
 
-    column: str
-    column_type: str
-    incoming: str
-    shown: str
+    streamed_type: ClassVar[str] = "text"
     limit: int
 
-    @property
-    def in_arrow(self) -> bool:
-        """Text: checked in Arrow as it streams."""
-        return base_type(self.incoming) == "text"
-
-    def _length(self, col: str) -> str:
-        return f"length(rtrim({col}::text, ' '))"
-
     def conditions(self) -> list[tuple[str, bool]]:
-        return [(f"{self._length(quote_ident(self.column))} > {self.limit}", False)]
+        return [(f"length(rtrim({quote_ident(self.column)}::text, ' ')) > {self.limit}", False)]
 
     def find(self, array: pa.Array) -> tuple[int, bool] | None:
         import pyarrow.compute as pc

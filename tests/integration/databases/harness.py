@@ -97,3 +97,40 @@ def pipeline_file(work: Path, module: str, **config: Any) -> str:
     path.write_text(json.dumps({"id": "p-read", "name": "read", "nodes": [
         {"id": "src", "type": "extractor", "module": module, "config": config}]}))
     return str(path)
+
+
+def check_marks_set_by_hand(module: str, work: Path, connection: str, *,
+                            plain: dict[str, Any], plain_mark: str, plain_after: list[int],
+                            expected_mark: dict[str, Any] | None = None) -> None:
+    """Table `ev` holds ids 0-9, column `at` on 2024-01-01 for ids 0-3, 01-02 for 4-7, 01-03
+    for 8-9. A mark set by hand (`ecluse state set --last-value`) reads from it on, its own
+    rows included, with and without a key column; a run's own mark reads nothing twice.
+    ``plain`` is an incremental setting without a key column, marked by hand at ``plain_mark``
+    to read ``plain_after``; ``expected_mark`` is the state the CLI writes from the file."""
+    from ecluse.engine.state import FileStateStore
+    from tests.helpers import state_set
+
+    data = work / "data"
+    state = FileStateStore(data / "state")
+
+    def ids(inc: dict[str, Any]) -> list[int]:
+        back, _ = extract(module, work, state=state, connection=connection, table="ev",
+                          incremental=inc)
+        return sorted(back.column("id").to_pylist())
+
+    keyed = {"cursor_column": "at", "key_column": "id", "page_size": 3}
+    assert state_set(data, "p-read", "src", "--last-value", "2024-01-02 00:00:00").exit_code == 0
+    assert ids(keyed) == list(range(4, 10))
+    assert ids(keyed) == []  # the run's own mark: nothing read twice
+    path = pipeline_file(work, module, connection=connection, table="ev", incremental=keyed)
+    assert state_set(data, path, "src", "--last-value", "2024-01-03").exit_code == 0
+    if expected_mark is not None:
+        assert state.get("p-read", "src") == expected_mark
+    assert ids(keyed) == [8, 9]
+    # without a key column, a run's mark is past (its rows were read), one set by hand is not
+    state.delete("p-read", "src")
+    assert ids(plain) == list(range(10))
+    assert ids(plain) == []
+    assert state_set(data, "p-read", "src", "--last-value", plain_mark).exit_code == 0
+    assert ids(plain) == plain_after
+    assert ids(plain) == []

@@ -12,9 +12,13 @@ import pyarrow as pa
 import pymysql
 import pytest
 
-from ecluse.engine.state import FileStateStore, MemoryStateStore
-from tests.helpers import state_set
-from tests.integration.databases.harness import extract, load, mistyped_names, pipeline_file
+from ecluse.engine.state import MemoryStateStore
+from tests.integration.databases.harness import (
+    check_marks_set_by_hand,
+    extract,
+    load,
+    mistyped_names,
+)
 
 TABLE = 'odd `name` "select"'
 CONN = "test-mysql"
@@ -300,32 +304,11 @@ def test_incremental_marks_set_by_hand(mysql_url: str, tmp_path: Path) -> None:
     sql(mysql_url, "CREATE TABLE ev (id INT PRIMARY KEY, at DATETIME)",
         "INSERT INTO ev VALUES " + ", ".join(
             f"({i}, '2024-01-0{1 + i // 4} 00:00:00')" for i in range(10)))
-    data = tmp_path / "data"
-    state = FileStateStore(data / "state")
-
-    def ids(inc: dict[str, Any]) -> list[int]:
-        back, _ = extract("mysql", tmp_path, state=state, connection=CONN, table="ev",
-                          incremental=inc)
-        return sorted(back.column("id").to_pylist())
-
-    keyed = {"cursor_column": "at", "key_column": "id", "page_size": 3}
-    assert state_set(data, "p-read", "src", "--last-value", "2024-01-02 00:00:00").exit_code == 0
-    assert ids(keyed) == list(range(4, 10))
-    assert ids(keyed) == []  # the run's own mark: nothing read twice
-    path = pipeline_file(tmp_path, "mysql", connection=CONN, table="ev", incremental=keyed)
-    assert state_set(data, path, "src", "--last-value", "2024-01-03").exit_code == 0
-    assert state.get("p-read", "src") == {"cursor_column": "at", "key_column": "id",
-                                          "last_value": "2024-01-03", "last_key": None,
-                                          "inclusive": True}
-    assert ids(keyed) == [8, 9]
-    # without a key column, a run's mark is past (its rows were read), one set by hand is not
-    plain = {"cursor_column": "at"}
-    state.delete("p-read", "src")
-    assert ids(plain) == list(range(10))
-    assert ids(plain) == []
-    assert state_set(data, "p-read", "src", "--last-value", "2024-01-02").exit_code == 0
-    assert ids(plain) == list(range(4, 10))
-    assert ids(plain) == []
+    check_marks_set_by_hand("mysql", tmp_path, CONN, plain={"cursor_column": "at"},
+                            plain_mark="2024-01-02", plain_after=list(range(4, 10)),
+                            expected_mark={"cursor_column": "at", "key_column": "id",
+                                           "last_value": "2024-01-03", "last_key": None,
+                                           "inclusive": True})
 
 
 def test_incremental_on_a_binary_key_is_refused(mysql_url: str, tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ class EngineBackend(ABC):
         def ended() -> None:
             watched.read_to_end = True
 
-        def failed(exc: BaseException) -> None:
+        def failed(exc: Exception) -> None:
             watched.failure = exc
 
         watched = WatchedStream(Pump(reader, on_end=ended, on_failure=failed))

@@ -251,8 +251,8 @@ class DuckDBBackend(EngineBackend):
 
 class _CStream:
     """A one-shot stream DuckDB reads through Arrow's C interface. A RecordBatchReader itself it
-    would read through a pyarrow dataset scanner, whose thread reads ahead from the module's
-    generator, and which left alone when a loader fails hangs or aborts the process at exit."""
+    would read through a pyarrow dataset scanner, whose own thread reads ahead inside Python's
+    code and, left alone when a loader fails, hangs or aborts the process at exit."""
 
     def __init__(self, reader: pa.RecordBatchReader) -> None:
         self.reader = reader

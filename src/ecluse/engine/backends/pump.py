@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,7 +23,8 @@ _END = object()
 
 
 class Pump:
-    def __init__(self, reader: pa.RecordBatchReader, *, on_end: Any, on_failure: Any) -> None:
+    def __init__(self, reader: pa.RecordBatchReader, *, on_end: Callable[[], None],
+                 on_failure: Callable[[Exception], None]) -> None:
         self._reader = reader
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=_DEPTH)
         self._stopped = threading.Event()
@@ -41,7 +42,7 @@ class Pump:
                 if item is _END:
                     self._on_end()
                     return
-                if isinstance(item, BaseException):
+                if isinstance(item, Exception):
                     self._on_failure(item)
                     raise item
                 yield item

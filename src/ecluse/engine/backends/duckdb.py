@@ -47,6 +47,8 @@ class DuckDBBackend(EngineBackend):
         if threads:
             config["threads"] = threads
         self._connect_args = (database, config)
+        self._results: list[pa.RecordBatchReader] = []
+        """Streamed results handed out: closed with the backend (a failed loader leaves one)."""
 
     @functools.cached_property
     def con(self) -> BaseBackend:  # type: ignore[override]
@@ -188,6 +190,7 @@ class DuckDBBackend(EngineBackend):
         import pyarrow as pa
 
         reader = self.raw.execute(self._arrow_sql(table)).fetch_record_batch(batch_size)
+        self._results.append(reader)
         schema = table.schema().to_pyarrow()
         if reader.schema.equals(schema):
             return reader
@@ -244,6 +247,12 @@ class DuckDBBackend(EngineBackend):
             self.raw.interrupt()
 
     def close(self) -> None:
+        """Stop the queries still reading streams (they get an error), then the streams."""
+        for watched in self.streams:
+            watched.pump.halt()
+        for result in self._results:
+            result.close()
+        self._results.clear()
         if "con" in self.__dict__:
             self.con.disconnect()
         self.release_streams()

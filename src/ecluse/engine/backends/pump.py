@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,10 @@ _DEPTH = 2
 _END = object()
 
 
+class StreamStopped(RuntimeError):
+    """The run ended while an engine query still read the stream (a failed loader's)."""
+
+
 class Pump:
     def __init__(self, reader: pa.RecordBatchReader, *, on_end: Callable[[], None],
                  on_failure: Callable[[Exception], None]) -> None:
@@ -29,6 +34,9 @@ class Pump:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=_DEPTH)
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pulling = 0
+        """Engine threads inside ``batches`` now (waiting for a batch)."""
+        self._lock = threading.Lock()
         self._on_end = on_end
         self._on_failure = on_failure
 
@@ -38,7 +46,7 @@ class Pump:
         self._thread.start()
         try:
             while True:
-                item = self._queue.get()
+                item = self._take()
                 if item is _END:
                     self._on_end()
                     return
@@ -49,14 +57,36 @@ class Pump:
         finally:
             self._stopped.set()
 
+    def halt(self) -> None:
+        """Stop feeding the engine: a thread waiting for a batch gets an error instead."""
+        self._stopped.set()
+
     def stop(self, *, wait_s: float) -> None:
-        """End the pump and wait for it (a module blocked on its source gets ``wait_s``); a
-        stream never pulled is closed here, so the module releases its connection now."""
+        """End the pump and wait for it, and for engine threads still waiting for a batch (a
+        module blocked on its source gets ``wait_s``); a stream never pulled is closed here, so
+        the module releases its connection now."""
         self._stopped.set()
         if self._thread is None:
             self._reader.close()
-        else:
-            self._thread.join(wait_s)
+            return
+        deadline = time.monotonic() + wait_s
+        self._thread.join(wait_s)
+        while self._pulling and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def _take(self) -> Any:
+        with self._lock:
+            self._pulling += 1
+        try:
+            while True:
+                try:
+                    return self._queue.get(timeout=0.05)
+                except queue.Empty:
+                    if self._stopped.is_set():
+                        raise StreamStopped("the run stopped this stream before its end") from None
+        finally:
+            with self._lock:
+                self._pulling -= 1
 
     def _run(self) -> None:
         try:
